@@ -1,0 +1,16 @@
+"""Settings of the API process. Env vars: ``MEDICOBUS_API_*``."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from firmware_config.loader import TomlSettings
+
+
+class ApiSettings(TomlSettings):
+    model_config = SettingsConfigDict(env_prefix="MEDICOBUS_API_")
+
+    database_url: str = Field(default="sqlite:///medicobus.sqlite")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)

@@ -1,0 +1,1 @@
+"""The agent that runs on the bus: serial readers, batching, MQTT publishing."""

@@ -1,0 +1,72 @@
+"""The edge agent's configuration: one TOML file per vehicle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import SettingsConfigDict
+
+from firmware_config.loader import TomlSettings
+from protocol.models import VEHICLE_ID_PATTERN
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BrokerConfig(_Section):
+    url: str = Field(default="mqtt://127.0.0.1:1883", description="mqtt://host:port or mqtts://")
+    username: str | None = None
+    password: str | None = None
+    client_id: str | None = Field(default=None, description="defaults to medicobus-<vehicle>")
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+    ca_file: Path | None = Field(default=None, description="CA bundle for mqtts://")
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise ValueError("must look like mqtt://host:port or mqtts://host:port")
+        try:
+            _ = parts.port
+        except ValueError as exc:
+            raise ValueError(f"bad port ({exc})") from None
+        return value
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        parts = urlsplit(self.url)
+        return parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+
+    @property
+    def tls(self) -> bool:
+        return urlsplit(self.url).scheme == "mqtts"
+
+
+class GpsPortConfig(_Section):
+    port: str = Field(description="serial device, e.g. /dev/ttyACM0")
+    baudrate: int = Field(default=9600, ge=1200, le=921600)
+    rate_hz: float = Field(default=1.0, gt=0, le=10, description="receiver's fix rate")
+
+
+class AgentConfig(TomlSettings):
+    """Everything the agent on one bus needs. Env vars: ``MEDICOBUS_AGENT_*``."""
+
+    model_config = SettingsConfigDict(env_prefix="MEDICOBUS_AGENT_")
+
+    vehicle: str = Field(pattern=VEHICLE_ID_PATTERN)
+    state_dir: Path = Field(
+        default=Path("/var/lib/medicobus"), description="where sequence numbers are kept"
+    )
+    batch_window_s: float = Field(default=1.0, gt=0, le=60)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    broker: BrokerConfig = Field(default_factory=BrokerConfig)
+    gps: GpsPortConfig | None = None

@@ -1,0 +1,1 @@
+"""The cloud side: validate, de-duplicate and store telemetry; the domain rules that use it."""

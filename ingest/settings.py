@@ -1,0 +1,23 @@
+"""Settings of the ingest process. Env vars: ``MEDICOBUS_INGEST_*``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from firmware_config.agent import BrokerConfig
+from firmware_config.loader import TomlSettings
+
+
+class IngestSettings(TomlSettings):
+    model_config = SettingsConfigDict(env_prefix="MEDICOBUS_INGEST_")
+
+    database_url: str = Field(default="sqlite:///medicobus.sqlite")
+    itinerary_file: Path = Field(description="the fleet and its weekly timetable (TOML)")
+    broker: BrokerConfig = Field(
+        default_factory=lambda: BrokerConfig(client_id="medicobus-ingest")
+    )
+    max_future_skew_s: float = Field(default=300, gt=0)
+    max_age_days: float = Field(default=30, gt=0)

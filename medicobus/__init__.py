@@ -1,0 +1,1 @@
+"""The ``medicobus`` command: composition of the parts into processes."""

@@ -1,0 +1,131 @@
+"""The ``medicobus`` command line. Cloud parts are imported inside their commands so that
+``medicobus agent`` runs with only the ``edge`` extra installed."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from firmware_config.loader import ConfigError
+
+app = typer.Typer(help="Médicobus telemetry: edge agent, ingest, API and simulators.", no_args_is_help=True)
+config_app = typer.Typer(help="Check configuration files.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="TOML settings file")]
+
+
+def _logging(level: str = "INFO") -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+
+
+def _fail(exc: Exception) -> None:
+    typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(code=2)
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="HTTP port of the API and dashboard")] = 8000,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="keep the database here (default: a temporary folder)")
+    ] = None,
+    itinerary: Annotated[
+        Path | None, typer.Option(help="fleet and timetable TOML (default: the bundled one)")
+    ] = None,
+    speed: Annotated[float, typer.Option(help="simulated time runs this many times faster")] = 1.0,
+) -> None:
+    """Run everything in one process: broker, simulated buses, agents, ingest, API."""
+    from medicobus.demo import run_demo
+
+    _logging()
+    run_demo(port, data_dir, itinerary, speed)
+
+
+@app.command()
+def agent(config: ConfigOption) -> None:
+    """Run the edge agent of one bus."""
+    from edge_agent.agent import Agent
+    from firmware_config.agent import AgentConfig
+    from firmware_config.loader import load_settings
+
+    try:
+        settings = load_settings(AgentConfig, config)
+    except ConfigError as exc:
+        _fail(exc)
+    _logging(settings.log_level)
+    running = Agent(settings)
+    running.start()
+    _wait_for_signal()
+    running.stop()
+
+
+@app.command()
+def ingest(config: ConfigOption) -> None:
+    """Run the cloud ingest: subscribe, validate, de-duplicate, store."""
+    from firmware_config.loader import load_settings
+    from ingest.itinerary import ItineraryError, load_itinerary
+    from ingest.pipeline import Ingestor
+    from ingest.settings import IngestSettings
+    from ingest.store import Store
+    from ingest.subscriber import IngestSubscriber
+
+    _logging()
+    try:
+        settings = load_settings(IngestSettings, config)
+        itinerary = load_itinerary(settings.itinerary_file)
+    except (ConfigError, ItineraryError) as exc:
+        _fail(exc)
+    store = Store.open(settings.database_url)
+    store.load_fleet(itinerary)
+    subscriber = IngestSubscriber(Ingestor(store), settings.broker)
+    subscriber.start()
+    _wait_for_signal()
+    subscriber.stop()
+    store.close()
+
+
+@app.command()
+def api(config: ConfigOption) -> None:
+    """Serve the HTTP API and the dashboard."""
+    import uvicorn
+
+    from api.app import create_app
+    from api.settings import ApiSettings
+    from firmware_config.loader import load_settings
+    from ingest.store import Store
+
+    _logging()
+    try:
+        settings = load_settings(ApiSettings, config)
+    except ConfigError as exc:
+        _fail(exc)
+    store = Store.open(settings.database_url)
+    uvicorn.run(create_app(store), host=settings.host, port=settings.port)
+
+
+@config_app.command("validate")
+def config_validate(
+    file: Annotated[Path, typer.Argument(help="an agent configuration file")],
+) -> None:
+    """Check an agent configuration file; print what is wrong, field by field."""
+    from firmware_config.agent import AgentConfig
+    from firmware_config.loader import load_settings
+
+    try:
+        settings = load_settings(AgentConfig, file)
+    except ConfigError as exc:
+        _fail(exc)
+    typer.echo(f"{file}: valid configuration for vehicle {settings.vehicle}")

@@ -1,0 +1,82 @@
+"""``medicobus demo``: broker, simulated fleet, agents, ingest and API in one process."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import tempfile
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+
+import uvicorn
+
+from api.app import create_app
+from edge_agent.agent import Agent
+from firmware_config.agent import AgentConfig, BrokerConfig, GpsPortConfig
+from ingest.itinerary import load_itinerary
+from ingest.pipeline import Ingestor
+from ingest.store import Store
+from ingest.subscriber import IngestSubscriber
+from medicobus.embedded_broker import EmbeddedBroker
+from protocol.clock import ScaledClock
+from simulators.gps_device import GpsSimulator
+from simulators.route import DriveRoute, weekly_tour
+
+log = logging.getLogger(__name__)
+
+DEMO_DWELL_S = 45.0
+
+
+def demo_itinerary() -> Path:
+    return Path(str(resources.files("simulators").joinpath("data/itineraries.toml")))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run_demo(port: int, data_dir: Path | None, itinerary_file: Path | None, speed: float) -> None:
+    with ExitStack() as stack:
+        if data_dir is None:
+            data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="medicobus-")))
+        data_dir.mkdir(parents=True, exist_ok=True)
+        itinerary = load_itinerary(itinerary_file or demo_itinerary())
+
+        broker = EmbeddedBroker(port=free_port()).start()
+        stack.callback(broker.stop)
+        log.info("embedded MQTT broker on %s", broker.url)
+
+        store = Store.open(f"sqlite:///{data_dir / 'medicobus.sqlite'}")
+        stack.callback(store.close)
+        store.load_fleet(itinerary)
+        subscriber = IngestSubscriber(
+            Ingestor(store), BrokerConfig(url=broker.url, client_id="medicobus-ingest")
+        )
+        subscriber.start()
+        stack.callback(subscriber.stop)
+
+        clock = ScaledClock(datetime.now(UTC), speed)
+        for i, vehicle in enumerate(itinerary.vehicles):
+            route = DriveRoute(weekly_tour(itinerary, vehicle.id), dwell_s=DEMO_DWELL_S)
+            # Start each bus a little way into its tour so it is moving at once.
+            sim = GpsSimulator(route, clock, route_offset_s=20.0 + 7.0 * i)
+            sim.start()
+            stack.callback(sim.stop)
+            agent = Agent(
+                AgentConfig(
+                    vehicle=vehicle.id,
+                    state_dir=data_dir / "agents" / vehicle.id,
+                    gps=GpsPortConfig(port=sim.path),
+                    broker=BrokerConfig(url=broker.url),
+                )
+            )
+            agent.start()
+            stack.callback(agent.stop)
+            log.info("simulated %s: GPS on %s", vehicle.id, sim.path)
+
+        log.info("dashboard on http://127.0.0.1:%d/ (Ctrl-C to stop)", port)
+        uvicorn.run(create_app(store), host="127.0.0.1", port=port, log_level="warning")

@@ -1,0 +1,123 @@
+"""Payload models. Every message is one batch of timestamped samples of one stream.
+
+A batch is identified by ``(vehicle, stream, seq)``: ``seq`` grows by one for every
+batch a vehicle publishes on a stream and survives restarts of the agent, so the cloud
+can drop a redelivered batch without double-counting it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Final, Literal
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION: Final = 1
+MAX_SAMPLES_PER_BATCH: Final = 5000
+
+Stream = Literal["gps", "energy", "fridge", "status", "event"]
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+# Vehicle ids travel in topics and URLs: keep them to a safe, readable alphabet.
+VEHICLE_ID_PATTERN: Final = r"^[a-z0-9][a-z0-9-]{0,62}$"
+VehicleId = Annotated[str, Field(pattern=VEHICLE_ID_PATTERN)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GpsSample(_Model):
+    """One GPS epoch: a fix built from the NMEA sentences sharing one time."""
+
+    t: UtcDatetime
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    alt_m: float | None = Field(default=None, ge=-1000, le=20000)
+    speed_mps: float | None = Field(default=None, ge=0, le=200)
+    course_deg: float | None = Field(default=None, ge=0, lt=360)
+    fix_mode: Literal[1, 2, 3] = Field(description="1 no fix, 2 2D, 3 3D (as NMEA GSA)")
+    quality: int = Field(default=1, ge=0, le=8, description="GGA fix quality")
+    sats: int | None = Field(default=None, ge=0, le=99)
+    hdop: float | None = Field(default=None, ge=0, le=99.99)
+
+
+class EnergySample(_Model):
+    """Auxiliary battery (VE.Direct BMV) and solar charger (MPPT) readings."""
+
+    t: UtcDatetime
+    voltage_v: float | None = Field(default=None, ge=0, le=100)
+    current_a: float | None = Field(default=None, ge=-1000, le=1000)
+    power_w: float | None = None
+    soc_pct: float | None = Field(default=None, ge=0, le=100)
+    consumed_ah: float | None = None
+    pv_power_w: float | None = Field(default=None, ge=0)
+    yield_today_kwh: float | None = Field(default=None, ge=0)
+
+
+class FridgeSample(_Model):
+    """Medical fridge sensor readings (Modbus RTU)."""
+
+    t: UtcDatetime
+    temp_c: float | None = Field(default=None, ge=-50, le=80)
+    humidity_pct: float | None = Field(default=None, ge=0, le=100)
+    door_open: bool | None = None
+
+
+class StatusSample(_Model):
+    """Agent health and link state; published retained, with a last will."""
+
+    t: UtcDatetime
+    online: bool
+    queue_depth: int = Field(default=0, ge=0)
+    counters: dict[str, int] = Field(default_factory=dict)
+
+
+class EventSample(_Model):
+    """Something that happened on the bus (device lost, restart, ...)."""
+
+    t: UtcDatetime
+    kind: str = Field(min_length=1, max_length=64)
+    detail: str = Field(default="", max_length=1024)
+
+
+class _BatchBase(_Model):
+    v: Literal[1] = Field(default=SCHEMA_VERSION, description="schema version")
+    vehicle: VehicleId
+    seq: int = Field(ge=0, description="per (vehicle, stream), +1 per batch")
+
+
+class GpsBatch(_BatchBase):
+    stream: Literal["gps"] = "gps"
+    samples: list[GpsSample] = Field(min_length=1, max_length=MAX_SAMPLES_PER_BATCH)
+
+
+class EnergyBatch(_BatchBase):
+    stream: Literal["energy"] = "energy"
+    samples: list[EnergySample] = Field(min_length=1, max_length=MAX_SAMPLES_PER_BATCH)
+
+
+class FridgeBatch(_BatchBase):
+    stream: Literal["fridge"] = "fridge"
+    samples: list[FridgeSample] = Field(min_length=1, max_length=MAX_SAMPLES_PER_BATCH)
+
+
+class StatusBatch(_BatchBase):
+    stream: Literal["status"] = "status"
+    samples: list[StatusSample] = Field(min_length=1, max_length=MAX_SAMPLES_PER_BATCH)
+
+
+class EventBatch(_BatchBase):
+    stream: Literal["event"] = "event"
+    samples: list[EventSample] = Field(min_length=1, max_length=MAX_SAMPLES_PER_BATCH)
+
+
+Batch = Annotated[
+    GpsBatch | EnergyBatch | FridgeBatch | StatusBatch | EventBatch,
+    Field(discriminator="stream"),
+]

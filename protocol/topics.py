@@ -1,0 +1,51 @@
+"""The one topic builder: ``medicobus/v1/<vehicle>/<stream>``."""
+
+from __future__ import annotations
+
+import re
+from typing import Final, get_args
+
+from protocol.models import VEHICLE_ID_PATTERN, Stream
+
+TOPIC_PREFIX: Final = "medicobus/v1"
+STREAMS: Final[tuple[Stream, ...]] = get_args(Stream)
+
+_VEHICLE_ID = re.compile(VEHICLE_ID_PATTERN)
+
+
+class TopicError(ValueError):
+    """A topic that is not one of ours, with the reason."""
+
+
+def is_valid_vehicle_id(vehicle: str) -> bool:
+    return bool(_VEHICLE_ID.match(vehicle))
+
+
+def topic_for(vehicle: str, stream: Stream) -> str:
+    if not is_valid_vehicle_id(vehicle):
+        raise TopicError(f"invalid vehicle id {vehicle!r}: use lowercase letters, digits and '-'")
+    if stream not in STREAMS:
+        raise TopicError(f"unknown stream {stream!r}: expected one of {', '.join(STREAMS)}")
+    return f"{TOPIC_PREFIX}/{vehicle}/{stream}"
+
+
+def subscription(vehicle: str = "+", stream: str = "+") -> str:
+    """A subscription filter; ``+`` matches every vehicle or every stream."""
+    return f"{TOPIC_PREFIX}/{vehicle}/{stream}"
+
+
+def parse_topic(topic: str) -> tuple[str, Stream]:
+    """Split a topic into (vehicle, stream) or raise :class:`TopicError`."""
+    prefix = TOPIC_PREFIX + "/"
+    if not topic.startswith(prefix):
+        raise TopicError(f"topic {topic!r} is not under {TOPIC_PREFIX}/")
+    parts = topic[len(prefix) :].split("/")
+    if len(parts) != 2:
+        raise TopicError(f"topic {topic!r} is not {TOPIC_PREFIX}/<vehicle>/<stream>")
+    vehicle, stream = parts
+    if not is_valid_vehicle_id(vehicle):
+        raise TopicError(f"topic {topic!r} has an invalid vehicle id {vehicle!r}")
+    for known in STREAMS:
+        if stream == known:
+            return vehicle, known
+    raise TopicError(f"topic {topic!r} has an unknown stream {stream!r}")

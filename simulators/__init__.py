@@ -1,0 +1,1 @@
+"""Device simulators on virtual serial ports, driven along the itinerary."""
