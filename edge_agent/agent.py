@@ -29,9 +29,7 @@ class Agent:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.gps_counters = DeviceCounters()
-        self._gps = (
-            GpsReader(config.gps, self._collect, self.gps_counters) if config.gps else None
-        )
+        self._gps = GpsReader(config.gps, self._collect, self.gps_counters) if config.gps else None
         self._publisher = MqttPublisher(
             config.vehicle, config.broker, will=self._status(online=False)
         )
@@ -86,5 +84,3 @@ class Agent:
         self.flush()
         self._publisher.stop(final_status=self._status(online=False))
         self._seq.close()
-
-

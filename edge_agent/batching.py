@@ -55,7 +55,7 @@ def make_batches(
 
 
 def _only(chunk: list[Sample], kind: type[T]) -> list[T]:
-    out = [s for s in chunk if isinstance(s, kind)]
+    out: list[T] = [s for s in chunk if isinstance(s, kind)]
     if len(out) != len(chunk):
         raise TypeError(f"a batch mixes streams: expected only {kind.__name__}")
     return out

@@ -54,9 +54,7 @@ class GpsReader:
                     self._read(port)
             except (serial.SerialException, OSError) as exc:
                 self.counters.add("port_errors")
-                log.warning(
-                    "GPS port %s: %s; retrying in %.0f s", self._config.port, exc, backoff
-                )
+                log.warning("GPS port %s: %s; retrying in %.0f s", self._config.port, exc, backoff)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
 

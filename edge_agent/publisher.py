@@ -43,7 +43,9 @@ class MqttPublisher:
         self._client.on_disconnect = self._on_disconnect
         self._broker = broker
 
-    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any
+    ) -> None:
         if rc.is_failure:
             log.warning("broker refused the connection: %s", rc)
             return

@@ -98,9 +98,12 @@ class Itinerary(_Model):
         operators = {o.id for o in self.operators}
         stops = {s.id for s in self.stops}
         vehicles = {v.id for v in self.vehicles}
-        for kind, ids in (("operator", operators), ("stop", stops), ("vehicle", vehicles)):
-            items = {"operator": self.operators, "stop": self.stops, "vehicle": self.vehicles}[kind]
-            if len(ids) != len(items):
+        for kind, count, ids in (
+            ("operator", len(self.operators), operators),
+            ("stop", len(self.stops), stops),
+            ("vehicle", len(self.vehicles), vehicles),
+        ):
+            if len(ids) != count:
                 raise ValueError(f"duplicate {kind} ids")
         for v in self.vehicles:
             if v.operator not in operators:

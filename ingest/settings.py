@@ -16,8 +16,6 @@ class IngestSettings(TomlSettings):
 
     database_url: str = Field(default="sqlite:///medicobus.sqlite")
     itinerary_file: Path = Field(description="the fleet and its weekly timetable (TOML)")
-    broker: BrokerConfig = Field(
-        default_factory=lambda: BrokerConfig(client_id="medicobus-ingest")
-    )
+    broker: BrokerConfig = Field(default_factory=lambda: BrokerConfig(client_id="medicobus-ingest"))
     max_future_skew_s: float = Field(default=300, gt=0)
     max_age_days: float = Field(default=30, gt=0)

@@ -293,7 +293,9 @@ class Store:
         vs = vehicle_state.c
         conn.execute(
             vehicle_state.update()
-            .where(vs.vehicle == vehicle, sa.or_(vs.last_seen.is_(None), vs.last_seen < received_at))
+            .where(
+                vs.vehicle == vehicle, sa.or_(vs.last_seen.is_(None), vs.last_seen < received_at)
+            )
             .values(last_seen=received_at)
         )
 
@@ -388,7 +390,9 @@ class Store:
         query = sa.select(gps_samples).where(c.vehicle == vehicle).order_by(c.t)
         with self.engine.connect() as conn:
             return [
-                GpsSample.model_validate({k: v for k, v in r._mapping.items() if k not in ("id", "vehicle")})
+                GpsSample.model_validate(
+                    {k: v for k, v in r._mapping.items() if k not in ("id", "vehicle")}
+                )
                 for r in conn.execute(query)
             ]
 
@@ -409,7 +413,8 @@ class Store:
         query = sa.select(rejections).order_by(c.id.desc()).limit(limit)
         with self.engine.connect() as conn:
             return [
-                Rejection(r.received_at, r.topic, r.reason, r.detail, r.payload_bytes, r.payload_head)
+                Rejection(
+                    r.received_at, r.topic, r.reason, r.detail, r.payload_bytes, r.payload_head
+                )
                 for r in conn.execute(query)
             ]
-

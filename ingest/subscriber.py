@@ -27,7 +27,9 @@ class IngestSubscriber:
     unacknowledged and the broker delivers it again on the next connection.
     """
 
-    def __init__(self, ingestor: Ingestor, broker: BrokerConfig, clock: Clock | None = None) -> None:
+    def __init__(
+        self, ingestor: Ingestor, broker: BrokerConfig, clock: Clock | None = None
+    ) -> None:
         self._ingestor = ingestor
         self._broker = broker
         self._clock = clock or SystemClock()
@@ -49,7 +51,9 @@ class IngestSubscriber:
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
 
-    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any
+    ) -> None:
         if rc.is_failure:
             log.warning("broker refused the ingest: %s", rc)
             return
@@ -65,7 +69,7 @@ class IngestSubscriber:
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         try:
-            self._ingestor.handle(msg.topic, msg.payload, self._clock.now())
+            self._ingestor.handle(msg.topic, bytes(msg.payload), self._clock.now())
         except Exception:
             log.exception("could not store a message from %s; it stays unacknowledged", msg.topic)
             return

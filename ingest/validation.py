@@ -24,7 +24,7 @@ def validate_message(
     payload: bytes,
     known_vehicles: Collection[str],
     received_at: datetime,
-    limits: Limits = Limits(),  # noqa: B008 - immutable
+    limits: Limits = Limits(),
 ) -> Batch:
     """Return the batch or raise :class:`ProtocolError` with a reason and a detail."""
     batch = decode(payload, topic)

@@ -13,7 +13,9 @@ import typer
 
 from firmware_config.loader import ConfigError
 
-app = typer.Typer(help="Médicobus telemetry: edge agent, ingest, API and simulators.", no_args_is_help=True)
+app = typer.Typer(
+    help="Médicobus telemetry: edge agent, ingest, API and simulators.", no_args_is_help=True
+)
 config_app = typer.Typer(help="Check configuration files.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 

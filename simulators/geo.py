@@ -23,7 +23,9 @@ def bearing_deg(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return math.degrees(math.atan2(y, x)) % 360.0
 
 
-def interpolate(lat1: float, lon1: float, lat2: float, lon2: float, f: float) -> tuple[float, float]:
+def interpolate(
+    lat1: float, lon1: float, lat2: float, lon2: float, f: float
+) -> tuple[float, float]:
     """Point at fraction ``f`` of the great circle from 1 to 2."""
     p1, l1, p2, l2 = map(math.radians, (lat1, lon1, lat2, lon2))
     d = haversine_m(lat1, lon1, lat2, lon2) / EARTH_RADIUS_M

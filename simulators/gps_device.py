@@ -23,6 +23,7 @@ class GpsSimulator:
         self,
         route: DriveRoute,
         clock: ScaledClock,
+        *,
         rate_hz: float = 1.0,
         talker: str = "GP",
         route_offset_s: float = 0.0,

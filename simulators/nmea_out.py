@@ -62,13 +62,34 @@ def epoch_sentences(e: Epoch, talker: str = "GP") -> list[bytes]:
             ("VTG", [cog, "T", "", "M", knots, "N", kmh, "K", "A"]),
             (
                 "GGA",
-                [hms, lat, ns, lon, ew, "1", f"{e.sats:02d}", f"{e.hdop:.2f}",
-                 f"{e.alt_m:.1f}", "M", "46.0", "M", "", ""],
+                [
+                    hms,
+                    lat,
+                    ns,
+                    lon,
+                    ew,
+                    "1",
+                    f"{e.sats:02d}",
+                    f"{e.hdop:.2f}",
+                    f"{e.alt_m:.1f}",
+                    "M",
+                    "46.0",
+                    "M",
+                    "",
+                    "",
+                ],
             ),
             (
                 "GSA",
-                ["A", "3", *svids, *[""] * (12 - len(svids)),
-                 f"{pdop:.2f}", f"{e.hdop:.2f}", f"{vdop:.2f}"],
+                [
+                    "A",
+                    "3",
+                    *svids,
+                    *[""] * (12 - len(svids)),
+                    f"{pdop:.2f}",
+                    f"{e.hdop:.2f}",
+                    f"{vdop:.2f}",
+                ],
             ),
         ]
     return [NMEAMessage(talker, msg_id, GET, payload=p).serialize() for msg_id, p in payloads]

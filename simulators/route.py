@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -56,7 +57,7 @@ class DriveRoute:
         self.accel = accel_mps2
         self.dwell_s = dwell_s
         points = list(waypoints) + ([waypoints[0]] if loop else [])
-        self._legs = [self._leg(a, b) for a, b in zip(points, points[1:], strict=False)]
+        self._legs = [self._leg(a, b) for a, b in itertools.pairwise(points)]
         self.loop = loop
         self.period_s = sum(leg.drive_s + dwell_s for leg in self._legs)
 

@@ -1,0 +1,1 @@
+"""Real components for tests: Mosquitto brokers, databases, helpers to wait."""
