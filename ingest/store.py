@@ -261,8 +261,10 @@ class Store:
                 "received_at": received_at,
                 "samples": len(batch.samples),
             }
-            result = conn.execute(_insert_ignoring_duplicates(conn, batches).values(**key))
-            if result.rowcount == 0:
+            inserted = conn.execute(
+                _insert_ignoring_duplicates(conn, batches).values(**key).returning(batches.c.seq)
+            ).first()
+            if inserted is None:
                 return False
             self._touch(conn, batch.vehicle, received_at)
             self._save_samples(conn, batch, received_at)

@@ -1,0 +1,88 @@
+"""The system of record, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from ingest.pipeline import Ingestor
+from ingest.store import Store
+from protocol import (
+    FridgeBatch,
+    FridgeSample,
+    GpsBatch,
+    GpsSample,
+    StatusBatch,
+    StatusSample,
+    encode,
+    topic_for,
+)
+
+T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+
+
+def gps(seq: int, t: datetime, lat: float = 49.24) -> GpsBatch:
+    return GpsBatch(
+        vehicle="vexin-01",
+        seq=seq,
+        samples=[GpsSample(t=t, lat=lat, lon=1.63, speed_mps=10.0, course_deg=90, fix_mode=3)],
+    )
+
+
+def test_a_batch_is_stored_once(store: Store) -> None:
+    assert store.save_batch(gps(0, T0), T0) is True
+    assert store.save_batch(gps(0, T0), T0 + timedelta(seconds=5)) is False
+    assert store.count_batches("vexin-01") == 1
+    assert len(store.gps_track("vexin-01")) == 1
+
+
+def test_same_seq_on_another_stream_or_vehicle_is_not_a_duplicate(store: Store) -> None:
+    fridge = FridgeBatch(vehicle="vexin-01", seq=0, samples=[FridgeSample(t=T0, temp_c=4.2)])
+    other = GpsBatch(
+        vehicle="caux-01", seq=0, samples=[GpsSample(t=T0, lat=49.6, lon=0.75, fix_mode=2)]
+    )
+    assert store.save_batch(gps(0, T0), T0)
+    assert store.save_batch(fridge, T0)
+    assert store.save_batch(other, T0)
+    assert store.count_batches() == 3
+
+
+def test_late_batch_does_not_move_the_live_position_back(store: Store) -> None:
+    store.save_batch(gps(5, T0 + timedelta(minutes=5), lat=49.30), T0 + timedelta(minutes=5))
+    store.save_batch(gps(4, T0, lat=49.20), T0 + timedelta(minutes=6))  # outbox catching up
+    (position,) = [p for p in store.positions() if p.vehicle == "vexin-01"]
+    assert position.lat == 49.30
+    assert position.t == T0 + timedelta(minutes=5)
+    assert position.last_seen == T0 + timedelta(minutes=6)
+    assert [s.t for s in store.gps_track("vexin-01")] == [T0, T0 + timedelta(minutes=5)]
+
+
+def test_times_come_back_as_aware_utc(store: Store) -> None:
+    store.save_batch(gps(0, T0), T0)
+    (sample,) = store.gps_track("vexin-01")
+    assert sample.t == T0
+    assert sample.t.tzinfo is not None
+
+
+def test_status_marks_a_vehicle_offline(store: Store) -> None:
+    online = StatusBatch(vehicle="vexin-01", seq=0, samples=[StatusSample(t=T0, online=True)])
+    offline = StatusBatch(
+        vehicle="vexin-01", seq=1, samples=[StatusSample(t=T0 + timedelta(1), online=False)]
+    )
+    store.save_batch(online, T0)
+    store.save_batch(offline, T0)
+    assert {v.id: v.online for v in store.vehicles()}["vexin-01"] is False
+
+
+def test_ingestor_quarantines_and_counts(store: Store) -> None:
+    ingestor = Ingestor(store)
+    now = datetime.now(UTC)
+    topic = topic_for("vexin-01", "gps")
+    assert ingestor.handle(topic, encode(gps(0, now)), now).status == "stored"
+    assert ingestor.handle(topic, encode(gps(0, now)), now).status == "duplicate"
+    outcome = ingestor.handle(topic, b"nope", now)
+    assert (outcome.status, outcome.reason) == ("rejected", "malformed_json")
+    assert store.rejection_counts() == {"malformed_json": 1}
+    (rejection,) = store.recent_rejections()
+    assert rejection.payload_head == "nope"
+    assert rejection.topic == topic
+    assert ingestor.counters["stored_samples"] == 1

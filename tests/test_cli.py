@@ -1,0 +1,97 @@
+"""The ``medicobus`` command as a newcomer runs it."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.support.mosquitto import free_port
+
+MEDICOBUS = str(Path(sys.executable).parent / "medicobus")
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([MEDICOBUS, *args], capture_output=True, text=True, timeout=60)
+
+
+def test_config_validate_accepts_a_good_file(tmp_path: Path) -> None:
+    good = tmp_path / "agent.toml"
+    good.write_text(
+        'vehicle = "vexin-01"\n[broker]\nurl = "mqtt://broker.example:1883"\n'
+        '[gps]\nport = "/dev/ttyACM0"\n'
+    )
+    result = run("config", "validate", str(good))
+    assert result.returncode == 0, result.stderr
+    assert "valid configuration for vehicle vexin-01" in result.stdout
+
+
+def test_config_validate_names_the_file_and_the_fields(tmp_path: Path) -> None:
+    bad = tmp_path / "agent.toml"
+    bad.write_text('vehicle = "Vexin 01"\n[broker]\nurl = "http://nowhere"\n[gps]\nbaudrate = 7\n')
+    result = run("config", "validate", str(bad))
+    assert result.returncode == 2
+    assert str(bad) in result.stderr
+    for field in ("vehicle", "broker.url", "gps.port", "gps.baudrate"):
+        assert field in result.stderr
+
+
+def test_config_validate_reports_broken_toml_and_missing_files(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.toml"
+    broken.write_text("vehicle = \n")
+    result = run("config", "validate", str(broken))
+    assert result.returncode == 2
+    assert "not valid TOML" in result.stderr
+    missing = run("config", "validate", str(tmp_path / "absent.toml"))
+    assert missing.returncode == 2
+    assert "no such configuration file" in missing.stderr
+
+
+def positions(base: str) -> dict[str, Any]:
+    try:
+        response = httpx.get(f"{base}/api/v1/positions", timeout=2)
+    except httpx.TransportError:
+        return {}
+    return {f["id"]: f for f in response.json()["features"]}
+
+
+def test_demo_shows_both_buses_moving_within_30_s(tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    started = time.monotonic()
+    demo = subprocess.Popen(
+        [MEDICOBUS, "demo", "--port", str(port), "--data-dir", str(tmp_path / "demo")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        first: dict[str, Any] = {}
+        first_at = None
+        moved: set[str] = set()
+        while time.monotonic() - started < 30 and moved != {"vexin-01", "caux-01"}:
+            now = positions(base)
+            if now and first_at is None and len(now) == 2:
+                first_at = time.monotonic() - started
+            for vehicle, feature in now.items():
+                first.setdefault(vehicle, feature)
+                if feature["geometry"] != first[vehicle]["geometry"]:
+                    moved.add(vehicle)
+            time.sleep(0.5)
+        assert moved == {"vexin-01", "caux-01"}, f"positions seen: {first}"
+        print(f"demo: first positions of both buses after {first_at:.1f} s")
+        assert httpx.get(f"{base}/").status_code == 200
+    finally:
+        demo.send_signal(signal.SIGINT)
+        try:
+            output, _ = demo.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            demo.kill()
+            output, _ = demo.communicate()
+    assert demo.returncode == 0, output
+    assert "Traceback" not in output, output
