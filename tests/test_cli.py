@@ -17,7 +17,9 @@ MEDICOBUS = str(Path(sys.executable).parent / "medicobus")
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([MEDICOBUS, *args], capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [MEDICOBUS, *args], capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 def test_config_validate_accepts_a_good_file(tmp_path: Path) -> None:

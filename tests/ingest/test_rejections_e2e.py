@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-import paho.mqtt.client as mqtt
 import httpx
+import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest.store import Store
