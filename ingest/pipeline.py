@@ -1,19 +1,28 @@
-"""One message in, one outcome out: validated, de-duplicated, stored or quarantined."""
+"""Messages in, outcomes out: validated, de-duplicated, stored or quarantined, in groups."""
 
 from __future__ import annotations
 
 import logging
 import threading
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from ingest.store import Store
+from ingest.store import Quarantined, Store
 from ingest.validation import Limits, validate_message
 from protocol.codec import ProtocolError
+from protocol.models import Batch
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Message:
+    topic: str
+    payload: bytes
+    received_at: datetime
 
 
 @dataclass(frozen=True)
@@ -24,6 +33,12 @@ class Outcome:
 
 
 class Ingestor:
+    """Validates and stores messages; a group of messages is committed in one transaction.
+
+    Raises only when the store fails; then nothing of the group was committed and the
+    caller must not acknowledge any of it.
+    """
+
     def __init__(self, store: Store, limits: Limits | None = None) -> None:
         self._store = store
         self._limits = limits or Limits()
@@ -35,21 +50,40 @@ class Ingestor:
         self._known = frozenset(self._store.vehicle_ids())
 
     def handle(self, topic: str, payload: bytes, received_at: datetime) -> Outcome:
-        """Process one message. Raises only on storage failure (the caller must not ack)."""
-        try:
-            batch = validate_message(topic, payload, self._known, received_at, self._limits)
-        except ProtocolError as exc:
-            log.warning("rejected message on %s: %s", topic, exc)
-            self._store.quarantine(topic, payload, exc.reason, exc.detail, received_at)
-            self._count(f"rejected.{exc.reason}")
-            return Outcome("rejected", exc.reason)
-        if not self._store.save_batch(batch, received_at):
-            self._count("duplicates")
-            return Outcome("duplicate", samples=len(batch.samples))
-        self._count("stored_batches")
-        self._count("stored_samples", len(batch.samples))
-        return Outcome("stored", samples=len(batch.samples))
+        return self.handle_many([Message(topic, payload, received_at)])[0]
 
-    def _count(self, key: str, n: int = 1) -> None:
+    def handle_many(self, messages: Sequence[Message]) -> list[Outcome]:
+        outcomes: list[Outcome | None] = [None] * len(messages)
+        accepted: list[tuple[int, Batch, datetime]] = []
+        quarantined: list[Quarantined] = []
+        for i, m in enumerate(messages):
+            try:
+                batch = validate_message(
+                    m.topic, m.payload, self._known, m.received_at, self._limits
+                )
+            except ProtocolError as exc:
+                log.warning("rejected message on %s: %s", m.topic, exc)
+                quarantined.append(
+                    Quarantined(m.topic, m.payload, exc.reason, exc.detail, m.received_at)
+                )
+                outcomes[i] = Outcome("rejected", exc.reason)
+                continue
+            accepted.append((i, batch, m.received_at))
+        stored = self._store.save_batches([(b, t) for _, b, t in accepted], quarantined)
+        for (i, batch, _), new in zip(accepted, stored, strict=True):
+            n = len(batch.samples)
+            outcomes[i] = Outcome("stored" if new else "duplicate", samples=n)
+        result = [o for o in outcomes if o is not None]
+        self._count(result)
+        return result
+
+    def _count(self, outcomes: Sequence[Outcome]) -> None:
         with self._lock:
-            self.counters[key] += n
+            for o in outcomes:
+                if o.status == "rejected":
+                    self.counters[f"rejected.{o.reason}"] += 1
+                elif o.status == "duplicate":
+                    self.counters["duplicates"] += 1
+                else:
+                    self.counters["stored_batches"] += 1
+                    self.counters["stored_samples"] += o.samples

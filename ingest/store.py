@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from ingest.itinerary import Itinerary
-from protocol.models import Batch, EnergySample, EventSample, FridgeSample, GpsSample, StatusSample
+from protocol.models import Batch, GpsSample, StatusSample
 
 metadata = sa.MetaData()
 
@@ -150,6 +150,35 @@ rejections = sa.Table(
 )
 
 QUARANTINE_HEAD_BYTES = 2048
+KEY_LOOKUP_CHUNK = 300
+
+SAMPLE_TABLES = {
+    "gps": gps_samples,
+    "energy": energy_samples,
+    "fridge": fridge_samples,
+    "event": events,
+}
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    """A rejected message, kept so an engineer can see what was sent and why it was refused."""
+
+    topic: str
+    payload: bytes
+    reason: str
+    detail: str
+    received_at: datetime
+
+
+def _batch_key_row(batch: Batch, received_at: datetime) -> dict[str, Any]:
+    return {
+        "vehicle": batch.vehicle,
+        "stream": batch.stream,
+        "seq": batch.seq,
+        "received_at": received_at,
+        "samples": len(batch.samples),
+    }
 
 
 @dataclass(frozen=True)
@@ -252,43 +281,105 @@ class Store:
     # --- writing -----------------------------------------------------------------
 
     def save_batch(self, batch: Batch, received_at: datetime) -> bool:
-        """Store one batch in one transaction; False if it was already stored."""
+        """Store one batch; False if it was already stored."""
+        return self.save_batches([(batch, received_at)])[0]
+
+    def quarantine(
+        self, topic: str, payload: bytes, reason: str, detail: str, received_at: datetime
+    ) -> None:
+        self.save_batches([], [Quarantined(topic, payload, reason, detail, received_at)])
+
+    def save_batches(
+        self,
+        items: Sequence[tuple[Batch, datetime]],
+        quarantined: Sequence[Quarantined] = (),
+    ) -> list[bool]:
+        """Store batches and quarantined messages in one transaction.
+
+        Returns, per batch, True if it was new, False if it was a duplicate (already
+        stored, or earlier in ``items``).
+        """
+        try:
+            with self.engine.begin() as conn:
+                return self._save_group(conn, items, quarantined)
+        except sa.exc.IntegrityError:
+            # Another ingest stored one of these keys between our check and our insert:
+            # redo one batch per transaction, where the insert itself decides.
+            with self.engine.begin() as conn:
+                self._save_quarantined(conn, quarantined)
+            return [self._save_one(batch, received_at) for batch, received_at in items]
+
+    def _save_one(self, batch: Batch, received_at: datetime) -> bool:
         with self.engine.begin() as conn:
-            key = {
-                "vehicle": batch.vehicle,
-                "stream": batch.stream,
-                "seq": batch.seq,
-                "received_at": received_at,
-                "samples": len(batch.samples),
-            }
+            key = _batch_key_row(batch, received_at)
             inserted = conn.execute(
                 _insert_ignoring_duplicates(conn, batches).values(**key).returning(batches.c.seq)
             ).first()
             if inserted is None:
                 return False
-            self._touch(conn, batch.vehicle, received_at)
-            self._save_samples(conn, batch, received_at)
+            self._save_samples(conn, [(batch, received_at)])
             return True
 
-    def _save_samples(self, conn: Connection, batch: Batch, received_at: datetime) -> None:
-        vehicle = batch.vehicle
-        rows = [{"vehicle": vehicle, **s.model_dump()} for s in batch.samples]
-        first = batch.samples[0]
-        if isinstance(first, GpsSample):
-            conn.execute(gps_samples.insert(), rows)
-            latest = max(batch.samples, key=lambda s: s.t)
-            assert isinstance(latest, GpsSample)
-            self._update_position(conn, vehicle, latest, received_at)
-        elif isinstance(first, EnergySample):
-            conn.execute(energy_samples.insert(), rows)
-        elif isinstance(first, FridgeSample):
-            conn.execute(fridge_samples.insert(), rows)
-        elif isinstance(first, EventSample):
-            conn.execute(events.insert(), rows)
-        elif isinstance(first, StatusSample):
-            latest_status = max(batch.samples, key=lambda s: s.t)
-            assert isinstance(latest_status, StatusSample)
-            self._update_status(conn, vehicle, latest_status, received_at)
+    def _save_group(
+        self,
+        conn: Connection,
+        items: Sequence[tuple[Batch, datetime]],
+        quarantined: Sequence[Quarantined],
+    ) -> list[bool]:
+        keys = [(b.vehicle, b.stream, b.seq) for b, _ in items]
+        seen = self._existing_keys(conn, keys)
+        flags: list[bool] = []
+        new: list[tuple[Batch, datetime]] = []
+        for key, item in zip(keys, items, strict=True):
+            fresh = key not in seen
+            flags.append(fresh)
+            if fresh:
+                seen.add(key)
+                new.append(item)
+        if new:
+            conn.execute(batches.insert(), [_batch_key_row(b, t) for b, t in new])
+            self._save_samples(conn, new)
+        self._save_quarantined(conn, quarantined)
+        return flags
+
+    def _existing_keys(
+        self, conn: Connection, keys: Sequence[tuple[str, str, int]]
+    ) -> set[tuple[str, str, int]]:
+        found: set[tuple[str, str, int]] = set()
+        c = batches.c
+        for start in range(0, len(keys), KEY_LOOKUP_CHUNK):
+            chunk = keys[start : start + KEY_LOOKUP_CHUNK]
+            query = sa.select(c.vehicle, c.stream, c.seq).where(
+                sa.tuple_(c.vehicle, c.stream, c.seq).in_(chunk)
+            )
+            found.update((r[0], r[1], int(r[2])) for r in conn.execute(query))
+        return found
+
+    def _save_samples(self, conn: Connection, items: Sequence[tuple[Batch, datetime]]) -> None:
+        rows: dict[str, list[dict[str, Any]]] = {}
+        latest_fix: dict[str, GpsSample] = {}
+        latest_status: dict[str, StatusSample] = {}
+        last_seen: dict[str, datetime] = {}
+        for batch, received_at in items:
+            vehicle = batch.vehicle
+            last_seen[vehicle] = max(received_at, last_seen.get(vehicle, received_at))
+            for s in batch.samples:
+                if isinstance(s, GpsSample):
+                    if vehicle not in latest_fix or latest_fix[vehicle].t < s.t:
+                        latest_fix[vehicle] = s
+                elif isinstance(s, StatusSample):
+                    if vehicle not in latest_status or latest_status[vehicle].t < s.t:
+                        latest_status[vehicle] = s
+                    continue
+                rows.setdefault(batch.stream, []).append({"vehicle": vehicle, **s.model_dump()})
+        for stream, stream_rows in rows.items():
+            conn.execute(SAMPLE_TABLES[stream].insert(), stream_rows)
+        for vehicle, seen_at in last_seen.items():
+            self._touch(conn, vehicle, seen_at)
+        for vehicle, fix in latest_fix.items():
+            self._update_position(conn, vehicle, fix)
+        for vehicle, status in latest_status.items():
+            self._update_status(conn, vehicle, status)
 
     def _touch(self, conn: Connection, vehicle: str, received_at: datetime) -> None:
         conn.execute(_insert_ignoring_duplicates(conn, vehicle_state).values(vehicle=vehicle))
@@ -301,9 +392,7 @@ class Store:
             .values(last_seen=received_at)
         )
 
-    def _update_position(
-        self, conn: Connection, vehicle: str, fix: GpsSample, received_at: datetime
-    ) -> None:
+    def _update_position(self, conn: Connection, vehicle: str, fix: GpsSample) -> None:
         vs = vehicle_state.c
         # A late batch from an outbox catching up must not move the live position back.
         conn.execute(
@@ -318,9 +407,7 @@ class Store:
             )
         )
 
-    def _update_status(
-        self, conn: Connection, vehicle: str, status: StatusSample, received_at: datetime
-    ) -> None:
+    def _update_status(self, conn: Connection, vehicle: str, status: StatusSample) -> None:
         vs = vehicle_state.c
         conn.execute(
             vehicle_state.update()
@@ -328,21 +415,25 @@ class Store:
             .values(online=status.online, status_t=status.t)
         )
 
-    def quarantine(
-        self, topic: str, payload: bytes, reason: str, detail: str, received_at: datetime
-    ) -> None:
-        head = payload[:QUARANTINE_HEAD_BYTES].decode("utf-8", errors="replace")
-        with self.engine.begin() as conn:
-            conn.execute(
-                rejections.insert().values(
-                    received_at=received_at,
-                    topic=topic[:256],
-                    reason=reason,
-                    detail=detail,
-                    payload_bytes=len(payload),
-                    payload_head=head.replace("\x00", "\ufffd"),
-                )
-            )
+    def _save_quarantined(self, conn: Connection, quarantined: Sequence[Quarantined]) -> None:
+        if not quarantined:
+            return
+        conn.execute(
+            rejections.insert(),
+            [
+                {
+                    "received_at": q.received_at,
+                    "topic": q.topic[:256],
+                    "reason": q.reason,
+                    "detail": q.detail,
+                    "payload_bytes": len(q.payload),
+                    "payload_head": q.payload[:QUARANTINE_HEAD_BYTES]
+                    .decode("utf-8", errors="replace")
+                    .replace("\x00", "\ufffd"),
+                }
+                for q in quarantined
+            ],
+        )
 
     # --- reading -----------------------------------------------------------------
 
