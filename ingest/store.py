@@ -374,46 +374,64 @@ class Store:
                 rows.setdefault(batch.stream, []).append({"vehicle": vehicle, **s.model_dump()})
         for stream, stream_rows in rows.items():
             conn.execute(SAMPLE_TABLES[stream].insert(), stream_rows)
-        for vehicle, seen_at in last_seen.items():
-            self._touch(conn, vehicle, seen_at)
-        for vehicle, fix in latest_fix.items():
-            self._update_position(conn, vehicle, fix)
-        for vehicle, status in latest_status.items():
-            self._update_status(conn, vehicle, status)
+        self._update_vehicle_state(conn, last_seen, latest_fix, latest_status)
 
-    def _touch(self, conn: Connection, vehicle: str, received_at: datetime) -> None:
-        conn.execute(_insert_ignoring_duplicates(conn, vehicle_state).values(vehicle=vehicle))
+    def _update_vehicle_state(
+        self,
+        conn: Connection,
+        last_seen: dict[str, datetime],
+        latest_fix: dict[str, GpsSample],
+        latest_status: dict[str, StatusSample],
+    ) -> None:
         vs = vehicle_state.c
+        new_rows = [{"vehicle": v} for v in last_seen]
+        conn.execute(_insert_ignoring_duplicates(conn, vehicle_state), new_rows)
         conn.execute(
             vehicle_state.update()
             .where(
-                vs.vehicle == vehicle, sa.or_(vs.last_seen.is_(None), vs.last_seen < received_at)
+                vs.vehicle == sa.bindparam("v"),
+                sa.or_(vs.last_seen.is_(None), vs.last_seen < sa.bindparam("seen")),
             )
-            .values(last_seen=received_at)
+            .values(last_seen=sa.bindparam("seen")),
+            [{"v": v, "seen": t} for v, t in last_seen.items()],
         )
-
-    def _update_position(self, conn: Connection, vehicle: str, fix: GpsSample) -> None:
-        vs = vehicle_state.c
-        # A late batch from an outbox catching up must not move the live position back.
-        conn.execute(
-            vehicle_state.update()
-            .where(vs.vehicle == vehicle, sa.or_(vs.gps_t.is_(None), vs.gps_t < fix.t))
-            .values(
-                gps_t=fix.t,
-                lat=fix.lat,
-                lon=fix.lon,
-                speed_mps=fix.speed_mps,
-                course_deg=fix.course_deg,
+        if latest_fix:
+            # A late batch from an outbox catching up must not move the live position back.
+            conn.execute(
+                vehicle_state.update()
+                .where(
+                    vs.vehicle == sa.bindparam("v"),
+                    sa.or_(vs.gps_t.is_(None), vs.gps_t < sa.bindparam("t")),
+                )
+                .values(
+                    gps_t=sa.bindparam("t"),
+                    lat=sa.bindparam("lat"),
+                    lon=sa.bindparam("lon"),
+                    speed_mps=sa.bindparam("speed"),
+                    course_deg=sa.bindparam("course"),
+                ),
+                [
+                    {
+                        "v": v,
+                        "t": f.t,
+                        "lat": f.lat,
+                        "lon": f.lon,
+                        "speed": f.speed_mps,
+                        "course": f.course_deg,
+                    }
+                    for v, f in latest_fix.items()
+                ],
             )
-        )
-
-    def _update_status(self, conn: Connection, vehicle: str, status: StatusSample) -> None:
-        vs = vehicle_state.c
-        conn.execute(
-            vehicle_state.update()
-            .where(vs.vehicle == vehicle, sa.or_(vs.status_t.is_(None), vs.status_t < status.t))
-            .values(online=status.online, status_t=status.t)
-        )
+        if latest_status:
+            conn.execute(
+                vehicle_state.update()
+                .where(
+                    vs.vehicle == sa.bindparam("v"),
+                    sa.or_(vs.status_t.is_(None), vs.status_t < sa.bindparam("t")),
+                )
+                .values(online=sa.bindparam("online"), status_t=sa.bindparam("t")),
+                [{"v": v, "t": st.t, "online": st.online} for v, st in latest_status.items()],
+            )
 
     def _save_quarantined(self, conn: Connection, quarantined: Sequence[Quarantined]) -> None:
         if not quarantined:

@@ -1,0 +1,178 @@
+"""Ingest throughput on one real Mosquitto, against a bare subscriber in the same run.
+
+Many simulated vehicles publish QoS 1 batches while two persistent sessions are
+subscribed but offline: a bare paho subscriber that does nothing, and the ingest. Then
+each drains the same backlog alone; the ingest counts as done when every batch is
+committed to SQLite. Last line: ``msgs_per_s=… samples_per_s=… bare_msgs_per_s=… ratio=…``.
+
+Run: ``.venv/bin/python -m bench.ingest_throughput [--messages 40000] [--vehicles 200]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from firmware_config.agent import BrokerConfig
+from ingest.itinerary import Itinerary
+from ingest.pipeline import Ingestor
+from ingest.store import Store
+from ingest.subscriber import IngestSubscriber
+from protocol import GpsBatch, GpsSample, encode, topic_for
+from protocol.topics import subscription
+from tests.support.mosquitto import Mosquitto
+
+
+def fleet(n: int) -> Itinerary:
+    return Itinerary.model_validate(
+        {
+            "operator": [{"id": "bench", "name": "Bench"}],
+            "stop": [{"id": "depot", "name": "Depot", "lat": 49.0, "lon": 1.0, "radius_m": 100}],
+            "vehicle": [
+                {
+                    "id": f"bus-{i:04d}",
+                    "operator": "bench",
+                    "label": f"Bus {i}",
+                    "traction": "diesel",
+                    "depot": "depot",
+                }
+                for i in range(n)
+            ],
+        }
+    )
+
+
+def publish(port: int, vehicles: int, messages: int, per_batch: int) -> None:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-fleet")
+    client.max_inflight_messages_set(1000)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    start = datetime.now(UTC) - timedelta(hours=1)
+    info = None
+    for m in range(messages):
+        vehicle, seq = f"bus-{m % vehicles:04d}", m // vehicles
+        t0 = start + timedelta(seconds=seq * per_batch)
+        batch = GpsBatch(
+            vehicle=vehicle,
+            seq=seq,
+            samples=[
+                GpsSample(
+                    t=t0 + timedelta(seconds=k),
+                    lat=49.0 + k * 1e-5,
+                    lon=1.0,
+                    speed_mps=12.0,
+                    course_deg=90.0,
+                    fix_mode=3,
+                    sats=9,
+                    hdop=0.9,
+                )
+                for k in range(per_batch)
+            ],
+        )
+        info = client.publish(topic_for(vehicle, "gps"), encode(batch), qos=1)
+        while len(client._out_messages) > 5000:
+            time.sleep(0.001)
+    if info is not None:
+        info.wait_for_publish(timeout=120)
+    client.disconnect()
+    client.loop_stop()
+
+
+def register_session(port: int, client_id: str) -> None:
+    """Create a persistent session subscribed to the telemetry, then go offline."""
+    done = threading.Event()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
+    client.on_subscribe = lambda *a: done.set()
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    client.subscribe(subscription(), qos=1)
+    done.wait(10)
+    client.disconnect()
+    client.loop_stop()
+
+
+def bare_drain(port: int, messages: int) -> float:
+    received = 0
+    done = threading.Event()
+
+    def on_message(*_: Any) -> None:
+        nonlocal received
+        received += 1
+        if received >= messages:
+            done.set()
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-bare", clean_session=False)
+    client.max_inflight_messages_set(1000)
+    client.on_message = on_message
+    start = time.perf_counter()
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    if not done.wait(600):
+        raise SystemExit(f"bare subscriber got {received} of {messages}")
+    elapsed = time.perf_counter() - start
+    client.disconnect()
+    client.loop_stop()
+    return elapsed
+
+
+def ingest_drain(port: int, store: Store, messages: int) -> float:
+    subscriber = IngestSubscriber(
+        Ingestor(store), BrokerConfig(url=f"mqtt://127.0.0.1:{port}", client_id="bench-ingest")
+    )
+    start = time.perf_counter()
+    subscriber.start()
+    while store.count_batches() < messages:
+        time.sleep(0.05)
+        if time.perf_counter() - start > 900:
+            raise SystemExit(f"ingest stored {store.count_batches()} of {messages}")
+    elapsed = time.perf_counter() - start
+    subscriber.stop()
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--messages", type=int, default=40_000)
+    parser.add_argument("--vehicles", type=int, default=200)
+    parser.add_argument("--samples-per-batch", type=int, default=10)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="medicobus-bench-") as tmp:
+        broker = Mosquitto(Path(tmp) / "mosquitto").start()
+        try:
+            store = Store.open(f"sqlite:///{Path(tmp) / 'bench.sqlite'}")
+            store.load_fleet(fleet(args.vehicles))
+            register_session(broker.port, "bench-bare")
+            register_session(broker.port, "bench-ingest")
+            publisher = multiprocessing.Process(
+                target=publish,
+                args=(broker.port, args.vehicles, args.messages, args.samples_per_batch),
+            )
+            t0 = time.perf_counter()
+            publisher.start()
+            publisher.join()
+            print(f"published {args.messages} messages in {time.perf_counter() - t0:.1f} s")
+            bare_s = bare_drain(broker.port, args.messages)
+            ingest_s = ingest_drain(broker.port, store, args.messages)
+            store.close()
+        finally:
+            broker.stop()
+    msgs = args.messages / ingest_s
+    bare = args.messages / bare_s
+    print(f"bare subscriber: {bare_s:.2f} s; ingest: {ingest_s:.2f} s")
+    print(
+        f"msgs_per_s={msgs:.0f} samples_per_s={msgs * args.samples_per_batch:.0f} "
+        f"bare_msgs_per_s={bare:.0f} ratio={msgs / bare:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
