@@ -16,10 +16,15 @@ demo: $(BIN)/python
 	$(BIN)/pip install -q -e '.[cloud]'
 	$(BIN)/medicobus demo --port $(PORT)
 
-# The tests start their own Mosquitto brokers: install it from Debian where missing.
+# The tests start their own Mosquitto brokers and VictoriaMetrics servers (which speak
+# InfluxDB's write API): install them from Debian where missing.
 system-deps:
-	@if ! command -v mosquitto >/dev/null && [ ! -x /usr/sbin/mosquitto ]; then \
-		$(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q mosquitto; \
+	@missing=""; \
+	command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing="mosquitto"; \
+	command -v victoria-metrics >/dev/null || missing="$$missing victoria-metrics"; \
+	if [ -n "$$missing" ]; then \
+		$(SUDO) apt-get update -q && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	fi
 
 test: $(BIN)/python system-deps

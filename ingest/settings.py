@@ -9,6 +9,7 @@ from pydantic_settings import SettingsConfigDict
 
 from firmware_config.agent import BrokerConfig
 from firmware_config.loader import TomlSettings
+from ingest.timeseries import InfluxSettings
 
 
 class IngestSettings(TomlSettings):
@@ -19,3 +20,9 @@ class IngestSettings(TomlSettings):
     broker: BrokerConfig = Field(default_factory=lambda: BrokerConfig(client_id="medicobus-ingest"))
     max_future_skew_s: float = Field(default=300, gt=0)
     max_age_days: float = Field(default=30, gt=0)
+    shared_group: str | None = Field(
+        default=None, description="share the load with other ingests ($share/<group>/...)"
+    )
+    influx: InfluxSettings | None = Field(
+        default=None, description="also write every sample to InfluxDB (url, token, org, bucket)"
+    )

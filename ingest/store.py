@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from ingest.itinerary import Itinerary
+from ingest.timeseries import lines_for
 from protocol.models import Batch, GpsSample, StatusSample
 
 metadata = sa.MetaData()
@@ -149,6 +150,14 @@ rejections = sa.Table(
     sa.Index("ix_rejections_reason", "reason"),
 )
 
+# Points waiting for the time-series server, written with the samples they come from.
+timeseries_outbox = sa.Table(
+    "timeseries_outbox",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("line", sa.Text, nullable=False),
+)
+
 QUARANTINE_HEAD_BYTES = 2048
 KEY_LOOKUP_CHUNK = 300
 
@@ -238,12 +247,16 @@ def create_engine(url: str) -> Engine:
 
 
 class Store:
-    def __init__(self, engine: Engine) -> None:
+    """The system of record. With ``timeseries``, every stored sample is also queued, in
+    the same transaction, as a point for the time-series server."""
+
+    def __init__(self, engine: Engine, timeseries: bool = False) -> None:
         self.engine = engine
+        self.timeseries = timeseries
 
     @classmethod
-    def open(cls, url: str) -> Store:
-        store = cls(create_engine(url))
+    def open(cls, url: str, timeseries: bool = False) -> Store:
+        store = cls(create_engine(url), timeseries)
         store.create_schema()
         return store
 
@@ -374,6 +387,9 @@ class Store:
                 rows.setdefault(batch.stream, []).append({"vehicle": vehicle, **s.model_dump()})
         for stream, stream_rows in rows.items():
             conn.execute(SAMPLE_TABLES[stream].insert(), stream_rows)
+        if self.timeseries:
+            points = [{"line": line} for batch, _ in items for line in lines_for(batch)]
+            conn.execute(timeseries_outbox.insert(), points)
         self._update_vehicle_state(conn, last_seen, latest_fix, latest_status)
 
     def _update_vehicle_state(
@@ -452,6 +468,23 @@ class Store:
                 for q in quarantined
             ],
         )
+
+    # --- time-series buffer ------------------------------------------------------
+
+    def pending_points(self, limit: int) -> list[tuple[int, str]]:
+        c = timeseries_outbox.c
+        query = sa.select(c.id, c.line).order_by(c.id).limit(limit)
+        with self.engine.connect() as conn:
+            return [(int(r[0]), str(r[1])) for r in conn.execute(query)]
+
+    def forget_points(self, up_to_id: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(timeseries_outbox.delete().where(timeseries_outbox.c.id <= up_to_id))
+
+    def count_pending_points(self) -> int:
+        query = sa.select(sa.func.count()).select_from(timeseries_outbox)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
 
     # --- reading -----------------------------------------------------------------
 

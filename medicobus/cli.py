@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -83,6 +84,8 @@ def ingest(config: ConfigOption) -> None:
     from ingest.settings import IngestSettings
     from ingest.store import Store
     from ingest.subscriber import IngestSubscriber
+    from ingest.timeseries import TimeseriesForwarder
+    from ingest.validation import Limits
 
     _logging()
     try:
@@ -90,12 +93,23 @@ def ingest(config: ConfigOption) -> None:
         itinerary = load_itinerary(settings.itinerary_file)
     except (ConfigError, ItineraryError) as exc:
         _fail(exc)
-    store = Store.open(settings.database_url)
+    store = Store.open(settings.database_url, timeseries=settings.influx is not None)
     store.load_fleet(itinerary)
-    subscriber = IngestSubscriber(Ingestor(store), settings.broker)
+    limits = Limits(
+        max_future_skew=timedelta(seconds=settings.max_future_skew_s),
+        max_age=timedelta(days=settings.max_age_days),
+    )
+    subscriber = IngestSubscriber(
+        Ingestor(store, limits), settings.broker, shared_group=settings.shared_group
+    )
+    forwarder = TimeseriesForwarder(store, settings.influx) if settings.influx else None
+    if forwarder is not None:
+        forwarder.start()
     subscriber.start()
     _wait_for_signal()
     subscriber.stop()
+    if forwarder is not None:
+        forwarder.stop()
     store.close()
 
 

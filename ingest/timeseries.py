@@ -1,0 +1,137 @@
+"""Full-rate series for InfluxDB 2.x/3.x (or any server speaking ``/api/v2/write``).
+
+Layout (line protocol):
+
+| measurement | tags      | fields                                                          |
+| ----------- | --------- | --------------------------------------------------------------- |
+| ``gps``     | vehicle   | lat, lon, alt_m, speed_mps, course_deg, fix_mode, quality, sats, hdop |
+| ``energy``  | vehicle   | every numeric field of the energy sample (voltage_v, soc_pct, …) |
+| ``fridge``  | vehicle   | temp_c, humidity_pct, door_open                                 |
+| ``status``  | vehicle   | online, queue_depth                                             |
+| ``event``   | vehicle, kind | detail                                                      |
+
+Timestamps are the samples' own, in milliseconds. Points are first written to a
+durable buffer in the system of record, in the same transaction as the samples, and a
+:class:`TimeseriesForwarder` sends them: an InfluxDB outage delays points, never loses
+them. (influxdb-client's own batching mode keeps points in memory only, so the buffer
+does the batching and the client's synchronous write API sends each batch.)
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from typing import Final, Protocol, cast
+
+from influxdb_client.client.influxdb_client import InfluxDBClient
+from influxdb_client.client.write.point import Point
+from influxdb_client.client.write_api import SYNCHRONOUS
+from influxdb_client.domain.write_precision import WritePrecision
+from pydantic import BaseModel, ConfigDict, Field
+
+from protocol.models import Batch, EventSample, StatusSample
+
+log = logging.getLogger(__name__)
+
+FORWARD_BATCH: Final = 5000
+MAX_BACKOFF_S: Final = 30.0
+
+
+class InfluxSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(description="e.g. http://influxdb:8086")
+    token: str = ""
+    org: str = "medicobus"
+    bucket: str = "telemetry"
+    timeout_s: float = Field(default=10.0, gt=0)
+
+
+def lines_for(batch: Batch) -> list[str]:
+    """The line-protocol points of one batch (pure)."""
+    lines: list[str] = []
+    for sample in batch.samples:
+        point = Point(batch.stream).tag("vehicle", batch.vehicle)
+        point.time(sample.t, WritePrecision.MS)
+        if isinstance(sample, EventSample):
+            point.tag("kind", sample.kind).field("detail", sample.detail)
+        elif isinstance(sample, StatusSample):
+            point.field("online", sample.online).field("queue_depth", sample.queue_depth)
+        else:
+            for name, value in sample.model_dump(exclude={"t"}, exclude_none=True).items():
+                if isinstance(value, bool):
+                    point.field(name, value)
+                elif isinstance(value, int | float):
+                    point.field(name, float(value))
+        lines.append(point.to_line_protocol())
+    return lines
+
+
+class TimeseriesBuffer(Protocol):
+    """What the forwarder needs from the durable buffer (the store implements it)."""
+
+    def pending_points(self, limit: int) -> list[tuple[int, str]]: ...
+
+    def forget_points(self, up_to_id: int) -> None: ...
+
+
+class TimeseriesForwarder:
+    """A thread that moves points from the durable buffer to the time-series server."""
+
+    def __init__(self, buffer: TimeseriesBuffer, settings: InfluxSettings) -> None:
+        self._buffer = buffer
+        self._settings = settings
+        self._client = InfluxDBClient(
+            url=settings.url,
+            token=settings.token,
+            org=settings.org,
+            timeout=int(settings.timeout_s * 1000),
+            retries=0,
+        )
+        self._write = self._client.write_api(write_options=SYNCHRONOUS)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="timeseries", daemon=True)
+        self.written = 0
+        self.failures = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=15)
+        self._client.close()
+
+    def forward_once(self) -> int:
+        """Send one batch of pending points; return how many were written."""
+        rows = self._buffer.pending_points(FORWARD_BATCH)
+        if not rows:
+            return 0
+        self._send(line for _, line in rows)
+        self._buffer.forget_points(rows[-1][0])
+        self.written += len(rows)
+        return len(rows)
+
+    def _send(self, lines: Iterable[str]) -> None:
+        self._write.write(
+            bucket=self._settings.bucket,
+            org=self._settings.org,
+            record="\n".join(lines),
+            write_precision=cast(WritePrecision, WritePrecision.MS),
+        )
+
+    def _run(self) -> None:
+        backoff = 0.5
+        while not self._stop.is_set():
+            try:
+                sent = self.forward_once()
+            except Exception as exc:
+                self.failures += 1
+                log.warning("time-series server unavailable (%s); retrying in %.1f s", exc, backoff)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
+                continue
+            backoff = 0.5
+            if sent < FORWARD_BATCH:
+                self._stop.wait(0.5)
