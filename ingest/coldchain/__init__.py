@@ -1,0 +1,1 @@
+"""Cold chain of the medical fridge: excursions, logger-style alarms, daily records."""

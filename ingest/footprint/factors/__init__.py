@@ -1,0 +1,1 @@
+"""Emission factor files (TOML), shipped with the package; no code lives here."""
