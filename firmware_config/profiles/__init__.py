@@ -1,0 +1,1 @@
+"""Sensor profiles shipped with the agent (TOML files, one per sensor model)."""
