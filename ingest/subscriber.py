@@ -80,6 +80,7 @@ class IngestSubscriber:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
+        self._client.on_subscribe = self._on_subscribe
 
     def _on_connect(
         self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any
@@ -88,7 +89,13 @@ class IngestSubscriber:
             log.warning("broker refused the ingest: %s", rc)
             return
         client.subscribe(self._topic, qos=1)
-        log.info("ingest connected to %s, subscribed to %s", self._broker.url, self._topic)
+        log.info("ingest connected to %s, subscribing to %s", self._broker.url, self._topic)
+
+    def _on_subscribe(
+        self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: Any, props: Any
+    ) -> None:
+        # Ready only once the broker confirmed the subscription: from then on it keeps
+        # every message for this session, connected or not.
         self.connected.set()
 
     def _on_disconnect(
