@@ -96,6 +96,14 @@ energy_samples = sa.Table(
     sa.Column("consumed_ah", sa.Float),
     sa.Column("pv_power_w", sa.Float),
     sa.Column("yield_today_kwh", sa.Float),
+    sa.Column("source", sa.String(8)),
+    sa.Column("time_to_go_min", sa.Float),
+    sa.Column("alarm", sa.Boolean),
+    sa.Column("alarm_reason", sa.Integer),
+    sa.Column("pv_voltage_v", sa.Float),
+    sa.Column("charge_state", sa.String(32)),
+    sa.Column("charger_error", sa.SmallInteger),
+    sa.Column("yield_total_kwh", sa.Float),
     sa.Index("ix_energy_vehicle_t", "vehicle", "t"),
 )
 

@@ -58,6 +58,24 @@ class EnergySample(_Model):
     consumed_ah: float | None = None
     pv_power_w: float | None = Field(default=None, ge=0)
     yield_today_kwh: float | None = Field(default=None, ge=0)
+    source: Literal["bmv", "mppt"] | None = Field(
+        default=None, description="battery monitor (BMV, SmartShunt) or solar charger (MPPT)"
+    )
+    time_to_go_min: float | None = Field(
+        default=None, ge=0, description="BMV estimate; absent while not discharging"
+    )
+    alarm: bool | None = None
+    alarm_reason: int | None = Field(
+        default=None, ge=0, description="VE.Direct AR bit mask (1 low voltage, 4 low SOC, ...)"
+    )
+    pv_voltage_v: float | None = Field(default=None, ge=0, le=1000)
+    charge_state: str | None = Field(
+        default=None, max_length=32, description="MPPT state: bulk, absorption, float, ..."
+    )
+    charger_error: int | None = Field(
+        default=None, ge=0, le=255, description="VE.Direct ERR code, 0 = no error"
+    )
+    yield_total_kwh: float | None = Field(default=None, ge=0)
 
 
 class FridgeSample(_Model):
