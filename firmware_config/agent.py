@@ -9,7 +9,9 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from firmware_config.fridge import FridgePortConfig
 from firmware_config.loader import TomlSettings
+from firmware_config.vedirect import VeDirectPortConfig
 from protocol.models import VEHICLE_ID_PATTERN
 
 
@@ -70,3 +72,7 @@ class AgentConfig(TomlSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     broker: BrokerConfig = Field(default_factory=BrokerConfig)
     gps: GpsPortConfig | None = None
+    vedirect: list[VeDirectPortConfig] = Field(
+        default_factory=list, description="battery monitor and solar charger ports"
+    )
+    fridge: FridgePortConfig | None = None
