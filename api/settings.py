@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from api.auth import ApiUser
 from firmware_config.loader import TomlSettings
 
 
@@ -14,3 +15,6 @@ class ApiSettings(TomlSettings):
     database_url: str = Field(default="sqlite:///medicobus.sqlite")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    users: list[ApiUser] = Field(
+        default_factory=list, description="who may call the API: name, role, operator, token hash"
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -32,6 +32,9 @@ class Outcome:
     samples: int = 0
 
 
+BatchObserver = Callable[[Sequence[Batch]], None]
+
+
 class Ingestor:
     """Validates and stores messages; a group of messages is committed in one transaction.
 
@@ -39,8 +42,14 @@ class Ingestor:
     caller must not acknowledge any of it.
     """
 
-    def __init__(self, store: Store, limits: Limits | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        limits: Limits | None = None,
+        observers: Sequence[BatchObserver] = (),
+    ) -> None:
         self._store = store
+        self._observers = list(observers)
         self._limits = limits or Limits()
         self._known = frozenset(store.vehicle_ids())
         self._lock = threading.Lock()
@@ -75,7 +84,26 @@ class Ingestor:
             outcomes[i] = Outcome("stored" if new else "duplicate", samples=n)
         result = [o for o in outcomes if o is not None]
         self._count(result)
+        self._notify([b for (_, b, _), new in zip(accepted, stored, strict=True) if new])
         return result
+
+    def add_observer(self, observer: BatchObserver) -> None:
+        self._observers.append(observer)
+
+    def _notify(self, new_batches: list[Batch]) -> None:
+        """Tell the domain (punctuality, cold chain, alerts) what was just committed.
+
+        Runs after the commit: a failing observer is logged and does not stop the
+        message being acknowledged, so what observers derive must be re-derivable from
+        the stored samples.
+        """
+        if not new_batches:
+            return
+        for observer in self._observers:
+            try:
+                observer(new_batches)
+            except Exception:
+                log.exception("observer %r failed on %d batches", observer, len(new_batches))
 
     def _count(self, outcomes: Sequence[Outcome]) -> None:
         with self._lock:

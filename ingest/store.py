@@ -201,6 +201,7 @@ def _batch_key_row(batch: Batch, received_at: datetime) -> dict[str, Any]:
 @dataclass(frozen=True)
 class Position:
     vehicle: str
+    operator: str
     label: str
     t: datetime
     lat: float
@@ -512,7 +513,7 @@ class Store:
     def positions(self) -> list[Position]:
         vs = vehicle_state.c
         query = (
-            sa.select(vehicle_state, vehicles.c.label)
+            sa.select(vehicle_state, vehicles.c.label, vehicles.c.operator)
             .select_from(vehicle_state.join(vehicles, vehicles.c.id == vs.vehicle))
             .where(vs.gps_t.is_not(None))
             .order_by(vs.vehicle)
@@ -521,6 +522,7 @@ class Store:
             return [
                 Position(
                     r.vehicle,
+                    r.operator,
                     r.label,
                     r.gps_t,
                     r.lat,

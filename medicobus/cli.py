@@ -129,7 +129,32 @@ def api(config: ConfigOption) -> None:
     except ConfigError as exc:
         _fail(exc)
     store = Store.open(settings.database_url)
-    uvicorn.run(create_app(store), host=settings.host, port=settings.port)
+    if not settings.users:
+        typer.echo("warning: no API users configured; every request will be refused", err=True)
+    uvicorn.run(create_app(store, settings.users), host=settings.host, port=settings.port)
+
+
+@app.command("new-token")
+def new_token_command(
+    name: Annotated[str, typer.Option(help="the person the token is for")],
+    role: Annotated[str, typer.Option(help="fleet_manager, coordinator, engineer or admin")],
+    operator: Annotated[str | None, typer.Option(help="their operator (all but admins)")] = None,
+) -> None:
+    """Make a personal API token; print it once, and the entry for the API's settings."""
+    from api.auth import ApiUser, Role, hash_token, new_token
+
+    try:
+        token = new_token()
+        user = ApiUser(
+            name=name, role=Role(role), operator=operator, token_sha256=hash_token(token)
+        )
+    except ValueError as exc:
+        _fail(exc)
+    typer.echo(f"token (give it to {name}, it is not stored): {token}")
+    typer.echo("add to api.toml:")
+    typer.echo("[[users]]")
+    for key, value in user.model_dump(exclude_none=True).items():
+        typer.echo(f'{key} = "{value}"')
 
 
 @config_app.command("validate")

@@ -13,6 +13,7 @@ from pathlib import Path
 import uvicorn
 
 from api.app import create_app
+from api.auth import ApiUser, Role, hash_token, new_token
 from edge_agent.agent import Agent
 from firmware_config.agent import AgentConfig, BrokerConfig, GpsPortConfig
 from ingest.itinerary import load_itinerary
@@ -78,5 +79,26 @@ def run_demo(port: int, data_dir: Path | None, itinerary_file: Path | None, spee
             stack.callback(agent.stop)
             log.info("simulated %s: GPS on %s", vehicle.id, sim.path)
 
-        log.info("dashboard on http://127.0.0.1:%d/ (Ctrl-C to stop)", port)
-        uvicorn.run(create_app(store), host="127.0.0.1", port=port, log_level="warning")
+        users, tokens = demo_users([o.id for o in itinerary.operators])
+        for name, token in tokens.items():
+            log.info("API token of %s: %s", name, token)
+        print(
+            f"Dashboard: http://127.0.0.1:{port}/#token={tokens['admin']}  (Ctrl-C to stop)",
+            flush=True,
+        )
+        uvicorn.run(create_app(store, users), host="127.0.0.1", port=port, log_level="warning")
+
+
+def demo_users(operators: list[str]) -> tuple[list[ApiUser], dict[str, str]]:
+    """Fresh random tokens for an admin, and a fleet manager and a coordinator per operator."""
+    people: list[tuple[str, Role, str | None]] = [("admin", Role.ADMIN, None)]
+    for operator in operators:
+        people.append((f"fleet-manager@{operator}", Role.FLEET_MANAGER, operator))
+        people.append((f"coordinator@{operator}", Role.COORDINATOR, operator))
+    people.append(("engineer", Role.ENGINEER, operators[0] if operators else None))
+    tokens = {name: new_token() for name, _, _ in people}
+    users = [
+        ApiUser(name=name, role=role, operator=operator, token_sha256=hash_token(tokens[name]))
+        for name, role, operator in people
+    ]
+    return users, tokens

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ from typing import Any
 import httpx
 
 from tests.support.mosquitto import free_port
+from tests.support.wait import wait_for
 
 MEDICOBUS = str(Path(sys.executable).parent / "medicobus")
 
@@ -54,9 +57,11 @@ def test_config_validate_reports_broken_toml_and_missing_files(tmp_path: Path) -
     assert "no such configuration file" in missing.stderr
 
 
-def positions(base: str) -> dict[str, Any]:
+def positions(base: str, token: str) -> dict[str, Any]:
     try:
-        response = httpx.get(f"{base}/api/v1/positions", timeout=2)
+        response = httpx.get(
+            f"{base}/api/v1/positions", headers={"Authorization": f"Bearer {token}"}, timeout=2
+        )
     except httpx.TransportError:
         return {}
     return {f["id"]: f for f in response.json()["features"]}
@@ -72,12 +77,21 @@ def test_demo_shows_both_buses_moving_within_30_s(tmp_path: Path) -> None:
         stderr=subprocess.STDOUT,
         text=True,
     )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(demo.stdout.readline, "")))
+    reader.start()
     try:
+        link = wait_for(
+            lambda: next((ln for ln in lines if ln.startswith("Dashboard: ")), None),
+            what="the dashboard link printed by the demo",
+        )
+        token = re.search(r"#token=(\S+)", link)
+        assert token is not None, link
         first: dict[str, Any] = {}
         first_at = None
         moved: set[str] = set()
         while time.monotonic() - started < 30 and moved != {"vexin-01", "caux-01"}:
-            now = positions(base)
+            now = positions(base, token.group(1))
             if now and first_at is None and len(now) == 2:
                 first_at = time.monotonic() - started
             for vehicle, feature in now.items():
@@ -88,12 +102,27 @@ def test_demo_shows_both_buses_moving_within_30_s(tmp_path: Path) -> None:
         assert moved == {"vexin-01", "caux-01"}, f"positions seen: {first}"
         print(f"demo: first positions of both buses after {first_at:.1f} s")
         assert httpx.get(f"{base}/").status_code == 200
+        assert httpx.get(f"{base}/api/v1/positions").status_code == 401
     finally:
         demo.send_signal(signal.SIGINT)
         try:
-            output, _ = demo.communicate(timeout=20)
+            demo.wait(timeout=20)
         except subprocess.TimeoutExpired:
             demo.kill()
-            output, _ = demo.communicate()
+            demo.wait()
+        reader.join(timeout=5)
+    output = "".join(lines)
     assert demo.returncode == 0, output
     assert "Traceback" not in output, output
+
+
+def test_new_token_prints_a_token_and_its_settings_entry() -> None:
+    result = run("new-token", "--name", "Camille", "--role", "coordinator", "--operator", "x")
+    assert result.returncode == 0, result.stderr
+    token = result.stdout.split("it is not stored): ")[1].split()[0]
+    from api.auth import hash_token
+
+    assert f'token_sha256 = "{hash_token(token)}"' in result.stdout
+    refused = run("new-token", "--name", "Camille", "--role", "boss")
+    assert refused.returncode == 2
+    assert "boss" in refused.stderr

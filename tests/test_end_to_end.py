@@ -32,8 +32,8 @@ def sqlite_store(tmp_path: Path, itinerary: Itinerary) -> Iterator[Store]:
     store.close()
 
 
-def feature_of(api: str, vehicle: str) -> dict[str, Any] | None:
-    body = httpx.get(f"{api}/api/v1/positions", timeout=5).json()
+def feature_of(api: httpx.Client, vehicle: str) -> dict[str, Any] | None:
+    body = api.get("/api/v1/positions").json()
     assert body["type"] == "FeatureCollection"
     for feature in body["features"]:
         if feature["id"] == vehicle:
@@ -83,7 +83,7 @@ def test_simulated_position_reaches_the_api_within_5_m(
                 assert 0 <= props["heading_deg"] < 360
             # The bus is driving: two successive positions differ.
             assert seen[0]["geometry"] != seen[1]["geometry"]
-            vehicles = httpx.get(f"{api}/api/v1/vehicles", timeout=5).json()
+            vehicles = api.get("/api/v1/vehicles").json()
             assert {v["id"] for v in vehicles} == {"vexin-01", "caux-01"}
             assert next(v for v in vehicles if v["id"] == "vexin-01")["online"] is True
             assert agent.gps_counters.get("gps_fixes") >= 2

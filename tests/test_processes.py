@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from api.auth import hash_token
 from protocol.clock import ScaledClock
 from simulators.geo import haversine_m
 from simulators.gps_device import GpsSimulator
@@ -49,7 +50,11 @@ def test_agent_ingest_and_api_as_separate_processes(
         f'database_url = "{database}"\nitinerary_file = "{itinerary_file}"\n'
         f'[broker]\nurl = "{mosquitto.url}"\nclient_id = "ingest-proc"\n'
     )
-    (tmp_path / "api.toml").write_text(f'database_url = "{database}"\nport = {port}\n')
+    (tmp_path / "api.toml").write_text(
+        f'database_url = "{database}"\nport = {port}\n'
+        f'[[users]]\nname = "Camille"\nrole = "fleet_manager"\noperator = "cpts-caux"\n'
+        f'token_sha256 = "{hash_token("camille-token")}"\n'
+    )
     route = DriveRoute([Waypoint("a", 49.6175, 0.7539), Waypoint("b", 49.6558, 0.5911)], dwell_s=10)
     sim = GpsSimulator(route, ScaledClock(datetime.now(UTC)), rate_hz=2.0, route_offset_s=30)
     sim.start()
@@ -66,7 +71,10 @@ def test_agent_ingest_and_api_as_separate_processes(
 
             def position() -> dict[str, object] | None:
                 try:
-                    features = httpx.get(f"http://127.0.0.1:{port}/api/v1/positions").json()
+                    features = httpx.get(
+                        f"http://127.0.0.1:{port}/api/v1/positions",
+                        headers={"Authorization": "Bearer camille-token"},
+                    ).json()
                 except httpx.TransportError:
                     return None
                 return features["features"][0] if features["features"] else None

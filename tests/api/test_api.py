@@ -2,27 +2,30 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import httpx
+import pytest
 
 from ingest.store import Store
 from protocol import GpsBatch, GpsSample
 from tests.support.live import running_api
 
+T = datetime(2026, 11, 23, 9, 0, 5, tzinfo=UTC)
 
-def test_positions_are_geojson_with_time_speed_and_heading(store: Store) -> None:
-    t = datetime(2026, 11, 23, 9, 0, 5, tzinfo=UTC)
+
+def put_position(store: Store, vehicle: str, lat: float, lon: float) -> None:
     store.save_batch(
         GpsBatch(
-            vehicle="caux-01",
+            vehicle=vehicle,
             seq=0,
-            samples=[
-                GpsSample(t=t, lat=49.6175, lon=0.7539, speed_mps=10.0, course_deg=12.5, fix_mode=3)
-            ],
+            samples=[GpsSample(t=T, lat=lat, lon=lon, speed_mps=10.0, course_deg=12.5, fix_mode=3)],
         ),
-        t,
+        T,
     )
+
+
+def test_positions_are_geojson_with_time_speed_and_heading(store: Store) -> None:
+    put_position(store, "caux-01", 49.6175, 0.7539)
     with running_api(store) as api:
-        body = httpx.get(f"{api}/api/v1/positions").json()
+        body = api.get("/api/v1/positions").json()
         assert body["type"] == "FeatureCollection"
         (feature,) = body["features"]
         assert feature["type"] == "Feature"
@@ -33,14 +36,45 @@ def test_positions_are_geojson_with_time_speed_and_heading(store: Store) -> None
         assert props["speed_kmh"] == 36.0
         assert props["heading_deg"] == 12.5
 
-        vehicles = httpx.get(f"{api}/api/v1/vehicles").json()
+        vehicles = api.get("/api/v1/vehicles").json()
         assert [v["id"] for v in vehicles] == ["caux-01", "vexin-01"]
         assert vehicles[1]["last_seen"] is None
 
-        assert httpx.get(f"{api}/healthz").json() == {"status": "ok", "database": "ok"}
-        page = httpx.get(f"{api}/")
+        assert api.get("/healthz").json() == {"status": "ok", "database": "ok"}
+        page = api.get("/")
         assert page.status_code == 200
         assert "/api/v1/positions" in page.text
-        stops = httpx.get(f"{api}/api/v1/stops").json()
+        stops = api.get("/api/v1/stops").json()
         assert any(s["id"] == "vesly" and s["radius_m"] == 150 for s in stops)
-        assert httpx.get(f"{api}/api/v1/rejections?limit=0").status_code == 422
+        assert api.get("/api/v1/rejections?limit=0").status_code == 422
+
+
+def test_callers_see_only_their_operators_vehicles(store: Store) -> None:
+    put_position(store, "caux-01", 49.6175, 0.7539)
+    put_position(store, "vexin-01", 49.2411, 1.6333)
+    with running_api(store, token="fm-caux-token") as api:
+        assert [f["id"] for f in api.get("/api/v1/positions").json()["features"]] == ["caux-01"]
+        assert [v["id"] for v in api.get("/api/v1/vehicles").json()] == ["caux-01"]
+    with running_api(store, token="coord-eure-token") as api:
+        assert [f["id"] for f in api.get("/api/v1/positions").json()["features"]] == ["vexin-01"]
+
+
+@pytest.mark.parametrize(
+    ("token", "path", "status", "words"),
+    [
+        (None, "/api/v1/positions", 401, "missing bearer token"),
+        ("not-a-token", "/api/v1/positions", 401, "invalid token"),
+        ("fm-caux-token", "/api/v1/rejections", 403, "role fleet_manager may not"),
+        ("eng-eure-token", "/api/v1/rejections", 200, ""),
+    ],
+)
+def test_tokens_and_roles_are_enforced(
+    store: Store, token: str | None, path: str, status: int, words: str
+) -> None:
+    with running_api(store, token=token or "") as api:
+        if token is None:
+            api.headers.pop("Authorization")
+        response = api.get(path)
+        assert response.status_code == status
+        if words:
+            assert words in response.json()["detail"]

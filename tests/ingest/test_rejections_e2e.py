@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
@@ -88,7 +87,7 @@ def test_bad_messages_are_counted_with_reasons_while_valid_ones_flow(
         assert len(store.gps_track("vexin-01")) == len(bad)  # stored once each
 
     with running_api(store) as api:
-        body = httpx.get(f"{api}/api/v1/rejections", timeout=5).json()
+        body = api.get("/api/v1/rejections").json()
     assert body["counts"] == expected
     by_reason = {r["reason"]: r for r in body["recent"]}
     assert "ghost-99" in by_reason["unknown_vehicle"]["detail"]

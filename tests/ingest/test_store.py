@@ -86,3 +86,25 @@ def test_ingestor_quarantines_and_counts(store: Store) -> None:
     assert rejection.payload_head == "nope"
     assert rejection.topic == topic
     assert ingestor.counters["stored_samples"] == 1
+
+
+def test_observers_see_only_newly_stored_batches(store: Store) -> None:
+    seen: list[list[int]] = []
+    ingestor = Ingestor(store, observers=[lambda batches: seen.append([b.seq for b in batches])])
+
+    def boom(batches: object) -> None:
+        raise RuntimeError("a broken observer")
+
+    ingestor.add_observer(boom)
+    now = datetime.now(UTC)
+    topic = topic_for("vexin-01", "gps")
+    from ingest.pipeline import Message
+
+    outcomes = ingestor.handle_many(
+        [Message(topic, encode(gps(seq, now)), now) for seq in (0, 1, 1, 2)]
+        + [Message(topic, b"bad", now)]
+    )
+    assert [o.status for o in outcomes] == ["stored", "stored", "duplicate", "stored", "rejected"]
+    assert seen == [[0, 1, 2]]
+    assert ingestor.handle(topic, encode(gps(1, now)), now).status == "duplicate"
+    assert seen == [[0, 1, 2]]

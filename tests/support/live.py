@@ -7,9 +7,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import httpx
 import uvicorn
 
 from api.app import create_app
+from api.auth import ApiUser, Role, hash_token
 from firmware_config.agent import BrokerConfig
 from ingest.pipeline import Ingestor
 from ingest.store import Store
@@ -30,12 +32,39 @@ def running_ingest(store: Store, broker_url: str, client_id: str) -> Iterator[In
         subscriber.stop()
 
 
+ADMIN_TOKEN = "admin-token-for-tests"
+TEST_USERS = [
+    ApiUser(name="admin", role=Role.ADMIN, token_sha256=hash_token(ADMIN_TOKEN)),
+    ApiUser(
+        name="fm-caux",
+        role=Role.FLEET_MANAGER,
+        operator="cpts-caux",
+        token_sha256=hash_token("fm-caux-token"),
+    ),
+    ApiUser(
+        name="coord-eure",
+        role=Role.COORDINATOR,
+        operator="doct-eure",
+        token_sha256=hash_token("coord-eure-token"),
+    ),
+    ApiUser(
+        name="eng-eure",
+        role=Role.ENGINEER,
+        operator="doct-eure",
+        token_sha256=hash_token("eng-eure-token"),
+    ),
+]
+
+
 @contextmanager
-def running_api(store: Store) -> Iterator[str]:
-    """Serve the API with uvicorn on a free port; yields its base URL."""
+def running_api(store: Store, token: str = ADMIN_TOKEN) -> Iterator[httpx.Client]:
+    """Serve the API with uvicorn on a free port; yields an HTTP client calling it with
+    ``token`` (the test admin's by default; see ``TEST_USERS``)."""
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(create_app(store), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(
+            create_app(store, TEST_USERS), host="127.0.0.1", port=port, log_level="warning"
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -44,8 +73,14 @@ def running_api(store: Store) -> Iterator[str]:
         if time.monotonic() > deadline:
             raise AssertionError("the API did not start")
         time.sleep(0.02)
+    client = httpx.Client(
+        base_url=f"http://127.0.0.1:{port}",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield client
     finally:
+        client.close()
         server.should_exit = True
         thread.join(timeout=10)

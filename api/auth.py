@@ -1,0 +1,109 @@
+"""Who is calling: bearer tokens mapped to a person, a role and an operator.
+
+Tokens are random secrets handed to each person; the server keeps only their SHA-256
+(a fast hash is enough for high-entropy random tokens, unlike passwords).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Role(StrEnum):
+    FLEET_MANAGER = "fleet_manager"
+    COORDINATOR = "coordinator"
+    ENGINEER = "engineer"
+    ADMIN = "admin"
+
+
+class ApiUser(BaseModel):
+    """One person allowed to call the API, as written in the API's settings."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=100)
+    role: Role
+    operator: str | None = Field(
+        default=None, description="the operator whose vehicles they see; none for admins only"
+    )
+    token_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    role: Role
+    operator: str | None
+
+    def sees(self, operator: str) -> bool:
+        """Admins see every operator; everyone else only their own."""
+        return self.role is Role.ADMIN or self.operator == operator
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class Authenticator:
+    def __init__(self, users: Sequence[ApiUser]) -> None:
+        for user in users:
+            if user.role is not Role.ADMIN and user.operator is None:
+                raise ValueError(f"user {user.name!r} ({user.role}) needs an operator")
+        self._users = list(users)
+
+    def authenticate(self, token: str) -> Principal | None:
+        digest = hash_token(token)
+        found = None
+        for user in self._users:
+            # Compare every entry in constant time so timing says nothing about tokens.
+            if hmac.compare_digest(digest, user.token_sha256):
+                found = user
+        if found is None:
+            return None
+        return Principal(found.name, found.role, found.operator)
+
+
+_bearer = HTTPBearer(auto_error=False, description="a personal API token")
+
+
+def require(*roles: Role) -> Callable[..., Principal]:
+    """A FastAPI dependency: the caller, if their token is valid and their role is allowed
+    (admins are always allowed)."""
+
+    def dependency(
+        request: Request,
+        credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),  # noqa: B008
+    ) -> Principal:
+        if credentials is None:
+            raise HTTPException(
+                status_code=401,
+                detail="missing bearer token",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        authenticator: Authenticator = request.app.state.authenticator
+        principal = authenticator.authenticate(credentials.credentials)
+        if principal is None:
+            raise HTTPException(
+                status_code=401, detail="invalid token", headers={"WWW-Authenticate": "Bearer"}
+            )
+        if principal.role is not Role.ADMIN and principal.role not in roles:
+            allowed = ", ".join(r.value for r in roles) or "admin"
+            raise HTTPException(
+                status_code=403, detail=f"role {principal.role.value} may not do this ({allowed})"
+            )
+        return principal
+
+    return dependency

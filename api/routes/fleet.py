@@ -1,0 +1,94 @@
+"""Live view of the fleet, for fleet managers, coordinators and engineers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel
+
+from api.auth import Principal, Role, require
+from api.deps import get_store
+from ingest.store import Store
+
+KMH_PER_MPS = 3.6
+
+router = APIRouter(prefix="/api/v1", tags=["fleet"])
+Viewer = Annotated[Principal, Depends(require(Role.FLEET_MANAGER, Role.COORDINATOR, Role.ENGINEER))]
+StoreDep = Annotated[Store, Depends(get_store)]
+
+
+class VehicleOut(BaseModel):
+    id: str
+    operator: str
+    label: str
+    traction: str
+    last_seen: datetime | None
+    online: bool | None
+
+
+class PointGeometry(BaseModel):
+    type: Literal["Point"] = "Point"
+    coordinates: tuple[float, float]
+
+
+class PositionProperties(BaseModel):
+    vehicle: str
+    operator: str
+    label: str
+    time: datetime
+    speed_mps: float | None
+    speed_kmh: float | None
+    heading_deg: float | None
+    online: bool | None
+    last_seen: datetime | None
+
+
+class PositionFeature(BaseModel):
+    type: Literal["Feature"] = "Feature"
+    id: str
+    geometry: PointGeometry
+    properties: PositionProperties
+
+
+class FeatureCollection(BaseModel):
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    features: list[PositionFeature]
+
+
+@router.get("/vehicles")
+def list_vehicles(store: StoreDep, caller: Viewer) -> list[VehicleOut]:
+    """The vehicles of the caller's operator, with last contact and link state."""
+    return [VehicleOut(**v.__dict__) for v in store.vehicles() if caller.sees(v.operator)]
+
+
+@router.get("/positions")
+def positions(store: StoreDep, caller: Viewer) -> FeatureCollection:
+    """Latest position of each vehicle, as a GeoJSON FeatureCollection (lon, lat)."""
+    features = [
+        PositionFeature(
+            id=p.vehicle,
+            geometry=PointGeometry(coordinates=(p.lon, p.lat)),
+            properties=PositionProperties(
+                vehicle=p.vehicle,
+                operator=p.operator,
+                label=p.label,
+                time=p.t,
+                speed_mps=p.speed_mps,
+                speed_kmh=None if p.speed_mps is None else round(p.speed_mps * KMH_PER_MPS, 1),
+                heading_deg=p.course_deg,
+                online=p.online,
+                last_seen=p.last_seen,
+            ),
+        )
+        for p in store.positions()
+        if caller.sees(p.operator)
+    ]
+    return FeatureCollection(features=features)
+
+
+@router.get("/stops")
+def list_stops(store: StoreDep, caller: Viewer) -> list[dict[str, Any]]:
+    """The stops of the itinerary (centre and radius)."""
+    return [dict(r._mapping) for r in store.stops()]
