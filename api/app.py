@@ -7,6 +7,7 @@ from importlib import resources
 
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import HTMLResponse
+from prometheus_client import CollectorRegistry, make_asgi_app
 from sqlalchemy.exc import SQLAlchemyError
 
 from api.auth import ApiUser, Authenticator
@@ -14,7 +15,11 @@ from api.routes import engineering, fleet
 from ingest.store import Store
 
 
-def create_app(store: Store, users: Sequence[ApiUser]) -> FastAPI:
+def create_app(
+    store: Store, users: Sequence[ApiUser], metrics: CollectorRegistry | None = None
+) -> FastAPI:
+    """``metrics``: a Prometheus registry to serve at ``/metrics`` (the ingest's, when
+    ingest and API share a process)."""
     app = FastAPI(
         title="Médicobus telemetry",
         version="0.1.0",
@@ -25,6 +30,8 @@ def create_app(store: Store, users: Sequence[ApiUser]) -> FastAPI:
     app.state.authenticator = Authenticator(users)
     app.include_router(fleet.router)
     app.include_router(engineering.router)
+    if metrics is not None:
+        app.mount("/metrics", make_asgi_app(registry=metrics))
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from ingest.metrics import IngestMetrics, lag_seconds
 from ingest.store import Quarantined, Store
 from ingest.validation import Limits, validate_message
 from protocol.codec import ProtocolError
@@ -47,8 +48,10 @@ class Ingestor:
         store: Store,
         limits: Limits | None = None,
         observers: Sequence[BatchObserver] = (),
+        metrics: IngestMetrics | None = None,
     ) -> None:
         self._store = store
+        self.metrics = metrics
         self._observers = list(observers)
         self._limits = limits or Limits()
         self._known = frozenset(store.vehicle_ids())
@@ -84,6 +87,15 @@ class Ingestor:
             outcomes[i] = Outcome("stored" if new else "duplicate", samples=n)
         result = [o for o in outcomes if o is not None]
         self._count(result)
+        if self.metrics is not None:
+            self.metrics.observe_group(
+                [(o.status, o.reason, o.samples) for o in result],
+                [
+                    lag_seconds(t, max(s.t for s in b.samples))
+                    for (_, b, t), new in zip(accepted, stored, strict=True)
+                    if new
+                ],
+            )
         self._notify([b for (_, b, _), new in zip(accepted, stored, strict=True) if new])
         return result
 

@@ -23,6 +23,10 @@ class IngestSettings(TomlSettings):
     shared_group: str | None = Field(
         default=None, description="share the load with other ingests ($share/<group>/...)"
     )
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = Field(
+        default=9108, ge=1, le=65535, description="Prometheus /metrics; none to disable"
+    )
     influx: InfluxSettings | None = Field(
         default=None, description="also write every sample to InfluxDB (url, token, org, bucket)"
     )

@@ -78,8 +78,11 @@ def agent(config: ConfigOption) -> None:
 @app.command()
 def ingest(config: ConfigOption) -> None:
     """Run the cloud ingest: subscribe, validate, de-duplicate, store."""
+    from prometheus_client import start_http_server
+
     from firmware_config.loader import load_settings
     from ingest.itinerary import ItineraryError, load_itinerary
+    from ingest.metrics import IngestMetrics
     from ingest.pipeline import Ingestor
     from ingest.settings import IngestSettings
     from ingest.store import Store
@@ -99,12 +102,19 @@ def ingest(config: ConfigOption) -> None:
         max_future_skew=timedelta(seconds=settings.max_future_skew_s),
         max_age=timedelta(days=settings.max_age_days),
     )
+    metrics = IngestMetrics()
     subscriber = IngestSubscriber(
-        Ingestor(store, limits), settings.broker, shared_group=settings.shared_group
+        Ingestor(store, limits, metrics=metrics),
+        settings.broker,
+        shared_group=settings.shared_group,
     )
+    metrics.track_backlog(lambda: subscriber.backlog)
     forwarder = TimeseriesForwarder(store, settings.influx) if settings.influx else None
     if forwarder is not None:
+        metrics.track_timeseries(store.count_pending_points)
         forwarder.start()
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port, settings.metrics_host, metrics.registry)
     subscriber.start()
     _wait_for_signal()
     subscriber.stop()

@@ -17,6 +17,7 @@ from api.auth import ApiUser, Role, hash_token, new_token
 from edge_agent.agent import Agent
 from firmware_config.agent import AgentConfig, BrokerConfig, GpsPortConfig
 from ingest.itinerary import load_itinerary
+from ingest.metrics import IngestMetrics
 from ingest.pipeline import Ingestor
 from ingest.store import Store
 from ingest.subscriber import IngestSubscriber
@@ -54,9 +55,12 @@ def run_demo(port: int, data_dir: Path | None, itinerary_file: Path | None, spee
         store = Store.open(f"sqlite:///{data_dir / 'medicobus.sqlite'}")
         stack.callback(store.close)
         store.load_fleet(itinerary)
+        metrics = IngestMetrics()
         subscriber = IngestSubscriber(
-            Ingestor(store), BrokerConfig(url=broker.url, client_id="medicobus-ingest")
+            Ingestor(store, metrics=metrics),
+            BrokerConfig(url=broker.url, client_id="medicobus-ingest"),
         )
+        metrics.track_backlog(lambda: subscriber.backlog)
         subscriber.start()
         stack.callback(subscriber.stop)
 
@@ -86,7 +90,8 @@ def run_demo(port: int, data_dir: Path | None, itinerary_file: Path | None, spee
             f"Dashboard: http://127.0.0.1:{port}/#token={tokens['admin']}  (Ctrl-C to stop)",
             flush=True,
         )
-        uvicorn.run(create_app(store, users), host="127.0.0.1", port=port, log_level="warning")
+        app = create_app(store, users, metrics=metrics.registry)
+        uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
 
 def demo_users(operators: list[str]) -> tuple[list[ApiUser], dict[str, str]]:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -46,8 +47,10 @@ def test_agent_ingest_and_api_as_separate_processes(
 ) -> None:
     database = f"sqlite:///{tmp_path / 'cloud.sqlite'}"
     port = free_port()
+    metrics_port = free_port()
     (tmp_path / "ingest.toml").write_text(
         f'database_url = "{database}"\nitinerary_file = "{itinerary_file}"\n'
+        f"metrics_port = {metrics_port}\n"
         f'[broker]\nurl = "{mosquitto.url}"\nclient_id = "ingest-proc"\n'
     )
     (tmp_path / "api.toml").write_text(
@@ -85,6 +88,14 @@ def test_agent_ingest_and_api_as_separate_processes(
             truth = sim.truth_at(when)
             assert truth is not None
             assert haversine_m(lat, lon, *truth) < 5.0
+
+            metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+            stored = re.search(
+                r'medicobus_ingest_messages_total\{outcome="stored"\} (\S+)', metrics
+            )
+            assert stored is not None, metrics
+            assert float(stored.group(1)) >= 1
+            assert "medicobus_ingest_lag_seconds_bucket" in metrics
     finally:
         sim.stop()
 

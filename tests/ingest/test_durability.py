@@ -20,7 +20,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from ingest.store import Store
 from protocol import GpsBatch, GpsSample, encode, topic_for
 from tests.support.live import running_ingest
-from tests.support.mosquitto import Mosquitto
+from tests.support.mosquitto import Mosquitto, free_port
 from tests.support.wait import wait_for
 
 MEDICOBUS = str(Path(sys.executable).parent / "medicobus")
@@ -104,6 +104,7 @@ def test_ingest_killed_mid_stream_loses_nothing_and_counts_nothing_twice(
     config = tmp_path / "ingest.toml"
     config.write_text(
         f'database_url = "sqlite:///{database}"\nitinerary_file = "{itinerary_file}"\n'
+        f"metrics_port = {free_port()}\n"
         f'[broker]\nurl = "{mosquitto.url}"\nclient_id = "ingest-killed"\n'
     )
     store = Store.open(f"sqlite:///{database}")

@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from prometheus_client import generate_latest
 
+from ingest.metrics import IngestMetrics
 from ingest.store import Store
 from protocol import MAX_PAYLOAD_BYTES, GpsBatch, GpsSample, encode, topic_for
 from tests.support.live import running_api, running_ingest
@@ -60,7 +62,8 @@ def test_bad_messages_are_counted_with_reasons_while_valid_ones_flow(
             "invalid_schema",
         ),
     ]
-    with running_ingest(store, mosquitto.url, "ingest-rejections") as ingestor:
+    metrics = IngestMetrics()
+    with running_ingest(store, mosquitto.url, "ingest-rejections", metrics) as ingestor:
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="publisher-test")
         client.connect(mosquitto.host, mosquitto.port)
         client.loop_start()
@@ -84,6 +87,10 @@ def test_bad_messages_are_counted_with_reasons_while_valid_ones_flow(
         )
         wait_for(lambda: ingestor.counters["duplicates"] == 1, what="one duplicate counted")
         assert ingestor.counters["stored_batches"] == len(bad)
+        exposed = generate_latest(metrics.registry).decode()
+        assert 'medicobus_ingest_rejected_total{reason="oversized"} 1.0' in exposed
+        assert 'medicobus_ingest_messages_total{outcome="duplicate"} 1.0' in exposed
+        assert f"medicobus_ingest_samples_stored_total {float(len(bad))}" in exposed
         assert len(store.gps_track("vexin-01")) == len(bad)  # stored once each
 
     with running_api(store) as api:

@@ -13,6 +13,7 @@ import uvicorn
 from api.app import create_app
 from api.auth import ApiUser, Role, hash_token
 from firmware_config.agent import BrokerConfig
+from ingest.metrics import IngestMetrics
 from ingest.pipeline import Ingestor
 from ingest.store import Store
 from ingest.subscriber import IngestSubscriber
@@ -20,8 +21,10 @@ from tests.support.mosquitto import free_port
 
 
 @contextmanager
-def running_ingest(store: Store, broker_url: str, client_id: str) -> Iterator[Ingestor]:
-    ingestor = Ingestor(store)
+def running_ingest(
+    store: Store, broker_url: str, client_id: str, metrics: IngestMetrics | None = None
+) -> Iterator[Ingestor]:
+    ingestor = Ingestor(store, metrics=metrics)
     subscriber = IngestSubscriber(ingestor, BrokerConfig(url=broker_url, client_id=client_id))
     subscriber.start()
     if not subscriber.connected.wait(10):
