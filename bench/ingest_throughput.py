@@ -144,9 +144,10 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=40_000)
     parser.add_argument("--vehicles", type=int, default=200)
     parser.add_argument("--samples-per-batch", type=int, default=10)
+    parser.add_argument("--inflight", type=int, default=1000, help="broker max_inflight_messages")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="medicobus-bench-") as tmp:
-        broker = Mosquitto(Path(tmp) / "mosquitto").start()
+        broker = Mosquitto(Path(tmp) / "mosquitto", max_inflight=args.inflight).start()
         try:
             store = Store.open(f"sqlite:///{Path(tmp) / 'bench.sqlite'}")
             store.load_fleet(fleet(args.vehicles))

@@ -240,6 +240,34 @@ def _insert_ignoring_duplicates(conn: Connection, table: sa.Table) -> Any:
     raise NotImplementedError(f"unsupported database {conn.dialect.name}")
 
 
+def _bulk_insert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows through the driver's executemany with the statement compiled once.
+
+    The sample tables take tens of thousands of rows a second; SQLAlchemy's per-row
+    parameter processing costs more than the database itself there. Datetimes are
+    converted here exactly as :class:`UtcDateTime` and the dialect would store them.
+    """
+    if not rows:
+        return
+    columns = list(rows[0])
+    compiled = table.insert().compile(dialect=conn.dialect, column_keys=columns)
+    times = {c for c in columns if isinstance(table.c[c].type, UtcDateTime)}
+    sqlite_text = conn.dialect.name == "sqlite"
+
+    def stored(key: str, value: Any) -> Any:
+        if key in times and value is not None:
+            naive = value.astimezone(UTC).replace(tzinfo=None)
+            return naive.strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite_text else naive
+        return value
+
+    if compiled.positiontup is not None:
+        order = compiled.positiontup
+        params: list[Any] = [tuple(stored(k, row[k]) for k in order) for row in rows]
+    else:
+        params = [{k: stored(k, v) for k, v in row.items()} for row in rows]
+    conn.exec_driver_sql(str(compiled), params)
+
+
 def create_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
@@ -393,9 +421,9 @@ class Store:
                     if vehicle not in latest_status or latest_status[vehicle].t < s.t:
                         latest_status[vehicle] = s
                     continue
-                rows.setdefault(batch.stream, []).append({"vehicle": vehicle, **s.model_dump()})
+                rows.setdefault(batch.stream, []).append({"vehicle": vehicle, **s.__dict__})
         for stream, stream_rows in rows.items():
-            conn.execute(SAMPLE_TABLES[stream].insert(), stream_rows)
+            _bulk_insert(conn, SAMPLE_TABLES[stream], stream_rows)
         if self.timeseries:
             points = [{"line": line} for batch, _ in items for line in lines_for(batch)]
             conn.execute(timeseries_outbox.insert(), points)

@@ -19,7 +19,7 @@ Stream = Literal["gps", "energy", "fridge", "status", "event"]
 
 
 def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    return value if value.tzinfo is UTC else value.astimezone(UTC)
 
 
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]

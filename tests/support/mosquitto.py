@@ -26,7 +26,7 @@ def mosquitto_binary() -> str:
 class Mosquitto:
     """One broker process. ``stop()`` then ``start()`` keeps port and persistence."""
 
-    def __init__(self, workdir: Path, extra_config: str = "") -> None:
+    def __init__(self, workdir: Path, extra_config: str = "", max_inflight: int = 1000) -> None:
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -42,7 +42,7 @@ class Mosquitto:
                     f"persistence_location {workdir}/",
                     "autosave_interval 1",
                     "max_queued_messages 1000000",
-                    "max_inflight_messages 1000",
+                    f"max_inflight_messages {max_inflight}",
                     f"log_dest file {self.log}",
                     "log_type error",
                     "log_type warning",
