@@ -6,7 +6,8 @@ which it also deletes the batches the broker acknowledged since the last commit,
 applies the size bound and, when the link is up, forms the next batches. Then it
 hands formed batches to paho, oldest first, never more than ``max_inflight`` at a
 time, and more as acknowledgements come in. A sample is thus on disk before it is
-sent, and leaves the disk only after its PUBACK.
+sent, and leaves the disk only after its PUBACK. Starting adds one commit (the first
+last will's number), stopping up to two (the last batches, their acknowledgements).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from edge_agent.outbox import Outbox, OutboxLimits
 from edge_agent.publisher import Acknowledged, LinkEvent, LinkUp, MqttPublisher
 from firmware_config.agent import AgentConfig
 from protocol.clock import Clock, SystemClock
-from protocol.models import StatusBatch, StatusSample
+from protocol.models import EventSample, StatusBatch, StatusSample
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,10 @@ class Agent:
                 self.counters.add("outbox.dropped_in_memory")
             self._pending.append(sample)
 
+    def record_event(self, kind: str, detail: str = "") -> None:
+        """Keep something that happened on the bus (a device lost, found again, ...)."""
+        self.record(EventSample(t=self._clock.now(), kind=kind[:64], detail=detail[:1024]))
+
     def start(self) -> None:
         """Start devices, publisher and the agent's thread."""
         self._started = True
@@ -142,7 +147,8 @@ class Agent:
             if status:
                 next_status = now + self.config.status_interval_s
                 self._link_changed = False
-            next_commit = max(next_commit + interval, now + interval / 2)
+            # From this commit's start: commits never come closer than the interval.
+            next_commit = now + interval
 
     def _handle_events(self, until: float, final: bool = False) -> None:
         """Take paho's reports until ``until`` (monotonic) or a stop request (unless

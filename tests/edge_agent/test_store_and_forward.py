@@ -18,7 +18,7 @@ from edge_agent.agent import Agent
 from edge_agent.outbox import Outbox
 from firmware_config.agent import AgentConfig, BrokerConfig, GpsPortConfig
 from protocol.clock import ScaledClock
-from protocol.models import Batch, GpsSample, StatusSample
+from protocol.models import Batch, EventSample, GpsSample, StatusSample
 from simulators.gps_device import GpsSimulator
 from simulators.route import DriveRoute, Waypoint
 from tests.edge_agent.mqtt_collector import BatchCollector
@@ -103,6 +103,7 @@ def test_every_sample_read_while_the_broker_is_down_arrives_once_in_order(
                 what="GPS fixes read while the broker is down",
             )
             assert agent.outbox_depth >= 30
+            agent.record_event("gps_antenna", "recorded while the broker is down")
             mosquitto.start()
             after = agent.gps_counters.get("gps_fixes")
             wait_for(
@@ -114,6 +115,10 @@ def test_every_sample_read_while_the_broker_is_down_arrives_once_in_order(
             agent.stop()
     times = assert_exactly_once_in_order(sub)
     assert missing_epochs(times, times[0], times[-1]) == []
+    events = [s for b in sub.batches("event") for s in b.samples if isinstance(s, EventSample)]
+    assert [(e.kind, e.detail) for e in events] == [
+        ("gps_antenna", "recorded while the broker is down")
+    ]
     # The backlog left in batches larger than the live ones (one or a few fixes).
     catch_up = sub.batches("gps")[before:]
     assert max(len(b.samples) for b in catch_up) >= 20
