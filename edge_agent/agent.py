@@ -1,86 +1,254 @@
-"""The agent process: devices in, batches out, one publish cycle per batch window."""
+"""The agent process: devices in, outbox on disk, batches out.
+
+Readers call :meth:`Agent.record` from their own threads. Once per commit interval
+the agent's thread writes what was recorded to the outbox in one transaction, in
+which it also deletes the batches the broker acknowledged since the last commit,
+applies the size bound and, when the link is up, forms the next batches. Then it
+hands formed batches to paho, oldest first, never more than ``max_inflight`` at a
+time, and more as acknowledgements come in. A sample is thus on disk before it is
+sent, and leaves the disk only after its PUBACK. Starting adds one commit (the first
+last will's number), stopping up to two (the last batches, their acknowledgements).
+"""
 
 from __future__ import annotations
 
 import logging
+import queue
+import sqlite3
 import threading
-from collections import deque
+import time
+from typing import Final
 
-from edge_agent.batching import Sample, make_batches
+from edge_agent.batching import Sample
 from edge_agent.counters import DeviceCounters
 from edge_agent.gps_reader import GpsReader
-from edge_agent.publisher import MqttPublisher, status_batch
-from edge_agent.sequence import SequenceStore
+from edge_agent.outbox import Outbox, OutboxLimits
+from edge_agent.publisher import Acknowledged, LinkEvent, LinkUp, MqttPublisher
 from firmware_config.agent import AgentConfig
 from protocol.clock import Clock, SystemClock
-from protocol.models import GpsSample, StatusBatch, StatusSample
+from protocol.models import EventSample, StatusBatch, StatusSample
 
 log = logging.getLogger(__name__)
 
-STATUS_INTERVAL_S = 30.0
+# Samples kept in memory while the disk refuses writes; beyond that the oldest go.
+MAX_PENDING_SAMPLES: Final = 100_000
+# How long stopping waits for the broker to acknowledge what was sent.
+SHUTDOWN_GRACE_S: Final = 5.0
+# Longest wait for a link event, so a stop request is noticed promptly.
+EVENT_POLL_S: Final = 0.2
 
 
 class Agent:
     def __init__(self, config: AgentConfig, clock: Clock | None = None) -> None:
         self.config = config
         self._clock = clock or SystemClock()
-        self._seq = SequenceStore(config.state_dir / "sequence.sqlite")
-        self._pending: deque[Sample] = deque()
+        self._outbox = Outbox(
+            config.state_dir / "outbox.sqlite",
+            config.vehicle,
+            OutboxLimits(
+                max_bytes=config.outbox.max_bytes,
+                max_batch_samples=config.outbox.max_batch_samples,
+            ),
+        )
+        self._max_inflight = config.outbox.max_inflight
+        # Batches formed ahead of sending: enough to keep the link busy during a
+        # catch-up, few enough that a backlog still leaves in large batches.
+        self._max_formed = 2 * config.outbox.max_inflight
+        self._pending: list[Sample] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._started = False
+        self._closed = False
+        # Link and outbox counters; devices have their own, reported under their name.
+        self.counters = DeviceCounters()
         self.gps_counters = DeviceCounters()
-        self._gps = GpsReader(config.gps, self._collect, self.gps_counters) if config.gps else None
-        self._publisher = MqttPublisher(
-            config.vehicle, config.broker, will=self._status(online=False)
-        )
-        self._thread = threading.Thread(target=self.run, name="agent", daemon=True)
+        self.device_counters: dict[str, DeviceCounters] = {"gps": self.gps_counters}
+        self._gps = GpsReader(config.gps, self.record, self.gps_counters) if config.gps else None
+        self._publisher = MqttPublisher(config.vehicle, config.broker, self._max_inflight)
+        self._sent: dict[int, int] = {}  # paho mid -> batch id, handed over, not acknowledged
+        self._sent_up_to = 0  # batches are handed over in id order; the last one handed
+        self._acknowledged: set[int] = set()  # batch ids to delete at the next commit
+        self._will_due = True
+        self._link_changed = False
+        self._thread = threading.Thread(target=self._run, name="agent", daemon=True)
 
-    def _status(self, online: bool) -> StatusBatch:
-        sample = StatusSample(
-            t=self._clock.now(),
-            online=online,
-            queue_depth=len(self._pending),
-            counters={f"gps.{k}": v for k, v in self.gps_counters.snapshot().items()},
-        )
-        return status_batch(self.config.vehicle, self._seq.next("status"), sample)
-
-    def _collect(self, sample: GpsSample) -> None:
+    @property
+    def outbox_depth(self) -> int:
+        """Samples recorded and not yet acknowledged by the broker."""
         with self._lock:
+            in_memory = len(self._pending)
+        return self._outbox.depth + in_memory
+
+    @property
+    def connected(self) -> bool:
+        return self._publisher.connected
+
+    def record(self, sample: Sample) -> None:
+        """Keep one sample for sending; thread-safe, never blocks on disk or network."""
+        with self._lock:
+            if len(self._pending) >= MAX_PENDING_SAMPLES:
+                del self._pending[0]
+                self.counters.add("outbox.dropped_in_memory")
             self._pending.append(sample)
 
+    def record_event(self, kind: str, detail: str = "") -> None:
+        """Keep something that happened on the bus (a device lost, found again, ...)."""
+        self.record(EventSample(t=self._clock.now(), kind=kind[:64], detail=detail[:1024]))
+
     def start(self) -> None:
-        """Start devices, publisher and the publish loop in background threads."""
+        """Start devices, publisher and the agent's thread."""
+        self._started = True
+        self._commit(status=False, form=False)  # numbers the first last will
         self._publisher.start()
         if self._gps is not None:
             self._gps.start()
         self._thread.start()
 
-    def run(self) -> None:
-        next_status = 0.0
-        elapsed = 0.0
-        window = self.config.batch_window_s
-        while not self._stop.wait(window):
-            elapsed += window
-            self.flush()
-            if elapsed >= next_status and self._publisher.connected:
-                self._publisher.publish_status(self._status(online=True))
-                next_status = elapsed + STATUS_INTERVAL_S
-
-    def flush(self) -> None:
-        with self._lock:
-            samples = list(self._pending)
-            self._pending.clear()
-        if not samples:
-            return
-        for batch in make_batches(self.config.vehicle, samples, self._seq.next):
-            self._publisher.publish(batch)
-
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5.0)
+        """Stop devices, send what can be sent in a few seconds, and close the outbox.
+
+        What is not acknowledged by then stays in the outbox for the next start.
+        """
+        if self._closed:
+            return
+        self._closed = True
         if self._gps is not None:
             self._gps.stop()
-        self.flush()
-        self._publisher.stop(final_status=self._status(online=False))
-        self._seq.close()
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=30.0)
+        if self._started:
+            self.record(self._status_sample(online=False))
+            self._commit(status=False, form=True)
+            deadline = time.monotonic() + SHUTDOWN_GRACE_S
+            while self._sent and self.connected and time.monotonic() < deadline:
+                self._handle_events(min(deadline, time.monotonic() + EVENT_POLL_S), final=True)
+            if self._acknowledged:
+                self._commit(status=False, form=False)
+            self._publisher.stop()
+        self._outbox.close()
+
+    def _run(self) -> None:
+        interval = self.config.outbox.commit_interval_s
+        window = self.config.batch_window_s
+        now = time.monotonic()
+        next_commit, next_form, next_status = now + interval, now, now
+        while not self._stop.is_set():
+            self._handle_events(next_commit)
+            now = time.monotonic()
+            if self._stop.is_set() or now < next_commit:
+                continue
+            # Forming is due once a window has passed, give or take half a commit.
+            form = now + interval / 2 >= next_form
+            status = now >= next_status or self._link_changed
+            self._commit(status=status, form=form)
+            if form:
+                next_form = now + window
+            if status:
+                next_status = now + self.config.status_interval_s
+                self._link_changed = False
+            # From this commit's start: commits never come closer than the interval.
+            next_commit = now + interval
+
+    def _handle_events(self, until: float, final: bool = False) -> None:
+        """Take paho's reports until ``until`` (monotonic) or a stop request (unless
+        ``final``), handing out batches as the window of unacknowledged ones frees up."""
+        while final or not self._stop.is_set():
+            timeout = min(until - time.monotonic(), EVENT_POLL_S)
+            if timeout <= 0:
+                return
+            try:
+                event = self._publisher.events.get(timeout=timeout)
+            except queue.Empty:
+                continue
+            self._on_event(event)
+            self._hand_out()
+
+    def _on_event(self, event: LinkEvent) -> None:
+        if isinstance(event, Acknowledged):
+            batch_id = self._sent.pop(event.mid, None)
+            if batch_id is None:
+                return
+            if event.refused is not None:
+                # Kept in the outbox: it goes again after the next start.
+                self.counters.add("link.refused")
+                log.error("the broker refused batch %d: %s", batch_id, event.refused)
+                return
+            self._acknowledged.add(batch_id)
+        elif isinstance(event, LinkUp):
+            self.counters.add("link.connects")
+            self._link_changed = True
+            # The will of this connection may be published: number a new one for the next.
+            self._will_due = True
+        else:
+            self.counters.add("link.losses")
+            self._link_changed = True
+
+    def _hand_out(self) -> None:
+        if not self._publisher.connected:
+            return
+        room = self._max_inflight - len(self._sent)
+        if room <= 0:
+            return
+        for batch in self._outbox.batches_after(self._sent_up_to, room):
+            mid = self._publisher.publish(
+                batch.stream, batch.payload, retain=batch.stream == "status"
+            )
+            if mid is None:
+                return
+            self._sent[mid] = batch.id
+            self._sent_up_to = batch.id
+
+    def _commit(self, status: bool, form: bool) -> None:
+        with self._lock:
+            samples, self._pending = self._pending, []
+        if status:
+            samples.append(self._status_sample(online=self._publisher.connected))
+        acknowledged = set(self._acknowledged)
+        will_seq: int | None = None
+        try:
+            with self._outbox.transaction() as tx:
+                tx.add(samples)
+                tx.remove_batches(acknowledged)
+                evicted = tx.evict()
+                if self._will_due:
+                    will_seq = tx.take_seq("status")
+                if form and self._publisher.connected:
+                    tx.form_batches(self._max_formed - tx.tally.batches)
+        except Exception as exc:
+            # A full or failing card: keep the samples in memory and try again next time.
+            self.counters.add("outbox.commit_errors")
+            log.error(
+                "outbox commit failed (%s); keeping %d sample(s) in memory",
+                exc,
+                len(samples),
+                exc_info=not isinstance(exc, sqlite3.Error),
+            )
+            with self._lock:
+                self._pending[:0] = samples
+            return
+        self._acknowledged -= acknowledged
+        for stream, n in evicted.items():
+            self.counters.add(f"outbox.evicted.{stream}", n)
+        if tx.rejected:
+            self.counters.add("outbox.rejected", tx.rejected)
+        if will_seq is not None:
+            will = self._status_sample(online=False)
+            self._publisher.set_will(
+                StatusBatch(vehicle=self.config.vehicle, seq=will_seq, samples=[will])
+            )
+            self._will_due = False
+        self._hand_out()
+
+    def _status_sample(self, online: bool) -> StatusSample:
+        counters: dict[str, int] = {}
+        for device, device_counters in self.device_counters.items():
+            for name, value in device_counters.snapshot().items():
+                counters[f"{device}.{name}"] = value
+        counters.update(self.counters.snapshot())
+        return StatusSample(
+            t=self._clock.now(),
+            online=online,
+            queue_depth=self.outbox_depth,
+            counters=counters,
+        )

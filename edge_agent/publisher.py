@@ -1,33 +1,67 @@
-"""The MQTT side of the agent: QoS 1 publishing, retained status, last will (paho-mqtt)."""
+"""The MQTT side of the agent (paho-mqtt): QoS 1 publishing, acknowledgements, last will.
+
+Whatever paho reports (a PUBACK, the link going up or down) is put on :attr:`events`
+for the agent's own thread. Nothing else happens in paho's callbacks: paho calls
+``on_publish`` while holding its own lock, so touching the outbox or publishing from
+there could deadlock against the agent publishing at the same moment.
+"""
 
 from __future__ import annotations
 
 import logging
+import queue
 import ssl
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from firmware_config.agent import BrokerConfig
 from protocol.codec import encode
-from protocol.models import Batch, StatusBatch, StatusSample
+from protocol.models import StatusBatch, Stream
 from protocol.topics import topic_for
 
 log = logging.getLogger(__name__)
 
 
-class MqttPublisher:
-    """Publishes batches QoS 1; paho keeps unacknowledged ones and resends after a reconnect."""
+@dataclass(frozen=True)
+class Acknowledged:
+    """The broker has the message ``mid`` (PUBACK), or refused it (MQTT 5 only)."""
 
-    def __init__(self, vehicle: str, broker: BrokerConfig, will: StatusBatch) -> None:
+    mid: int
+    refused: str | None = None
+
+
+@dataclass(frozen=True)
+class LinkUp:
+    pass
+
+
+@dataclass(frozen=True)
+class LinkDown:
+    reason: str
+
+
+LinkEvent = Acknowledged | LinkUp | LinkDown
+
+
+class MqttPublisher:
+    """A persistent session (``clean_session=False``): messages handed to paho and not
+    yet acknowledged when the link drops are sent again, same ``mid``, on reconnection.
+    """
+
+    def __init__(self, vehicle: str, broker: BrokerConfig, max_inflight: int = 100) -> None:
         self._vehicle = vehicle
+        self._broker = broker
         self._connected = threading.Event()
-        client_id = broker.client_id or f"medicobus-{vehicle}"
+        self.events: queue.SimpleQueue[LinkEvent] = queue.SimpleQueue()
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=client_id,
+            client_id=broker.client_id or f"medicobus-{vehicle}",
             clean_session=False,
             protocol=mqtt.MQTTv311,
         )
@@ -36,36 +70,62 @@ class MqttPublisher:
         if broker.tls:
             ca = str(broker.ca_file) if broker.ca_file else None
             self._client.tls_set(ca_certs=ca, tls_version=ssl.PROTOCOL_TLS_CLIENT)
-        self._client.will_set(topic_for(vehicle, "status"), encode(will), qos=1, retain=True)
         self._client.reconnect_delay_set(min_delay=1, max_delay=30)
+        # The outbox bounds what is handed over (``max_inflight``); paho's own queue
+        # limit would only turn a full queue into an error.
+        self._client.max_inflight_messages_set(max_inflight)
         self._client.max_queued_messages_set(0)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
-        self._broker = broker
+        self._client.on_publish = self._on_publish
 
     def _on_connect(
-        self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.ConnectFlags,
+        rc: ReasonCode,
+        props: Properties | None,
     ) -> None:
         if rc.is_failure:
-            log.warning("broker refused the connection: %s", rc)
+            log.warning("broker %s refused the connection: %s", self._broker.url, rc)
             return
         log.info("connected to %s", self._broker.url)
         self._connected.set()
+        self.events.put(LinkUp())
 
     def _on_disconnect(
-        self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.DisconnectFlags,
+        rc: ReasonCode,
+        props: Properties | None,
     ) -> None:
+        was_connected = self._connected.is_set()
         self._connected.clear()
-        log.info("disconnected from broker (%s); reconnecting", rc)
+        if was_connected:
+            log.info("disconnected from broker (%s); reconnecting", rc)
+            self.events.put(LinkDown(str(rc)))
+
+    def _on_publish(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        mid: int,
+        rc: ReasonCode,
+        props: Properties | None,
+    ) -> None:
+        self.events.put(Acknowledged(mid, str(rc) if rc.is_failure else None))
 
     @property
     def connected(self) -> bool:
         return self._connected.is_set()
 
-    @property
-    def pending(self) -> int:
-        """Messages handed to paho but not yet acknowledged by the broker."""
-        return len(self._client._out_messages)
+    def set_will(self, will: StatusBatch) -> None:
+        """The retained status the broker publishes if the link is lost; it takes effect
+        at the next connection."""
+        self._client.will_set(topic_for(self._vehicle, "status"), encode(will), qos=1, retain=True)
 
     def start(self) -> None:
         self._client.connect_async(
@@ -76,20 +136,16 @@ class MqttPublisher:
     def wait_connected(self, timeout: float) -> bool:
         return self._connected.wait(timeout)
 
-    def publish(self, batch: Batch, retain: bool = False) -> mqtt.MQTTMessageInfo:
-        return self._client.publish(
-            topic_for(self._vehicle, batch.stream), encode(batch), qos=1, retain=retain
-        )
+    def publish(self, stream: Stream, payload: bytes, retain: bool = False) -> int | None:
+        """Hand one message to paho, QoS 1; returns its ``mid``, or None if paho refused it.
 
-    def publish_status(self, batch: StatusBatch) -> mqtt.MQTTMessageInfo:
-        return self.publish(batch, retain=True)
+        Without a link paho keeps the message and sends it on reconnection.
+        """
+        info = self._client.publish(topic_for(self._vehicle, stream), payload, qos=1, retain=retain)
+        if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
+            return None
+        return info.mid
 
-    def stop(self, final_status: StatusBatch | None = None) -> None:
-        if final_status is not None and self.connected:
-            self.publish_status(final_status).wait_for_publish(timeout=2.0)
+    def stop(self) -> None:
         self._client.disconnect()
         self._client.loop_stop()
-
-
-def status_batch(vehicle: str, seq: int, sample: StatusSample) -> StatusBatch:
-    return StatusBatch(vehicle=vehicle, seq=seq, samples=[sample])

@@ -12,7 +12,7 @@ from pydantic_settings import SettingsConfigDict
 from firmware_config.fridge import FridgePortConfig
 from firmware_config.loader import TomlSettings
 from firmware_config.vedirect import VeDirectPortConfig
-from protocol.models import VEHICLE_ID_PATTERN
+from protocol.models import MAX_SAMPLES_PER_BATCH, VEHICLE_ID_PATTERN
 
 
 class _Section(BaseModel):
@@ -59,6 +59,33 @@ class GpsPortConfig(_Section):
     rate_hz: float = Field(default=1.0, gt=0, le=10, description="receiver's fix rate")
 
 
+class OutboxConfig(_Section):
+    """The on-disk store-and-forward queue (``<state_dir>/outbox.sqlite``)."""
+
+    commit_interval_s: float = Field(
+        default=1.0,
+        ge=1.0,
+        le=60,
+        description="samples are written to disk in one transaction this often; at least 1 s "
+        "so an SD card is not worn out, and at most this much is lost if the agent is killed",
+    )
+    max_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=64 * 1024,
+        description="bound on stored samples; when over it, the oldest samples of the least "
+        "important stream go first: status, then gps, energy, event, and fridge last",
+    )
+    max_batch_samples: int = Field(
+        default=500,
+        ge=1,
+        le=MAX_SAMPLES_PER_BATCH,
+        description="largest batch, reached when a backlog is sent after an outage",
+    )
+    max_inflight: int = Field(
+        default=100, ge=1, le=10000, description="batches sent but not yet acknowledged"
+    )
+
+
 class AgentConfig(TomlSettings):
     """Everything the agent on one bus needs. Env vars: ``MEDICOBUS_AGENT_*``."""
 
@@ -66,9 +93,18 @@ class AgentConfig(TomlSettings):
 
     vehicle: str = Field(pattern=VEHICLE_ID_PATTERN)
     state_dir: Path = Field(
-        default=Path("/var/lib/medicobus"), description="where sequence numbers are kept"
+        default=Path("/var/lib/medicobus"), description="where the outbox is kept"
     )
-    batch_window_s: float = Field(default=1.0, gt=0, le=60)
+    batch_window_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="samples of one stream gathered into a batch; a window shorter than the "
+        "outbox's commit interval acts as that interval (a sample is on disk before it is sent)",
+    )
+    status_interval_s: float = Field(
+        default=30.0, ge=1, le=3600, description="how often the agent reports its own health"
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     broker: BrokerConfig = Field(default_factory=BrokerConfig)
     gps: GpsPortConfig | None = None
@@ -76,3 +112,4 @@ class AgentConfig(TomlSettings):
         default_factory=list, description="battery monitor and solar charger ports"
     )
     fridge: FridgePortConfig | None = None
+    outbox: OutboxConfig = Field(default_factory=OutboxConfig)
