@@ -17,13 +17,15 @@ import queue
 import sqlite3
 import threading
 import time
-from typing import Final
+from typing import Final, Protocol
 
 from edge_agent.batching import Sample
 from edge_agent.counters import DeviceCounters
+from edge_agent.fridge_reader import FridgeReader
 from edge_agent.gps_reader import GpsReader
 from edge_agent.outbox import Outbox, OutboxLimits
 from edge_agent.publisher import Acknowledged, LinkEvent, LinkUp, MqttPublisher
+from edge_agent.vedirect_reader import VeDirectReader
 from firmware_config.agent import AgentConfig
 from protocol.clock import Clock, SystemClock
 from protocol.models import EventSample, StatusBatch, StatusSample
@@ -36,6 +38,14 @@ MAX_PENDING_SAMPLES: Final = 100_000
 SHUTDOWN_GRACE_S: Final = 5.0
 # Longest wait for a link event, so a stop request is noticed promptly.
 EVENT_POLL_S: Final = 0.2
+
+
+class Device(Protocol):
+    """A reader of one serial device, running in its own thread."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 class Agent:
@@ -63,7 +73,20 @@ class Agent:
         self.counters = DeviceCounters()
         self.gps_counters = DeviceCounters()
         self.device_counters: dict[str, DeviceCounters] = {"gps": self.gps_counters}
-        self._gps = GpsReader(config.gps, self.record, self.gps_counters) if config.gps else None
+        self._devices: list[Device] = []
+        if config.gps is not None:
+            self._devices.append(GpsReader(config.gps, self.record, self.gps_counters))
+        for port in config.vedirect:
+            name = f"vedirect_{port.device}"
+            if name in self.device_counters:
+                name = f"{name}_{len(self.device_counters)}"
+            counters = self.device_counters[name] = DeviceCounters()
+            self._devices.append(VeDirectReader(port, self.record, counters, self._clock))
+        if config.fridge is not None:
+            counters = self.device_counters["fridge"] = DeviceCounters()
+            self._devices.append(
+                FridgeReader(config.fridge, self.record, self.record_event, counters, self._clock)
+            )
         self._publisher = MqttPublisher(config.vehicle, config.broker, self._max_inflight)
         self._sent: dict[int, int] = {}  # paho mid -> batch id, handed over, not acknowledged
         self._sent_up_to = 0  # batches are handed over in id order; the last one handed
@@ -100,8 +123,8 @@ class Agent:
         self._started = True
         self._commit(status=False, form=False)  # numbers the first last will
         self._publisher.start()
-        if self._gps is not None:
-            self._gps.start()
+        for device in self._devices:
+            device.start()
         self._thread.start()
 
     def stop(self) -> None:
@@ -112,8 +135,8 @@ class Agent:
         if self._closed:
             return
         self._closed = True
-        if self._gps is not None:
-            self._gps.stop()
+        for device in self._devices:
+            device.stop()
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=30.0)

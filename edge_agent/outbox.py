@@ -36,7 +36,7 @@ from edge_agent.batching import (
     stream_of,
 )
 from edge_agent.eviction import eviction_plan
-from edge_agent.sequence import SEQUENCE_SCHEMA, adopt_counters, take_seq
+from edge_agent.sequence import SEQUENCE_SCHEMA, take_seq
 from protocol.codec import ProtocolError, decode, encode
 from protocol.models import Stream
 from protocol.topics import STREAMS
@@ -110,7 +110,6 @@ class Outbox:
             self._db.execute("BEGIN IMMEDIATE")
             for statement in _SCHEMA:
                 self._db.execute(statement)
-            adopt_counters(self._db, path.parent / "sequence.sqlite")
             self._db.execute("COMMIT")
             self._tally = self._count()
         except sqlite3.Error as exc:

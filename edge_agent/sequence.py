@@ -6,12 +6,17 @@ number is never handed out twice. A number taken in a transaction that is rolled
 is taken again by the next batch; one committed but never published leaves a gap,
 which the cloud tolerates. A repeated number would make the cloud drop a new batch as
 a duplicate.
+
+A stream's first number is the wall-clock time in milliseconds when it is first
+numbered, and numbers then grow by one per batch — far slower than a thousand a
+second. So if the outbox file is lost (an SD card replaced), the new one starts above
+every number the old one handed out, and the cloud keeps taking the bus's batches.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from pathlib import Path
+import time
 from typing import Final
 
 SEQUENCE_SCHEMA: Final = (
@@ -19,33 +24,19 @@ SEQUENCE_SCHEMA: Final = (
 )
 
 
-def take_seq(db: sqlite3.Connection, stream: str) -> int:
-    """The next number of ``stream`` (0, 1, 2, ...); call inside an open transaction."""
+def first_seq() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def take_seq(db: sqlite3.Connection, stream: str, first: int | None = None) -> int:
+    """The next number of ``stream``; call inside an open transaction.
+
+    ``first`` is the number a new stream starts at (by default, :func:`first_seq`).
+    """
+    start = first_seq() if first is None else first
     row = db.execute(
-        "INSERT INTO sequence (stream, next) VALUES (?, 1) "
+        "INSERT INTO sequence (stream, next) VALUES (?, ? + 1) "
         "ON CONFLICT(stream) DO UPDATE SET next = next + 1 RETURNING next - 1",
-        (stream,),
+        (stream, start),
     ).fetchone()
     return int(row[0])
-
-
-def adopt_counters(db: sqlite3.Connection, legacy: Path) -> None:
-    """Carry the counters of an older ``sequence.sqlite`` over, never moving one back.
-
-    Agents before the outbox kept their counters in a file of their own; restarting
-    from 0 would make the cloud take every new batch for a duplicate.
-    """
-    if not legacy.is_file():
-        return
-    old = sqlite3.connect(f"file:{legacy}?mode=ro", uri=True)
-    try:
-        rows = old.execute("SELECT stream, next FROM sequence").fetchall()
-    except sqlite3.OperationalError:
-        rows = []
-    finally:
-        old.close()
-    db.executemany(
-        "INSERT INTO sequence (stream, next) VALUES (?, ?) "
-        "ON CONFLICT(stream) DO UPDATE SET next = max(next, excluded.next)",
-        rows,
-    )

@@ -188,6 +188,10 @@ class Quarantined:
     received_at: datetime
 
 
+def _status_order(item: tuple[datetime, StatusSample]) -> tuple[datetime, datetime]:
+    return item[0], item[1].t
+
+
 def _batch_key_row(batch: Batch, received_at: datetime) -> dict[str, Any]:
     return {
         "vehicle": batch.vehicle,
@@ -408,7 +412,10 @@ class Store:
     def _save_samples(self, conn: Connection, items: Sequence[tuple[Batch, datetime]]) -> None:
         rows: dict[str, list[dict[str, Any]]] = {}
         latest_fix: dict[str, GpsSample] = {}
-        latest_status: dict[str, StatusSample] = {}
+        # The link state is the last status *received*: the last will the broker sends
+        # when a bus drops off carries the time it was set at connection, older than the
+        # statuses sent since, yet it is the newest news.
+        latest_status: dict[str, tuple[datetime, StatusSample]] = {}
         last_seen: dict[str, datetime] = {}
         for batch, received_at in items:
             vehicle = batch.vehicle
@@ -418,8 +425,9 @@ class Store:
                     if vehicle not in latest_fix or latest_fix[vehicle].t < s.t:
                         latest_fix[vehicle] = s
                 elif isinstance(s, StatusSample):
-                    if vehicle not in latest_status or latest_status[vehicle].t < s.t:
-                        latest_status[vehicle] = s
+                    current = latest_status.get(vehicle)
+                    if current is None or _status_order(current) < (received_at, s.t):
+                        latest_status[vehicle] = (received_at, s)
                     continue
                 rows.setdefault(batch.stream, []).append({"vehicle": vehicle, **s.__dict__})
         for stream, stream_rows in rows.items():
@@ -434,7 +442,7 @@ class Store:
         conn: Connection,
         last_seen: dict[str, datetime],
         latest_fix: dict[str, GpsSample],
-        latest_status: dict[str, StatusSample],
+        latest_status: dict[str, tuple[datetime, StatusSample]],
     ) -> None:
         vs = vehicle_state.c
         new_rows = [{"vehicle": v} for v in last_seen]
@@ -483,7 +491,10 @@ class Store:
                     sa.or_(vs.status_t.is_(None), vs.status_t < sa.bindparam("t")),
                 )
                 .values(online=sa.bindparam("online"), status_t=sa.bindparam("t")),
-                [{"v": v, "t": st.t, "online": st.online} for v, st in latest_status.items()],
+                [
+                    {"v": v, "t": received, "online": st.online}
+                    for v, (received, st) in latest_status.items()
+                ],
             )
 
     def _save_quarantined(self, conn: Connection, quarantined: Sequence[Quarantined]) -> None:

@@ -61,6 +61,7 @@ def demo(
 def agent(config: ConfigOption) -> None:
     """Run the edge agent of one bus."""
     from edge_agent.agent import Agent
+    from edge_agent.outbox import OutboxError
     from firmware_config.agent import AgentConfig
     from firmware_config.loader import load_settings
 
@@ -69,7 +70,13 @@ def agent(config: ConfigOption) -> None:
     except ConfigError as exc:
         _fail(exc)
     _logging(settings.log_level)
-    running = Agent(settings)
+    # The fridge reader counts and reports Modbus timeouts itself; pymodbus would log
+    # an error line for each one.
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+    try:
+        running = Agent(settings)
+    except OutboxError as exc:
+        _fail(exc)
     running.start()
     _wait_for_signal()
     running.stop()

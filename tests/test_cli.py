@@ -126,3 +126,15 @@ def test_new_token_prints_a_token_and_its_settings_entry() -> None:
     refused = run("new-token", "--name", "Camille", "--role", "boss")
     assert refused.returncode == 2
     assert "boss" in refused.stderr
+
+
+def test_agent_refuses_a_corrupt_outbox_with_a_clear_message(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "outbox.sqlite").write_bytes(b"this is not a database" * 100)
+    config = tmp_path / "agent.toml"
+    config.write_text(f'vehicle = "vexin-01"\nstate_dir = "{state}"\n')
+    result = run("agent", "--config", str(config))
+    assert result.returncode == 2
+    assert "outbox.sqlite" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
-from edge_agent.sequence import SEQUENCE_SCHEMA, adopt_counters, take_seq
+from edge_agent.sequence import SEQUENCE_SCHEMA, first_seq, take_seq
 
 
 def open_db(path: Path) -> sqlite3.Connection:
@@ -15,8 +16,8 @@ def open_db(path: Path) -> sqlite3.Connection:
 def test_numbers_count_per_stream_and_survive_a_restart(tmp_path: Path) -> None:
     db = open_db(tmp_path / "outbox.sqlite")
     db.execute("BEGIN")
-    assert [take_seq(db, "gps") for _ in range(3)] == [0, 1, 2]
-    assert take_seq(db, "fridge") == 0
+    assert [take_seq(db, "gps", first=0) for _ in range(3)] == [0, 1, 2]
+    assert take_seq(db, "fridge", first=0) == 0
     db.execute("COMMIT")
     db.close()
     reopened = open_db(tmp_path / "outbox.sqlite")
@@ -27,7 +28,7 @@ def test_numbers_count_per_stream_and_survive_a_restart(tmp_path: Path) -> None:
 
 def test_a_number_taken_in_a_rolled_back_transaction_is_taken_again(tmp_path: Path) -> None:
     db = open_db(tmp_path / "outbox.sqlite")
-    assert take_seq(db, "gps") == 0
+    assert take_seq(db, "gps", first=0) == 0
     db.execute("BEGIN")
     assert take_seq(db, "gps") == 1
     db.execute("ROLLBACK")
@@ -35,18 +36,17 @@ def test_a_number_taken_in_a_rolled_back_transaction_is_taken_again(tmp_path: Pa
     db.close()
 
 
-def test_counters_of_an_older_agent_are_carried_over_never_backwards(tmp_path: Path) -> None:
-    legacy = sqlite3.connect(tmp_path / "sequence.sqlite")
-    legacy.execute("CREATE TABLE sequence (stream TEXT PRIMARY KEY, next INTEGER NOT NULL)")
-    legacy.executemany("INSERT INTO sequence VALUES (?, ?)", [("gps", 120), ("status", 4)])
-    legacy.commit()
-    legacy.close()
+def test_a_lost_outbox_starts_above_every_number_it_handed_out(tmp_path: Path) -> None:
+    before = first_seq()
     db = open_db(tmp_path / "outbox.sqlite")
-    for _ in range(10):
-        take_seq(db, "status")
-    adopt_counters(db, tmp_path / "sequence.sqlite")
-    assert take_seq(db, "gps") == 120
-    assert take_seq(db, "status") == 10
-    adopt_counters(db, tmp_path / "missing.sqlite")
-    assert take_seq(db, "gps") == 121
+    numbers = []
+    for _ in range(5):  # a batch every few milliseconds: faster than any bus sends
+        numbers.append(take_seq(db, "gps"))
+        time.sleep(0.005)
     db.close()
+    assert numbers[0] >= before
+    assert numbers == list(range(numbers[0], numbers[0] + 5))
+    (tmp_path / "outbox.sqlite").unlink()
+    replacement = open_db(tmp_path / "outbox.sqlite")
+    assert take_seq(replacement, "gps") > numbers[-1]
+    replacement.close()

@@ -63,14 +63,22 @@ def test_times_come_back_as_aware_utc(store: Store) -> None:
     assert sample.t.tzinfo is not None
 
 
-def test_status_marks_a_vehicle_offline(store: Store) -> None:
-    online = StatusBatch(vehicle="vexin-01", seq=0, samples=[StatusSample(t=T0, online=True)])
-    offline = StatusBatch(
-        vehicle="vexin-01", seq=1, samples=[StatusSample(t=T0 + timedelta(1), online=False)]
+def test_the_last_will_marks_a_vehicle_offline(store: Store) -> None:
+    # The will is set when the bus connects, so it carries an older time than the
+    # statuses sent since; the broker delivers it when the bus drops off.
+    will = StatusBatch(vehicle="vexin-01", seq=0, samples=[StatusSample(t=T0, online=False)])
+    online = StatusBatch(
+        vehicle="vexin-01", seq=1, samples=[StatusSample(t=T0 + timedelta(minutes=5), online=True)]
     )
-    store.save_batch(online, T0)
-    store.save_batch(offline, T0)
+    store.save_batch(online, T0 + timedelta(minutes=5))
+    assert {v.id: v.online for v in store.vehicles()}["vexin-01"] is True
+    store.save_batch(will, T0 + timedelta(minutes=9))
     assert {v.id: v.online for v in store.vehicles()}["vexin-01"] is False
+    back = StatusBatch(
+        vehicle="vexin-01", seq=2, samples=[StatusSample(t=T0 + timedelta(minutes=10), online=True)]
+    )
+    store.save_batch(back, T0 + timedelta(minutes=10))
+    assert {v.id: v.online for v in store.vehicles()}["vexin-01"] is True
 
 
 def test_ingestor_quarantines_and_counts(store: Store) -> None:
