@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from ingest.itinerary import Itinerary
 from ingest.timeseries import lines_for
-from protocol.models import Batch, GpsSample, StatusSample
+from protocol.models import Batch, EnergySample, FridgeSample, GpsSample, StatusSample
 
 metadata = sa.MetaData()
 
@@ -142,6 +142,12 @@ vehicle_state = sa.Table(
     sa.Column("course_deg", sa.Float),
     sa.Column("online", sa.Boolean),
     sa.Column("status_t", UtcDateTime),
+    sa.Column("energy_t", UtcDateTime),
+    sa.Column("soc_pct", sa.Float),
+    sa.Column("battery_v", sa.Float),
+    sa.Column("fridge_t", UtcDateTime),
+    sa.Column("fridge_temp_c", sa.Float),
+    sa.Column("fridge_door_open", sa.Boolean),
 )
 
 # Every rejected message, with why: an engineer reads this to fix a bus or a firmware.
@@ -224,6 +230,12 @@ class VehicleRow:
     traction: str
     last_seen: datetime | None
     online: bool | None
+    soc_pct: float | None = None
+    battery_v: float | None = None
+    energy_t: datetime | None = None
+    fridge_temp_c: float | None = None
+    fridge_door_open: bool | None = None
+    fridge_t: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -412,6 +424,8 @@ class Store:
     def _save_samples(self, conn: Connection, items: Sequence[tuple[Batch, datetime]]) -> None:
         rows: dict[str, list[dict[str, Any]]] = {}
         latest_fix: dict[str, GpsSample] = {}
+        latest_battery: dict[str, EnergySample] = {}
+        latest_fridge: dict[str, FridgeSample] = {}
         # The link state is the last status *received*: the last will the broker sends
         # when a bus drops off carries the time it was set at connection, older than the
         # statuses sent since, yet it is the newest news.
@@ -424,6 +438,15 @@ class Store:
                 if isinstance(s, GpsSample):
                     if vehicle not in latest_fix or latest_fix[vehicle].t < s.t:
                         latest_fix[vehicle] = s
+                elif isinstance(s, EnergySample):
+                    # The battery monitor's readings, not the solar charger's.
+                    if s.soc_pct is not None and (
+                        vehicle not in latest_battery or latest_battery[vehicle].t < s.t
+                    ):
+                        latest_battery[vehicle] = s
+                elif isinstance(s, FridgeSample):
+                    if vehicle not in latest_fridge or latest_fridge[vehicle].t < s.t:
+                        latest_fridge[vehicle] = s
                 elif isinstance(s, StatusSample):
                     current = latest_status.get(vehicle)
                     if current is None or _status_order(current) < (received_at, s.t):
@@ -436,6 +459,49 @@ class Store:
             points = [{"line": line} for batch, _ in items for line in lines_for(batch)]
             conn.execute(timeseries_outbox.insert(), points)
         self._update_vehicle_state(conn, last_seen, latest_fix, latest_status)
+        self._update_health(conn, latest_battery, latest_fridge)
+
+    def _update_health(
+        self,
+        conn: Connection,
+        battery: dict[str, EnergySample],
+        fridge: dict[str, FridgeSample],
+    ) -> None:
+        vs = vehicle_state.c
+        if battery:
+            conn.execute(
+                vehicle_state.update()
+                .where(
+                    vs.vehicle == sa.bindparam("v"),
+                    sa.or_(vs.energy_t.is_(None), vs.energy_t < sa.bindparam("t")),
+                )
+                .values(
+                    energy_t=sa.bindparam("t"),
+                    soc_pct=sa.bindparam("soc"),
+                    battery_v=sa.bindparam("volts"),
+                ),
+                [
+                    {"v": v, "t": e.t, "soc": e.soc_pct, "volts": e.voltage_v}
+                    for v, e in battery.items()
+                ],
+            )
+        if fridge:
+            conn.execute(
+                vehicle_state.update()
+                .where(
+                    vs.vehicle == sa.bindparam("v"),
+                    sa.or_(vs.fridge_t.is_(None), vs.fridge_t < sa.bindparam("t")),
+                )
+                .values(
+                    fridge_t=sa.bindparam("t"),
+                    fridge_temp_c=sa.bindparam("temp"),
+                    fridge_door_open=sa.bindparam("door"),
+                ),
+                [
+                    {"v": v, "t": f.t, "temp": f.temp_c, "door": f.door_open}
+                    for v, f in fridge.items()
+                ],
+            )
 
     def _update_vehicle_state(
         self,
@@ -539,13 +605,36 @@ class Store:
     def vehicles(self) -> list[VehicleRow]:
         vs = vehicle_state.c
         query = (
-            sa.select(vehicles, vs.last_seen, vs.online)
+            sa.select(
+                vehicles,
+                vs.last_seen,
+                vs.online,
+                vs.soc_pct,
+                vs.battery_v,
+                vs.energy_t,
+                vs.fridge_temp_c,
+                vs.fridge_door_open,
+                vs.fridge_t,
+            )
             .select_from(vehicles.outerjoin(vehicle_state, vs.vehicle == vehicles.c.id))
             .order_by(vehicles.c.id)
         )
         with self.engine.connect() as conn:
             return [
-                VehicleRow(r.id, r.operator, r.label, r.traction, r.last_seen, r.online)
+                VehicleRow(
+                    r.id,
+                    r.operator,
+                    r.label,
+                    r.traction,
+                    r.last_seen,
+                    r.online,
+                    r.soc_pct,
+                    r.battery_v,
+                    r.energy_t,
+                    r.fridge_temp_c,
+                    r.fridge_door_open,
+                    r.fridge_t,
+                )
                 for r in conn.execute(query)
             ]
 

@@ -16,6 +16,8 @@ from api.app import create_app
 from api.auth import ApiUser, Role, hash_token, new_token
 from edge_agent.agent import Agent
 from firmware_config.agent import AgentConfig, BrokerConfig, GpsPortConfig
+from firmware_config.fridge import FridgePortConfig
+from firmware_config.vedirect import VeDirectPortConfig
 from ingest.itinerary import load_itinerary
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import Ingestor
@@ -23,8 +25,10 @@ from ingest.store import Store
 from ingest.subscriber import IngestSubscriber
 from medicobus.embedded_broker import EmbeddedBroker
 from protocol.clock import ScaledClock
+from simulators.fridge_device import FridgeSensorSimulator
 from simulators.gps_device import GpsSimulator
 from simulators.route import DriveRoute, weekly_tour
+from simulators.vedirect_device import AuxiliaryPowerSystem, Bmv712Simulator
 
 log = logging.getLogger(__name__)
 
@@ -69,19 +73,36 @@ def run_demo(port: int, data_dir: Path | None, itinerary_file: Path | None, spee
             route = DriveRoute(weekly_tour(itinerary, vehicle.id), dwell_s=DEMO_DWELL_S)
             # Start each bus a little way into its tour so it is moving at once.
             sim = GpsSimulator(route, clock, route_offset_s=20.0 + 7.0 * i)
-            sim.start()
-            stack.callback(sim.stop)
+            power = AuxiliaryPowerSystem(clock.now(), soc=0.85 - 0.1 * i, driving=True)
+            bmv = Bmv712Simulator(power, clock, seed=i)
+            fridge = FridgeSensorSimulator(clock, seed=i)
+            for device in (sim, bmv, fridge):
+                device.start()
+                stack.callback(device.stop)
             agent = Agent(
                 AgentConfig(
                     vehicle=vehicle.id,
                     state_dir=data_dir / "agents" / vehicle.id,
                     gps=GpsPortConfig(port=sim.path),
+                    vedirect=[VeDirectPortConfig(port=bmv.path, device="bmv")],
+                    fridge=FridgePortConfig.model_validate(
+                        {
+                            "port": fridge.path,
+                            "sensors": [{"profile": "sht20-xy-md02"}, {"profile": "rs485-io-door"}],
+                        }
+                    ),
                     broker=BrokerConfig(url=broker.url),
                 )
             )
             agent.start()
             stack.callback(agent.stop)
-            log.info("simulated %s: GPS on %s", vehicle.id, sim.path)
+            log.info(
+                "simulated %s: GPS on %s, battery monitor on %s, fridge sensors on %s",
+                vehicle.id,
+                sim.path,
+                bmv.path,
+                fridge.path,
+            )
 
         users, tokens = demo_users([o.id for o in itinerary.operators])
         for name, token in tokens.items():
@@ -91,6 +112,7 @@ def run_demo(port: int, data_dir: Path | None, itinerary_file: Path | None, spee
             flush=True,
         )
         app = create_app(store, users, metrics=metrics.registry)
+        logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
         uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
 

@@ -101,6 +101,19 @@ def test_demo_shows_both_buses_moving_within_30_s(tmp_path: Path) -> None:
             time.sleep(0.5)
         assert moved == {"vexin-01", "caux-01"}, f"positions seen: {first}"
         print(f"demo: first positions of both buses after {first_at:.1f} s")
+
+        def healthy() -> list[dict[str, Any]] | None:
+            vehicles = httpx.get(
+                f"{base}/api/v1/vehicles", headers={"Authorization": f"Bearer {token.group(1)}"}
+            ).json()
+            ready = all(
+                v["soc_pct"] is not None and v["fridge_temp_c"] is not None for v in vehicles
+            )
+            return vehicles if ready else None
+
+        for v in wait_for(healthy, what="battery and fridge readings of both buses"):
+            assert 0 < v["soc_pct"] <= 100
+            assert -5 < v["fridge_temp_c"] < 20
         assert httpx.get(f"{base}/").status_code == 200
         assert httpx.get(f"{base}/api/v1/positions").status_code == 401
     finally:

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.auth import Principal, Role, require
 from api.deps import get_store
@@ -26,6 +26,12 @@ class VehicleOut(BaseModel):
     traction: str
     last_seen: datetime | None
     online: bool | None
+    soc_pct: float | None = Field(description="auxiliary battery state of charge")
+    battery_v: float | None
+    energy_t: datetime | None
+    fridge_temp_c: float | None
+    fridge_door_open: bool | None
+    fridge_t: datetime | None
 
 
 class PointGeometry(BaseModel):
@@ -59,7 +65,8 @@ class FeatureCollection(BaseModel):
 
 @router.get("/vehicles")
 def list_vehicles(store: StoreDep, caller: Viewer) -> list[VehicleOut]:
-    """The vehicles of the caller's operator, with last contact and link state."""
+    """The vehicles of the caller's operator: last contact, link state, auxiliary battery
+    and fridge as last reported."""
     return [VehicleOut(**v.__dict__) for v in store.vehicles() if caller.sees(v.operator)]
 
 

@@ -78,3 +78,36 @@ def test_tokens_and_roles_are_enforced(
         assert response.status_code == status
         if words:
             assert words in response.json()["detail"]
+
+
+def test_vehicles_carry_the_latest_battery_and_fridge_readings(store: Store) -> None:
+    from datetime import timedelta
+
+    from protocol import EnergyBatch, EnergySample, FridgeBatch, FridgeSample
+
+    later = T + timedelta(minutes=1)
+    store.save_batch(
+        EnergyBatch(
+            vehicle="vexin-01",
+            seq=0,
+            samples=[
+                EnergySample(t=later, voltage_v=13.1, soc_pct=71.5),
+                EnergySample(t=T, voltage_v=13.4, soc_pct=90.0),  # older, arrives after
+                EnergySample(t=later, pv_power_w=120.0),  # the solar charger: no SOC
+            ],
+        ),
+        later,
+    )
+    store.save_batch(
+        FridgeBatch(
+            vehicle="vexin-01",
+            seq=0,
+            samples=[FridgeSample(t=later, temp_c=8.4, humidity_pct=50.0, door_open=True)],
+        ),
+        later,
+    )
+    with running_api(store) as api:
+        vexin = next(v for v in api.get("/api/v1/vehicles").json() if v["id"] == "vexin-01")
+    assert (vexin["soc_pct"], vexin["battery_v"]) == (71.5, 13.1)
+    assert (vexin["fridge_temp_c"], vexin["fridge_door_open"]) == (8.4, True)
+    assert vexin["fridge_t"] == "2026-11-23T09:01:05Z"
