@@ -25,10 +25,11 @@ from edge_agent.fridge_reader import FridgeReader
 from edge_agent.gps_reader import GpsReader
 from edge_agent.outbox import Outbox, OutboxLimits
 from edge_agent.publisher import Acknowledged, LinkEvent, LinkUp, MqttPublisher
+from edge_agent.sampling import FixDecimator
 from edge_agent.vedirect_reader import VeDirectReader
 from firmware_config.agent import AgentConfig
 from protocol.clock import Clock, SystemClock
-from protocol.models import EventSample, StatusBatch, StatusSample
+from protocol.models import EventSample, GpsSample, StatusBatch, StatusSample
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,15 @@ class Agent:
         self.device_counters: dict[str, DeviceCounters] = {"gps": self.gps_counters}
         self._devices: list[Device] = []
         if config.gps is not None:
-            self._devices.append(GpsReader(config.gps, self.record, self.gps_counters))
+            decimator = FixDecimator(config.gps.keep_every_s)
+
+            def record_fix(fix: GpsSample) -> None:
+                if decimator.keep(fix):
+                    self.record(fix)
+                else:
+                    self.gps_counters.add("gps_fixes_thinned")
+
+            self._devices.append(GpsReader(config.gps, record_fix, self.gps_counters))
         for port in config.vedirect:
             name = f"vedirect_{port.device}"
             if name in self.device_counters:

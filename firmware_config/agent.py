@@ -57,6 +57,9 @@ class GpsPortConfig(_Section):
     port: str = Field(description="serial device, e.g. /dev/ttyACM0")
     baudrate: int = Field(default=9600, ge=1200, le=921600)
     rate_hz: float = Field(default=1.0, gt=0, le=10, description="receiver's fix rate")
+    keep_every_s: float = Field(
+        default=1.0, ge=0, le=3600, description="one fix kept per interval; 0 keeps every fix"
+    )
 
 
 class OutboxConfig(_Section):

@@ -87,7 +87,7 @@ def test_every_sample_read_while_the_broker_is_down_arrives_once_in_order(
             AgentConfig(
                 vehicle=VEHICLE,
                 state_dir=tmp_path / "agent",
-                gps=GpsPortConfig(port=sim.path, rate_hz=GPS_HZ),
+                gps=GpsPortConfig(port=sim.path, rate_hz=GPS_HZ, keep_every_s=0),
                 broker=BrokerConfig(url=mosquitto.url, client_id="bus-caux-01"),
             )
         )
@@ -179,7 +179,7 @@ def test_a_killed_agent_loses_nothing_it_had_committed(
         config.write_text(
             f'vehicle = "{VEHICLE}"\nstate_dir = "{state_dir}"\n'
             f'[broker]\nurl = "{mosquitto.url}"\nclient_id = "bus-caux-01"\n'
-            f'[gps]\nport = "{sim.path}"\nrate_hz = {GPS_HZ}\n'
+            f'[gps]\nport = "{sim.path}"\nrate_hz = {GPS_HZ}\nkeep_every_s = 0\n'
         )
 
         def received() -> set[datetime]:
