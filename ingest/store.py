@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -173,6 +173,7 @@ timeseries_outbox = sa.Table(
 )
 
 QUARANTINE_HEAD_BYTES = 2048
+_ZERO = timedelta(0)
 KEY_LOOKUP_CHUNK = 300
 
 SAMPLE_TABLES = {
@@ -256,6 +257,17 @@ def _insert_ignoring_duplicates(conn: Connection, table: sa.Table) -> Any:
     raise NotImplementedError(f"unsupported database {conn.dialect.name}")
 
 
+def _naive_utc(value: datetime) -> datetime:
+    if value.utcoffset() != _ZERO:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None)
+
+
+def _sqlite_time(value: datetime) -> str:
+    # The text SQLAlchemy's SQLite dialect stores for a DATETIME.
+    return _naive_utc(value).isoformat(" ", "microseconds")
+
+
 def _bulk_insert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
     """Insert many rows through the driver's executemany with the statement compiled once.
 
@@ -268,19 +280,22 @@ def _bulk_insert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) 
     columns = list(rows[0])
     compiled = table.insert().compile(dialect=conn.dialect, column_keys=columns)
     times = {c for c in columns if isinstance(table.c[c].type, UtcDateTime)}
-    sqlite_text = conn.dialect.name == "sqlite"
-
-    def stored(key: str, value: Any) -> Any:
-        if key in times and value is not None:
-            naive = value.astimezone(UTC).replace(tzinfo=None)
-            return naive.strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite_text else naive
-        return value
-
+    to_db = _sqlite_time if conn.dialect.name == "sqlite" else _naive_utc
     if compiled.positiontup is not None:
         order = compiled.positiontup
-        params: list[Any] = [tuple(stored(k, row[k]) for k in order) for row in rows]
+        converters = [to_db if k in times else None for k in order]
+        params: list[Any] = [
+            tuple(
+                row[k] if convert is None or row[k] is None else convert(row[k])
+                for k, convert in zip(order, converters, strict=True)
+            )
+            for row in rows
+        ]
     else:
-        params = [{k: stored(k, v) for k, v in row.items()} for row in rows]
+        params = [
+            {k: to_db(v) if k in times and v is not None else v for k, v in row.items()}
+            for row in rows
+        ]
     conn.exec_driver_sql(str(compiled), params)
 
 
