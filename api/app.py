@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from api.auth import ApiUser, Authenticator
-from api.routes import engineering, fleet
+from api.routes import engineering, fleet, visits
 from ingest.store import Store
 
 
@@ -25,6 +25,7 @@ def create_app(store: Store, users: Sequence[ApiUser]) -> FastAPI:
     app.state.authenticator = Authenticator(users)
     app.include_router(fleet.router)
     app.include_router(engineering.router)
+    app.include_router(visits.router)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:

@@ -17,7 +17,10 @@ from api.auth import ApiUser, Role, hash_token, new_token
 from edge_agent.agent import Agent
 from firmware_config.agent import AgentConfig, BrokerConfig, GpsPortConfig
 from ingest.itinerary import load_itinerary
+from ingest.local_days import local_date
 from ingest.pipeline import Ingestor
+from ingest.punctuality.config import DetectorSettings, PunctualitySettings
+from ingest.punctuality.tracker import PunctualityTracker
 from ingest.store import Store
 from ingest.subscriber import IngestSubscriber
 from medicobus.embedded_broker import EmbeddedBroker
@@ -54,8 +57,17 @@ def run_demo(port: int, data_dir: Path | None, itinerary_file: Path | None, spee
         store = Store.open(f"sqlite:///{data_dir / 'medicobus.sqlite'}")
         stack.callback(store.close)
         store.load_fleet(itinerary)
+        # The simulated buses stop for DEMO_DWELL_S only: a shorter dwell lets the demo show
+        # their arrivals.
+        punctuality = PunctualityTracker(
+            store,
+            itinerary,
+            PunctualitySettings(detector=DetectorSettings(dwell_s=DEMO_DWELL_S * 2 / 3)),
+        )
+        punctuality.start(local_date(datetime.now(UTC), itinerary.zone), past_days=1)
         subscriber = IngestSubscriber(
-            Ingestor(store), BrokerConfig(url=broker.url, client_id="medicobus-ingest")
+            Ingestor(store, observers=[punctuality]),
+            BrokerConfig(url=broker.url, client_id="medicobus-ingest"),
         )
         subscriber.start()
         stack.callback(subscriber.stop)
