@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry, make_asgi_app
 from sqlalchemy.exc import SQLAlchemyError
 
 from api.auth import ApiUser, Authenticator
-from api.routes import engineering, fleet
+from api.routes import engineering, fleet, visits
 from ingest.store import Store
 
 
@@ -30,6 +30,7 @@ def create_app(
     app.state.authenticator = Authenticator(users)
     app.include_router(fleet.router)
     app.include_router(engineering.router)
+    app.include_router(visits.router)
     if metrics is not None:
         app.mount("/metrics", make_asgi_app(registry=metrics))
 

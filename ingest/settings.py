@@ -9,6 +9,7 @@ from pydantic_settings import SettingsConfigDict
 
 from firmware_config.agent import BrokerConfig
 from firmware_config.loader import TomlSettings
+from ingest.punctuality.config import PunctualitySettings
 from ingest.timeseries import InfluxSettings
 
 
@@ -29,4 +30,8 @@ class IngestSettings(TomlSettings):
     )
     influx: InfluxSettings | None = Field(
         default=None, description="also write every sample to InfluxDB (url, token, org, bucket)"
+    )
+    punctuality: PunctualitySettings = Field(
+        default_factory=PunctualitySettings,
+        description="on-time band, matching window, ETA speeds, arrival detector",
     )

@@ -329,6 +329,8 @@ class Store:
         return store
 
     def create_schema(self) -> None:
+        import ingest.punctuality.storage  # noqa: F401, PLC0415  (its tables join the metadata)
+
         metadata.create_all(self.engine)
 
     def close(self) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -19,6 +19,10 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Check configuration files.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+timetable_app = typer.Typer(
+    help="Exchange the timetable with journey planners (GTFS).", no_args_is_help=True
+)
+app.add_typer(timetable_app, name="timetable")
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="TOML settings file")]
 
@@ -89,8 +93,11 @@ def ingest(config: ConfigOption) -> None:
 
     from firmware_config.loader import load_settings
     from ingest.itinerary import ItineraryError, load_itinerary
+    from ingest.local_days import local_date
     from ingest.metrics import IngestMetrics
     from ingest.pipeline import Ingestor
+    from ingest.punctuality.schedule import ScheduleError
+    from ingest.punctuality.tracker import PunctualityTracker
     from ingest.settings import IngestSettings
     from ingest.store import Store
     from ingest.subscriber import IngestSubscriber
@@ -109,9 +116,14 @@ def ingest(config: ConfigOption) -> None:
         max_future_skew=timedelta(seconds=settings.max_future_skew_s),
         max_age=timedelta(days=settings.max_age_days),
     )
+    punctuality = PunctualityTracker(store, itinerary, settings.punctuality)
+    try:
+        punctuality.start(local_date(datetime.now(UTC), itinerary.zone), int(settings.max_age_days))
+    except ScheduleError as exc:
+        _fail(exc)
     metrics = IngestMetrics()
     subscriber = IngestSubscriber(
-        Ingestor(store, limits, metrics=metrics),
+        Ingestor(store, limits, observers=[punctuality], metrics=metrics),
         settings.broker,
         shared_group=settings.shared_group,
     )
@@ -187,3 +199,69 @@ def config_validate(
     except ConfigError as exc:
         _fail(exc)
     typer.echo(f"{file}: valid configuration for vehicle {settings.vehicle}")
+
+
+@timetable_app.command("export-gtfs")
+def timetable_export_gtfs(
+    itinerary: Annotated[Path, typer.Argument(help="the fleet and timetable TOML file")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="a folder, or a file ending in .zip")
+    ],
+    first: Annotated[
+        str | None,
+        typer.Option("--from", help="first day (YYYY-MM-DD; default: valid_from, else today)"),
+    ] = None,
+    last: Annotated[
+        str | None,
+        typer.Option("--until", help="last day (default: valid_until, else a year on)"),
+    ] = None,
+    agency_url: Annotated[
+        str | None, typer.Option(help="web page for operators without a url in the file")
+    ] = None,
+) -> None:
+    """Write the timetable as a GTFS static feed for journey planners."""
+    from ingest.itinerary import ItineraryError, load_itinerary
+    from ingest.punctuality.gtfs import GtfsError, export_gtfs, write_gtfs
+
+    try:
+        loaded = load_itinerary(itinerary)
+        start = (
+            date.fromisoformat(first)
+            if first
+            else loaded.calendar.valid_from or datetime.now(loaded.zone).date()
+        )
+        end = (
+            date.fromisoformat(last)
+            if last
+            else loaded.calendar.valid_until or start + timedelta(days=365)
+        )
+        files = write_gtfs(export_gtfs(loaded, start, end, agency_url), output)
+    except (ItineraryError, GtfsError, ValueError) as exc:
+        _fail(exc)
+    typer.echo(f"{output}: {', '.join(files)} ({start} to {end})")
+
+
+@timetable_app.command("import-gtfs")
+def timetable_import_gtfs(
+    feed: Annotated[Path, typer.Argument(help="a GTFS folder or .zip")],
+    fleet: Annotated[
+        Path,
+        typer.Option(help="itinerary TOML whose operators and vehicles (route ids) to use"),
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="the itinerary TOML to write")],
+) -> None:
+    """Read a GTFS static feed into an itinerary file: stops, weekly slots, validity and
+    exceptions, for the vehicles of an existing fleet file."""
+    from ingest.itinerary import ItineraryError, itinerary_toml, load_itinerary
+    from ingest.punctuality.gtfs import GtfsError, import_gtfs, read_gtfs
+
+    try:
+        imported = import_gtfs(read_gtfs(feed), load_itinerary(fleet))
+    except (ItineraryError, GtfsError) as exc:
+        _fail(exc)
+    output.write_text(itinerary_toml(imported), encoding="utf-8")
+    typer.echo(
+        f"{output}: {len(imported.stops)} stops, {len(imported.slots)} weekly slots, "
+        f"{len(imported.cancelled_days)} cancelled days, {len(imported.changes)} changes, "
+        f"{len(imported.extra_visits)} extra visits"
+    )

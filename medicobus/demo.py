@@ -19,8 +19,11 @@ from firmware_config.agent import AgentConfig, BrokerConfig, GpsPortConfig
 from firmware_config.fridge import FridgePortConfig
 from firmware_config.vedirect import VeDirectPortConfig
 from ingest.itinerary import load_itinerary
+from ingest.local_days import local_date
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import Ingestor
+from ingest.punctuality.config import DetectorSettings, PunctualitySettings
+from ingest.punctuality.tracker import PunctualityTracker
 from ingest.store import Store
 from ingest.subscriber import IngestSubscriber
 from medicobus.embedded_broker import EmbeddedBroker
@@ -59,9 +62,17 @@ def run_demo(port: int, data_dir: Path | None, itinerary_file: Path | None, spee
         store = Store.open(f"sqlite:///{data_dir / 'medicobus.sqlite'}")
         stack.callback(store.close)
         store.load_fleet(itinerary)
+        # The simulated buses stop for DEMO_DWELL_S only: a shorter dwell lets the demo show
+        # their arrivals.
+        punctuality = PunctualityTracker(
+            store,
+            itinerary,
+            PunctualitySettings(detector=DetectorSettings(dwell_s=DEMO_DWELL_S * 2 / 3)),
+        )
+        punctuality.start(local_date(datetime.now(UTC), itinerary.zone), past_days=1)
         metrics = IngestMetrics()
         subscriber = IngestSubscriber(
-            Ingestor(store, metrics=metrics),
+            Ingestor(store, observers=[punctuality], metrics=metrics),
             BrokerConfig(url=broker.url, client_id="medicobus-ingest"),
         )
         metrics.track_backlog(lambda: subscriber.backlog)

@@ -258,6 +258,11 @@ class ArrivalDetector:
     def buffered(self) -> int:
         return len(self._buffer)
 
+    @property
+    def processed_until(self) -> datetime | None:
+        """Time of the last fix processed: a fix older than this would be dropped as late."""
+        return self._processed
+
     def feed(self, fix: Fix) -> list[StopEvent]:
         """Take one fix; return the events it made certain (possibly about earlier fixes)."""
         if fix.hdop is not None and fix.hdop > self.config.max_hdop:

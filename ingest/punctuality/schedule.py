@@ -266,3 +266,32 @@ def _make_visit(
         changed=change is not None,
         cancelled_reason=planned.cancelled_reason or cancelled_visits.get(vid),
     )
+
+
+def schedule_rules(itinerary: Itinerary) -> ScheduleRules:
+    """The validity and exceptions written in the itinerary file, as rules for the expansion."""
+    calendar = itinerary.calendar
+    return ScheduleRules(
+        validity=Period(calendar.valid_from, calendar.valid_until),
+        vehicle_validity={
+            v.id: Period(
+                v.valid_from if v.valid_from is not None else calendar.valid_from,
+                v.valid_until if v.valid_until is not None else calendar.valid_until,
+            )
+            for v in itinerary.vehicles
+            if v.valid_from is not None or v.valid_until is not None
+        },
+        skip_public_holidays=calendar.skip_public_holidays,
+        alsace_moselle=calendar.alsace_moselle,
+        worked_holidays=frozenset(calendar.worked_holidays),
+        day_cancellations=tuple(
+            DayCancellation(c.day, c.vehicle, c.reason) for c in itinerary.cancelled_days
+        ),
+        visit_cancellations=tuple(
+            VisitCancellation(c.visit, c.reason) for c in itinerary.cancelled_visits
+        ),
+        changes=tuple(VisitChange(c.visit, c.arrive, c.depart, c.stop) for c in itinerary.changes),
+        extra_visits=tuple(
+            ExtraVisit(x.vehicle, x.day, x.stop, x.arrive, x.depart) for x in itinerary.extra_visits
+        ),
+    )

@@ -1,0 +1,401 @@
+"""Visits for coordinators: the day's timetable with what the GPS detected, confirmations,
+corrections and cancellations with their history, ETAs, and punctuality reports."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import asdict, fields
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi.responses import Response
+from pydantic import AwareDatetime, BaseModel, Field
+
+from api.auth import Principal, Role, require
+from api.deps import get_store
+from ingest.punctuality.detector import Evidence
+from ingest.punctuality.kpis import (
+    GroupBy,
+    PunctualityFigures,
+    VisitResult,
+    figures,
+    punctuality_figures,
+)
+from ingest.punctuality.ledger import (
+    ChangeRefusedError,
+    CoordinatorChange,
+    VisitState,
+    check_change,
+    visit_state,
+)
+from ingest.punctuality.storage import PunctualityStore, UnscheduledStop, VisitRow
+from ingest.store import Store
+from protocol.clock import Clock, SystemClock
+
+router = APIRouter(prefix="/api/v1", tags=["visits"])
+Viewer = Annotated[Principal, Depends(require(Role.FLEET_MANAGER, Role.COORDINATOR, Role.ENGINEER))]
+Coordinator = Annotated[Principal, Depends(require(Role.COORDINATOR))]
+MAX_REPORT_DAYS = 366
+VisitId = Annotated[str, Path(description="e.g. vexin-01:2026-11-23:vesly", max_length=200)]
+
+
+def _punctuality(store: Annotated[Store, Depends(get_store)]) -> PunctualityStore:
+    return PunctualityStore(store)
+
+
+def _clock(request: Request) -> Clock:
+    clock: Clock = getattr(request.app.state, "clock", None) or SystemClock()
+    return clock
+
+
+Db = Annotated[PunctualityStore, Depends(_punctuality)]
+ClockDep = Annotated[Clock, Depends(_clock)]
+
+
+def _minutes(delta: timedelta | None) -> float | None:
+    return None if delta is None else round(delta.total_seconds() / 60, 1)
+
+
+class VisitOut(BaseModel):
+    id: str
+    vehicle: str
+    operator: str
+    stop: str
+    stop_name: str
+    day: date
+    origin: str = Field(description="weekly (timetable) or extra (one-off)")
+    changed: bool = Field(description="a one-off change moved its times or stop")
+    scheduled_arrival: datetime
+    scheduled_departure: datetime
+    detected_arrival: datetime | None
+    detected_departure: datetime | None
+    confirmed_arrival: datetime | None
+    confirmed_by: str | None
+    arrival: datetime | None = Field(description="effective: the correction if any, else detected")
+    departure: datetime | None
+    arrival_source: Literal["detected", "corrected"] | None
+    status: Literal["early", "on_time", "late", "missed", "cancelled", "pending"]
+    delay_min: float | None = Field(description="arrival − scheduled arrival, minutes")
+    cancelled_reason: str | None
+    cancelled_by: str | None
+    eta: datetime | None = Field(description="expected arrival, from the latest position")
+    eta_delay_min: float | None
+    eta_from: datetime | None = Field(description="time of the position the ETA comes from")
+    eta_distance_km: float | None
+
+
+def _visit_out(row: VisitRow, state: VisitState) -> VisitOut:
+    facts = row.facts
+    pending = state.status == "pending"
+    return VisitOut(
+        id=row.id,
+        vehicle=row.vehicle,
+        operator=row.operator,
+        stop=row.stop,
+        stop_name=row.stop_name,
+        day=row.day,
+        origin=row.origin,
+        changed=row.changed,
+        scheduled_arrival=facts.scheduled_arrival,
+        scheduled_departure=facts.scheduled_departure,
+        detected_arrival=facts.detected_arrival,
+        detected_departure=facts.detected_departure,
+        confirmed_arrival=state.confirmed_arrival,
+        confirmed_by=state.confirmed_by,
+        arrival=state.arrival,
+        departure=state.departure,
+        arrival_source=state.arrival_source,
+        status=state.status,
+        delay_min=_minutes(state.delay),
+        cancelled_reason=state.cancelled_reason,
+        cancelled_by=state.cancelled_by,
+        eta=row.eta if pending else None,
+        eta_delay_min=_minutes(row.eta - facts.scheduled_arrival) if pending and row.eta else None,
+        eta_from=row.eta_from if pending else None,
+        eta_distance_km=(
+            round(row.eta_distance_m / 1000, 2) if pending and row.eta_distance_m else None
+        ),
+    )
+
+
+class UnscheduledOut(BaseModel):
+    vehicle: str
+    stop: str
+    stop_name: str
+    arrival: datetime
+    departure: datetime | None
+
+
+class VisitsOut(BaseModel):
+    date: date
+    visits: list[VisitOut]
+    unscheduled_stops: list[UnscheduledOut] = Field(
+        description="stays at a stop that no visit explains (depot, unplanned, far off time)"
+    )
+
+
+def _check_vehicle(db: PunctualityStore, caller: Principal, vehicle: str | None) -> None:
+    if vehicle is None:
+        return
+    operator = db.operator_of(vehicle)
+    if operator is None or not caller.sees(operator):
+        raise HTTPException(status_code=404, detail=f"unknown vehicle {vehicle!r}")
+
+
+@router.get("/visits")
+def list_visits(
+    db: Db,
+    clock: ClockDep,
+    caller: Viewer,
+    day: Annotated[date, Query(alias="date", description="local date, YYYY-MM-DD")],
+    vehicle: str | None = None,
+) -> VisitsOut:
+    """The visits of a day (scheduled, detected, confirmed, status, delay, ETA) and the
+    stops no visit explains, for the caller's operator."""
+    _check_vehicle(db, caller, vehicle)
+    rows = [r for r in db.visits_between(day, day, vehicle) if caller.sees(r.operator)]
+    changes = db.changes(r.id for r in rows)
+    now = clock.now()
+    out = [_visit_out(r, visit_state(r.facts, changes.get(r.id, []), now)) for r in rows]
+    unscheduled: list[UnscheduledStop] = [
+        u for u in db.unscheduled(day, day, vehicle) if caller.sees(u.operator)
+    ]
+    return VisitsOut(
+        date=day,
+        visits=out,
+        unscheduled_stops=[
+            UnscheduledOut(
+                vehicle=u.vehicle,
+                stop=u.stop,
+                stop_name=u.stop_name,
+                arrival=u.arrival,
+                departure=u.departure,
+            )
+            for u in unscheduled
+        ],
+    )
+
+
+def _visible(db: PunctualityStore, caller: Principal, visit_id: str) -> VisitRow:
+    row = db.visit(visit_id)
+    if row is None or not caller.sees(row.operator):
+        raise HTTPException(status_code=404, detail=f"no visit {visit_id!r}")
+    return row
+
+
+class ConfirmIn(BaseModel):
+    note: str | None = Field(default=None, max_length=500)
+
+
+class CorrectIn(BaseModel):
+    arrival: AwareDatetime = Field(description="when the bus really arrived, with its offset")
+    departure: AwareDatetime | None = None
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class CancelIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+def _apply(
+    db: PunctualityStore,
+    caller: Principal,
+    visit_id: str,
+    change: CoordinatorChange,
+) -> VisitOut:
+    _visible(db, caller, visit_id)
+
+    def decide(row: VisitRow, so_far: list[CoordinatorChange]) -> CoordinatorChange:
+        return check_change(row.facts, so_far, change)
+
+    try:
+        recorded = db.record_change(visit_id, decide)
+    except ChangeRefusedError as exc:
+        raise HTTPException(status_code=409 if exc.conflict else 422, detail=str(exc)) from None
+    if recorded is None:
+        raise HTTPException(status_code=404, detail=f"no visit {visit_id!r}")
+    row = _visible(db, caller, visit_id)
+    state = visit_state(row.facts, db.changes([visit_id]).get(visit_id, []), change.at)
+    return _visit_out(row, state)
+
+
+@router.post("/visits/{visit_id}/confirm")
+def confirm_visit(
+    visit_id: VisitId,
+    db: Db,
+    clock: ClockDep,
+    caller: Coordinator,
+    body: ConfirmIn | None = None,
+) -> VisitOut:
+    """The detected (or corrected) arrival is right."""
+    note = body.note if body else None
+    return _apply(
+        db, caller, visit_id, CoordinatorChange("confirm", caller.name, clock.now(), note)
+    )
+
+
+@router.post("/visits/{visit_id}/correct")
+def correct_visit(
+    visit_id: VisitId, body: CorrectIn, db: Db, clock: ClockDep, caller: Coordinator
+) -> VisitOut:
+    """The bus arrived (and left) at other times than detected, or was not detected."""
+    change = CoordinatorChange(
+        "correct", caller.name, clock.now(), body.reason, body.arrival, body.departure
+    )
+    return _apply(db, caller, visit_id, change)
+
+
+@router.post("/visits/{visit_id}/cancel")
+def cancel_visit(
+    visit_id: VisitId, body: CancelIn, db: Db, clock: ClockDep, caller: Coordinator
+) -> VisitOut:
+    """The visit will not (or did not) take place."""
+    change = CoordinatorChange("cancel", caller.name, clock.now(), body.reason)
+    return _apply(db, caller, visit_id, change)
+
+
+class EvidenceOut(BaseModel):
+    fixes: int
+    max_distance_m: float
+    first_fix: datetime
+    last_fix: datetime
+
+
+class DetectionOut(BaseModel):
+    arrival: datetime | None
+    departure: datetime | None
+    arrival_evidence: EvidenceOut | None
+    departure_evidence: EvidenceOut | None
+
+
+class ChangeOut(BaseModel):
+    kind: Literal["confirm", "correct", "cancel"]
+    who: str
+    at: datetime
+    reason: str | None
+    arrival: datetime | None
+    departure: datetime | None
+
+
+class HistoryOut(BaseModel):
+    visit: VisitOut
+    detected: DetectionOut
+    changes: list[ChangeOut]
+
+
+def _evidence(evidence: Evidence | None) -> EvidenceOut | None:
+    return EvidenceOut(**asdict(evidence)) if evidence is not None else None
+
+
+@router.get("/visits/{visit_id}/history")
+def visit_history(visit_id: VisitId, db: Db, clock: ClockDep, caller: Viewer) -> HistoryOut:
+    """What was detected (with the evidence) and every change, oldest first, with who and
+    when."""
+    row = _visible(db, caller, visit_id)
+    changes = db.changes([visit_id]).get(visit_id, [])
+    facts = row.facts
+    arrival_ev = (
+        db.evidence(row.vehicle, "arrival", facts.detected_arrival)
+        if facts.detected_arrival
+        else None
+    )
+    departure_ev = (
+        db.evidence(row.vehicle, "departure", facts.detected_departure)
+        if facts.detected_departure
+        else None
+    )
+    return HistoryOut(
+        visit=_visit_out(row, visit_state(facts, changes, clock.now())),
+        detected=DetectionOut(
+            arrival=facts.detected_arrival,
+            departure=facts.detected_departure,
+            arrival_evidence=_evidence(arrival_ev),
+            departure_evidence=_evidence(departure_ev),
+        ),
+        changes=[ChangeOut(**asdict(c)) for c in changes],
+    )
+
+
+class FiguresOut(BaseModel):
+    group: str
+    visits: int
+    held: int
+    early: int
+    on_time: int
+    late: int
+    missed: int
+    cancelled: int
+    pending: int
+    on_time_rate: float | None = Field(description="on time / (held + missed)")
+    mean_delay_min: float | None
+    p90_delay_min: float | None
+
+
+class ReportOut(BaseModel):
+    first: date = Field(serialization_alias="from")
+    last: date = Field(serialization_alias="to")
+    group_by: str
+    groups: list[FiguresOut]
+    total: FiguresOut
+
+
+def _figures_out(f: PunctualityFigures) -> FiguresOut:
+    data = asdict(f)
+    for key in ("on_time_rate", "mean_delay_min", "p90_delay_min"):
+        if data[key] is not None:
+            data[key] = round(data[key], 3 if key == "on_time_rate" else 1)
+    return FiguresOut(**data)
+
+
+@router.get("/reports/punctuality", response_model=ReportOut, response_model_by_alias=True)
+def punctuality_report(
+    *,
+    request: Request,
+    db: Db,
+    clock: ClockDep,
+    caller: Viewer,
+    first: Annotated[date, Query(alias="from", description="first local date")],
+    last: Annotated[date, Query(alias="to", description="last local date, included")],
+    group_by: GroupBy = "vehicle",
+    vehicle: str | None = None,
+    format: Annotated[
+        Literal["json", "csv"] | None, Query(description="or send Accept: text/csv")
+    ] = None,
+) -> Any:
+    """On-time rate, mean and 90th-percentile delay, missed and cancelled visits, grouped
+    by vehicle, stop, weekday, day, ISO week or month, in JSON or CSV."""
+    if last < first:
+        raise HTTPException(status_code=422, detail=f"to ({last}) is before from ({first})")
+    if (last - first).days >= MAX_REPORT_DAYS:
+        raise HTTPException(
+            status_code=422, detail=f"a report covers at most {MAX_REPORT_DAYS} days"
+        )
+    _check_vehicle(db, caller, vehicle)
+    rows = [r for r in db.visits_between(first, last, vehicle) if caller.sees(r.operator)]
+    changes = db.changes(r.id for r in rows)
+    now = clock.now()
+    results = []
+    for r in rows:
+        state = visit_state(r.facts, changes.get(r.id, []), now)
+        results.append(VisitResult(r.vehicle, r.stop, r.day, state.status, state.delay))
+    groups = [_figures_out(f) for f in punctuality_figures(results, group_by)]
+    total = _figures_out(figures("all", results))
+    wants_csv = format == "csv" or (
+        format is None and "text/csv" in request.headers.get("accept", "")
+    )
+    if wants_csv:
+        out = io.StringIO()
+        names = [f.name for f in fields(PunctualityFigures)]
+        writer = csv.DictWriter(out, fieldnames=names, lineterminator="\r\n")
+        writer.writeheader()
+        for g in [*groups, total]:
+            writer.writerow({k: "" if v is None else v for k, v in g.model_dump().items()})
+        filename = f"punctuality-{first}-{last}-by-{group_by}.csv"
+        return Response(
+            out.getvalue(),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
+    return ReportOut(first=first, last=last, group_by=group_by, groups=groups, total=total)

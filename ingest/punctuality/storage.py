@@ -1,0 +1,551 @@
+"""Punctuality in the system of record: materialised visits, detected stop events with their
+evidence, unscheduled stops, and coordinators' changes (SQLAlchemy Core, SQLite and
+PostgreSQL).
+
+Everything but ``visit_changes`` is derived (from the timetable and the stored GPS fixes)
+and may be re-derived; ``visit_changes`` is what people said and is only ever appended to.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from ingest.punctuality.classification import (
+    PunctualityReport,
+    PunctualityThresholds,
+    Stay,
+    stays_from_events,
+)
+from ingest.punctuality.detector import Evidence, Fix, StopArrival, StopDeparture, StopEvent
+from ingest.punctuality.eta import Eta
+from ingest.punctuality.ledger import ChangeKind, CoordinatorChange, VisitFacts
+from ingest.punctuality.schedule import Visit
+from ingest.store import Store, UtcDateTime, gps_samples, metadata, stops, vehicles
+
+visits = sa.Table(
+    "visits",
+    metadata,
+    sa.Column("id", sa.String(200), primary_key=True),
+    sa.Column("vehicle", sa.String(64), nullable=False),
+    sa.Column("stop", sa.String(64), nullable=False),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("scheduled_arrival", UtcDateTime, nullable=False),
+    sa.Column("scheduled_departure", UtcDateTime, nullable=False),
+    sa.Column("origin", sa.String(16), nullable=False),
+    sa.Column("changed", sa.Boolean, nullable=False),
+    sa.Column("cancelled_reason", sa.String(200)),
+    # The band and window that class this visit, so the API needs no ingest settings.
+    sa.Column("on_time_from_s", sa.Float, nullable=False),
+    sa.Column("on_time_until_s", sa.Float, nullable=False),
+    sa.Column("closes_at", UtcDateTime, nullable=False),
+    sa.Column("detected_arrival", UtcDateTime),
+    sa.Column("detected_departure", UtcDateTime),
+    sa.Column("eta", UtcDateTime),
+    sa.Column("eta_from", UtcDateTime),
+    sa.Column("eta_distance_m", sa.Float),
+    sa.Index("ix_visits_day_vehicle", "day", "vehicle"),
+)
+
+stop_events = sa.Table(
+    "stop_events",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("vehicle", sa.String(64), nullable=False),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("stop", sa.String(64), nullable=False),
+    sa.Column("t", UtcDateTime, nullable=False),
+    sa.Column("evidence_fixes", sa.Integer, nullable=False),
+    sa.Column("evidence_max_distance_m", sa.Float, nullable=False),
+    sa.Column("evidence_first_fix", UtcDateTime, nullable=False),
+    sa.Column("evidence_last_fix", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("vehicle", "kind", "t", name="uq_stop_events_vehicle_kind_t"),
+    sa.Index("ix_stop_events_vehicle_day", "vehicle", "day"),
+)
+
+unscheduled_stops = sa.Table(
+    "unscheduled_stops",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("vehicle", sa.String(64), nullable=False),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("stop", sa.String(64), nullable=False),
+    sa.Column("arrival", UtcDateTime, nullable=False),
+    sa.Column("departure", UtcDateTime),
+    sa.Index("ix_unscheduled_day_vehicle", "day", "vehicle"),
+)
+
+visit_changes = sa.Table(
+    "visit_changes",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("visit_id", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("who", sa.String(100), nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("arrival", UtcDateTime),
+    sa.Column("departure", UtcDateTime),
+    sa.Index("ix_visit_changes_visit", "visit_id", "id"),
+)
+
+REMOVED_FROM_TIMETABLE = "removed from the timetable"
+
+
+def _insert_ignoring_duplicates(conn: Connection, table: sa.Table) -> Any:
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()
+
+
+@dataclass(frozen=True)
+class VisitRow:
+    """A materialised visit with what the ingest derived about it."""
+
+    id: str
+    vehicle: str
+    operator: str
+    stop: str
+    stop_name: str
+    day: date
+    origin: str
+    changed: bool
+    facts: VisitFacts
+    eta: datetime | None
+    eta_from: datetime | None
+    eta_distance_m: float | None
+
+
+@dataclass(frozen=True)
+class UnscheduledStop:
+    vehicle: str
+    operator: str
+    day: date
+    stop: str
+    stop_name: str
+    arrival: datetime
+    departure: datetime | None
+
+
+def _event_row(event: StopEvent, day: date) -> dict[str, Any]:
+    ev = event.evidence
+    return {
+        "vehicle": event.vehicle,
+        "day": day,
+        "kind": "arrival" if isinstance(event, StopArrival) else "departure",
+        "stop": event.stop,
+        "t": event.t,
+        "evidence_fixes": ev.fixes,
+        "evidence_max_distance_m": ev.max_distance_m,
+        "evidence_first_fix": ev.first_fix,
+        "evidence_last_fix": ev.last_fix,
+    }
+
+
+def _event_of(row: Any) -> StopEvent:
+    m = row._mapping  # Row.t is SQLAlchemy's tuple view, not the column named t
+    evidence = Evidence(
+        m["evidence_fixes"],
+        m["evidence_max_distance_m"],
+        m["evidence_first_fix"],
+        m["evidence_last_fix"],
+    )
+    if m["kind"] == "arrival":
+        return StopArrival(m["vehicle"], m["stop"], m["t"], evidence)
+    return StopDeparture(m["vehicle"], m["stop"], m["t"], evidence)
+
+
+def _change_of(row: Any) -> CoordinatorChange:
+    kind: ChangeKind = row.kind
+    return CoordinatorChange(kind, row.who, row.at, row.reason, row.arrival, row.departure)
+
+
+class PunctualityStore:
+    """Reads and writes the punctuality tables of a :class:`Store`."""
+
+    def __init__(self, store: Store) -> None:
+        self.engine = store.engine
+
+    # --- timetable ------------------------------------------------------------------------
+
+    def materialise(
+        self,
+        planned: Sequence[Visit],
+        first: date,
+        last: date,
+        thresholds: PunctualityThresholds,
+    ) -> None:
+        """Make the visits of ``first``..``last`` those of ``planned``, keeping what was
+        derived or said about visits that stay. A visit that left the timetable goes if no
+        one has touched it, else it stays, cancelled as removed."""
+        c = visits.c
+        with self.engine.begin() as conn:
+            existing = {
+                r.id
+                for r in conn.execute(sa.select(c.id).where(c.day >= first, c.day <= last)).all()
+            }
+            rows = [
+                {
+                    "id": v.id,
+                    "vehicle": v.vehicle,
+                    "stop": v.stop,
+                    "day": v.day,
+                    "scheduled_arrival": v.scheduled_arrival,
+                    "scheduled_departure": v.scheduled_departure,
+                    "origin": v.origin,
+                    "changed": v.changed,
+                    "cancelled_reason": v.cancelled_reason,
+                    "on_time_from_s": thresholds.on_time_from.total_seconds(),
+                    "on_time_until_s": thresholds.on_time_until.total_seconds(),
+                    "closes_at": v.scheduled_departure + thresholds.match_after_departure,
+                }
+                for v in planned
+            ]
+            new = [r for r in rows if r["id"] not in existing]
+            if new:
+                conn.execute(visits.insert(), new)
+            kept = [r for r in rows if r["id"] in existing]
+            if kept:
+                columns = [k for k in kept[0] if k != "id"]
+                conn.execute(
+                    visits.update()
+                    .where(c.id == sa.bindparam("visit_id"))
+                    .values({k: sa.bindparam(k) for k in columns}),
+                    [{"visit_id": r["id"], **{k: r[k] for k in columns}} for r in kept],
+                )
+            gone = existing - {r["id"] for r in rows}
+            if gone:
+                touched = {
+                    r.visit_id
+                    for r in conn.execute(
+                        sa.select(visit_changes.c.visit_id).where(
+                            visit_changes.c.visit_id.in_(gone)
+                        )
+                    )
+                }
+                if gone - touched:
+                    conn.execute(visits.delete().where(c.id.in_(gone - touched)))
+                if touched:
+                    conn.execute(
+                        visits.update()
+                        .where(c.id.in_(touched))
+                        .values(cancelled_reason=REMOVED_FROM_TIMETABLE)
+                    )
+
+    def planned_visits(self, vehicle: str, day: date) -> list[Visit]:
+        c = visits.c
+        query = (
+            sa.select(visits)
+            .where(c.vehicle == vehicle, c.day == day)
+            .order_by(c.scheduled_arrival, c.id)
+        )
+        with self.engine.connect() as conn:
+            return [
+                Visit(
+                    id=r.id,
+                    vehicle=r.vehicle,
+                    stop=r.stop,
+                    day=r.day,
+                    scheduled_arrival=r.scheduled_arrival,
+                    scheduled_departure=r.scheduled_departure,
+                    origin=r.origin,
+                    changed=r.changed,
+                    cancelled_reason=r.cancelled_reason,
+                )
+                for r in conn.execute(query)
+            ]
+
+    def cancelled_by_coordinators(self, visit_ids: Iterable[str]) -> set[str]:
+        ids = list(visit_ids)
+        if not ids:
+            return set()
+        c = visit_changes.c
+        query = sa.select(c.visit_id).where(c.visit_id.in_(ids), c.kind == "cancel")
+        with self.engine.connect() as conn:
+            return {r.visit_id for r in conn.execute(query)}
+
+    # --- fixes and events -----------------------------------------------------------------
+
+    def fixes(self, vehicle: str, start: datetime, end: datetime | None = None) -> list[Fix]:
+        """The vehicle's stored fixes from ``start`` (inclusive) to ``end`` (exclusive)."""
+        c = gps_samples.c
+        query = sa.select(
+            c.t.label("fix_t"), c.lat, c.lon, c.speed_mps, c.hdop, c.fix_mode, c.quality
+        ).where(c.vehicle == vehicle, c.t >= start)
+        if end is not None:
+            query = query.where(c.t < end)
+        with self.engine.connect() as conn:
+            return [
+                Fix(r.fix_t, r.lat, r.lon, r.speed_mps, r.hdop)
+                for r in conn.execute(query.order_by(c.t))
+                if r.fix_mode != 1 and r.quality != 0
+            ]
+
+    def newest_fix_time(self, vehicle: str) -> datetime | None:
+        c = gps_samples.c
+        query = sa.select(sa.func.max(c.t)).where(c.vehicle == vehicle)
+        with self.engine.connect() as conn:
+            newest: datetime | None = conn.execute(query).scalar_one()
+        return newest
+
+    def add_events(self, events: Sequence[tuple[StopEvent, date]]) -> None:
+        if not events:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(
+                _insert_ignoring_duplicates(conn, stop_events),
+                [_event_row(e, day) for e, day in events],
+            )
+
+    def replace_events(self, vehicle: str, day: date, events: Sequence[StopEvent]) -> None:
+        c = stop_events.c
+        with self.engine.begin() as conn:
+            conn.execute(stop_events.delete().where(c.vehicle == vehicle, c.day == day))
+            if events:
+                conn.execute(
+                    _insert_ignoring_duplicates(conn, stop_events),
+                    [_event_row(e, day) for e in events],
+                )
+
+    def events(self, vehicle: str, first: date, last: date | None = None) -> list[StopEvent]:
+        c = stop_events.c
+        query = sa.select(stop_events).where(
+            c.vehicle == vehicle, c.day >= first, c.day <= (last or first)
+        )
+        with self.engine.connect() as conn:
+            return [_event_of(r) for r in conn.execute(query.order_by(c.t, c.kind))]
+
+    def event_days(self, first: date, last: date) -> list[tuple[str, date]]:
+        c = stop_events.c
+        query = (
+            sa.select(c.vehicle, c.day)
+            .where(c.day >= first, c.day <= last)
+            .group_by(c.vehicle, c.day)
+            .order_by(c.day, c.vehicle)
+        )
+        with self.engine.connect() as conn:
+            return [(r.vehicle, r.day) for r in conn.execute(query)]
+
+    def evidence(self, vehicle: str, kind: str, t: datetime) -> Evidence | None:
+        c = stop_events.c
+        query = sa.select(stop_events).where(c.vehicle == vehicle, c.kind == kind, c.t == t)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return _event_of(row).evidence if row is not None else None
+
+    # --- outcomes -------------------------------------------------------------------------
+
+    def save_outcomes(self, vehicle: str, day: date, report: PunctualityReport) -> None:
+        """The detected arrival and departure of each of the day's visits, and the stays
+        that no visit explains."""
+        c = visits.c
+        with self.engine.begin() as conn:
+            if report.outcomes:
+                conn.execute(
+                    visits.update()
+                    .where(c.id == sa.bindparam("visit_id"))
+                    .values(
+                        detected_arrival=sa.bindparam("arrival"),
+                        detected_departure=sa.bindparam("departure"),
+                    ),
+                    [
+                        {"visit_id": o.visit.id, "arrival": o.arrival, "departure": o.departure}
+                        for o in report.outcomes
+                    ],
+                )
+            u = unscheduled_stops.c
+            conn.execute(unscheduled_stops.delete().where(u.vehicle == vehicle, u.day == day))
+            if report.unscheduled:
+                conn.execute(
+                    unscheduled_stops.insert(),
+                    [
+                        {
+                            "vehicle": vehicle,
+                            "day": day,
+                            "stop": s.stop,
+                            "arrival": s.arrival,
+                            "departure": s.departure,
+                        }
+                        for s in report.unscheduled
+                    ],
+                )
+
+    def save_etas(
+        self, vehicle: str, day: date, etas: Sequence[Eta], position_at: datetime
+    ) -> None:
+        c = visits.c
+        with self.engine.begin() as conn:
+            conn.execute(
+                visits.update()
+                .where(c.vehicle == vehicle, c.day >= day - timedelta(days=1), c.eta.is_not(None))
+                .values(eta=None, eta_from=None, eta_distance_m=None)
+            )
+            if etas:
+                conn.execute(
+                    visits.update()
+                    .where(c.id == sa.bindparam("visit_id"))
+                    .values(
+                        eta=sa.bindparam("expected"),
+                        eta_from=sa.bindparam("position_at"),
+                        eta_distance_m=sa.bindparam("distance"),
+                    ),
+                    [
+                        {
+                            "visit_id": e.visit.id,
+                            "expected": e.expected_arrival,
+                            "position_at": position_at,
+                            "distance": e.road_distance_m,
+                        }
+                        for e in etas
+                    ],
+                )
+
+    def stays(self, vehicle: str, since: date) -> list[Stay]:
+        """The vehicle's stays (arrival, departure) since ``since``, in time order."""
+        c = stop_events.c
+        query = sa.select(stop_events).where(c.vehicle == vehicle, c.day >= since)
+        with self.engine.connect() as conn:
+            events = [_event_of(r) for r in conn.execute(query.order_by(c.t))]
+        return stays_from_events(events)
+
+    # --- reading for coordinators ---------------------------------------------------------
+
+    def operator_of(self, vehicle: str) -> str | None:
+        query = sa.select(vehicles.c.operator).where(vehicles.c.id == vehicle)
+        with self.engine.connect() as conn:
+            operator: str | None = conn.execute(query).scalar_one_or_none()
+        return operator
+
+    def _visit_query(self) -> sa.Select[Any]:
+        return sa.select(visits, vehicles.c.operator, stops.c.name.label("stop_name")).select_from(
+            visits.join(vehicles, vehicles.c.id == visits.c.vehicle).outerjoin(
+                stops, stops.c.id == visits.c.stop
+            )
+        )
+
+    @staticmethod
+    def _visit_row(r: Any) -> VisitRow:
+        facts = VisitFacts(
+            visit_id=r.id,
+            scheduled_arrival=r.scheduled_arrival,
+            scheduled_departure=r.scheduled_departure,
+            closes_at=r.closes_at,
+            on_time_from=timedelta(seconds=r.on_time_from_s),
+            on_time_until=timedelta(seconds=r.on_time_until_s),
+            timetable_cancelled_reason=r.cancelled_reason,
+            detected_arrival=r.detected_arrival,
+            detected_departure=r.detected_departure,
+        )
+        return VisitRow(
+            id=r.id,
+            vehicle=r.vehicle,
+            operator=r.operator,
+            stop=r.stop,
+            stop_name=r.stop_name or r.stop,
+            day=r.day,
+            origin=r.origin,
+            changed=r.changed,
+            facts=facts,
+            eta=r.eta,
+            eta_from=r.eta_from,
+            eta_distance_m=r.eta_distance_m,
+        )
+
+    def visit(self, visit_id: str) -> VisitRow | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(self._visit_query().where(visits.c.id == visit_id)).first()
+        return self._visit_row(row) if row is not None else None
+
+    def visits_between(self, first: date, last: date, vehicle: str | None = None) -> list[VisitRow]:
+        c = visits.c
+        query = self._visit_query().where(c.day >= first, c.day <= last)
+        if vehicle is not None:
+            query = query.where(c.vehicle == vehicle)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(c.day, c.scheduled_arrival, c.vehicle, c.id))
+            return [self._visit_row(r) for r in rows]
+
+    def changes(self, visit_ids: Iterable[str]) -> dict[str, list[CoordinatorChange]]:
+        ids = list(visit_ids)
+        found: dict[str, list[CoordinatorChange]] = defaultdict(list)
+        c = visit_changes.c
+        with self.engine.connect() as conn:
+            # Chunked: an IN list of a few hundred ids stays within every driver's limits.
+            for i in range(0, len(ids), 500):
+                query = sa.select(visit_changes).where(c.visit_id.in_(ids[i : i + 500]))
+                for r in conn.execute(query.order_by(c.id)):
+                    found[r.visit_id].append(_change_of(r))
+        return dict(found)
+
+    def record_change(
+        self,
+        visit_id: str,
+        decide: Callable[[VisitRow, list[CoordinatorChange]], CoordinatorChange],
+    ) -> CoordinatorChange | None:
+        """Append the change ``decide`` returns from the visit and its changes so far, in
+        one transaction with the visit's row locked (PostgreSQL) so that two coordinators
+        cannot both cancel it; None if there is no such visit. ``decide`` raises to refuse."""
+        c = visit_changes.c
+        with self.engine.begin() as conn:
+            query = self._visit_query().where(visits.c.id == visit_id)
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update(of=visits)
+            row = conn.execute(query).first()
+            if row is None:
+                return None
+            so_far = [
+                _change_of(r)
+                for r in conn.execute(
+                    sa.select(visit_changes).where(c.visit_id == visit_id).order_by(c.id)
+                )
+            ]
+            change = decide(self._visit_row(row), so_far)
+            conn.execute(
+                visit_changes.insert().values(
+                    visit_id=visit_id,
+                    kind=change.kind,
+                    who=change.who,
+                    at=change.at,
+                    reason=change.reason,
+                    arrival=change.arrival,
+                    departure=change.departure,
+                )
+            )
+        return change
+
+    def unscheduled(
+        self, first: date, last: date, vehicle: str | None = None
+    ) -> list[UnscheduledStop]:
+        u = unscheduled_stops.c
+        query = (
+            sa.select(unscheduled_stops, vehicles.c.operator, stops.c.name.label("stop_name"))
+            .select_from(
+                unscheduled_stops.join(vehicles, vehicles.c.id == u.vehicle).outerjoin(
+                    stops, stops.c.id == u.stop
+                )
+            )
+            .where(u.day >= first, u.day <= last)
+        )
+        if vehicle is not None:
+            query = query.where(u.vehicle == vehicle)
+        with self.engine.connect() as conn:
+            return [
+                UnscheduledStop(
+                    r.vehicle,
+                    r.operator,
+                    r.day,
+                    r.stop,
+                    r.stop_name or r.stop,
+                    r.arrival,
+                    r.departure,
+                )
+                for r in conn.execute(query.order_by(u.arrival, u.vehicle))
+            ]

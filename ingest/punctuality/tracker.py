@@ -1,0 +1,226 @@
+"""The ingest's punctuality observer: GPS fixes in, visits kept up to date in the store.
+
+After each group of new batches is committed, each vehicle's fixes go through its live
+:class:`ArrivalDetector`; the arrivals and departures it makes certain are stored with
+their evidence, and the vehicle's day is classified again (detected arrival and departure
+of each visit, unscheduled stops). Then the ETAs of its next visits are refreshed.
+
+Late data. A fix older than what the live detector already processed would be dropped by
+it, so the day it belongs to is re-derived instead: ``detect_stops`` over the day's stored
+fixes (from ``RUN_IN`` before local midnight, so a stay begun the evening before is seen
+as such), replacing that day's events. If it is the live detector's day, the live detector
+is rebuilt from the same stored fixes, so each day's events always come from one run of
+the detector. A restarted ingest rebuilds a vehicle's live detector the same way when its
+first batch arrives. Everything here is re-derivable from the stored samples.
+
+One ingest must see all of a vehicle's batches: with several ingests sharing the load,
+each vehicle's detector would see only part of its fixes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+
+from ingest.itinerary import Itinerary
+from ingest.local_days import LocalDay, local_date
+from ingest.punctuality.classification import classify_visits
+from ingest.punctuality.config import PunctualitySettings
+from ingest.punctuality.detector import ArrivalDetector, Fix, StopEvent, detect_stops
+from ingest.punctuality.eta import leg_speeds, upcoming_etas
+from ingest.punctuality.schedule import expand_schedule, schedule_rules
+from ingest.punctuality.storage import PunctualityStore
+from ingest.store import Store
+from protocol.models import Batch, GpsSample
+
+log = logging.getLogger(__name__)
+
+RUN_IN = timedelta(hours=6)
+# Leg speeds are learnt from this much history.
+SPEED_HISTORY_DAYS = 90
+
+
+class PunctualityTracker:
+    """An ``Ingestor`` observer (call it with the batches just committed)."""
+
+    def __init__(
+        self, store: Store, itinerary: Itinerary, settings: PunctualitySettings | None = None
+    ) -> None:
+        self.db = PunctualityStore(store)
+        self.itinerary = itinerary
+        self.settings = settings or PunctualitySettings()
+        self._zone = itinerary.zone
+        self._rules = schedule_rules(itinerary)
+        self._thresholds = self.settings.thresholds()
+        self._detector_config = self.settings.detector.config()
+        self._stops = {s.id: s for s in itinerary.stops}
+        self._vehicles = {v.id for v in itinerary.vehicles}
+        self._live: dict[str, ArrivalDetector] = {}
+        self._materialised: set[date] = set()
+        self._eta_at: dict[str, datetime] = {}
+        self._speeds: dict[str, dict[tuple[str, str], float]] = {}
+
+    # --- timetable ------------------------------------------------------------------------
+
+    def start(self, today: date, past_days: int = 30) -> None:
+        """Materialise the visits from ``past_days`` ago to the horizon, and classify the
+        days in that range that already have detections (a restart, a changed timetable)."""
+        first = today - timedelta(days=past_days)
+        last = today + timedelta(days=self.settings.horizon_days)
+        self.materialise(first, last)
+        for vehicle, day in self.db.event_days(first, last):
+            if vehicle in self._vehicles:
+                self._classify(vehicle, day)
+
+    def materialise(self, first: date, last: date) -> None:
+        planned = expand_schedule(self.itinerary, first, last, self._rules)
+        self.db.materialise(planned, first, last, self._thresholds)
+        day = first
+        while day <= last:
+            self._materialised.add(day)
+            day += timedelta(days=1)
+
+    def _ensure_materialised(self, days: set[date]) -> None:
+        horizon = timedelta(days=self.settings.horizon_days)
+        missing = sorted(d for d in days if d not in self._materialised)
+        missing += sorted(d + horizon for d in days if d + horizon not in self._materialised)
+        if missing:
+            self.materialise(min(missing), max(missing))
+
+    # --- observer -------------------------------------------------------------------------
+
+    def __call__(self, batches: Sequence[Batch]) -> None:
+        fixes: dict[str, list[Fix]] = defaultdict(list)
+        for batch in batches:
+            if batch.stream != "gps" or batch.vehicle not in self._vehicles:
+                continue
+            for sample in batch.samples:
+                assert isinstance(sample, GpsSample)
+                fix = Fix.from_sample(sample)
+                if fix is not None:
+                    fixes[batch.vehicle].append(fix)
+        for vehicle, own in fixes.items():
+            self.track(vehicle, sorted(own, key=lambda f: f.t))
+
+    def track(self, vehicle: str, fixes: Sequence[Fix]) -> None:
+        """Take fixes of ``vehicle`` that are already stored."""
+        if not fixes:
+            return
+        self._ensure_materialised({self._day(f.t) for f in fixes})
+        live = self._live.get(vehicle)
+        processed = live.processed_until if live is not None else None
+        touched: set[date] = set()
+        if live is None:
+            for day in sorted({self._day(f.t) for f in fixes}):
+                self._rederive(vehicle, day)
+                touched.add(day)
+            touched |= self._rebuild(vehicle)
+        elif processed is not None and fixes[0].t < processed:
+            live_day = self._day(processed)
+            late_days = sorted({self._day(f.t) for f in fixes if f.t < processed})
+            log.info("%s: late fixes of %s; re-deriving", vehicle, ", ".join(map(str, late_days)))
+            for day in late_days:
+                if day != live_day:
+                    self._rederive(vehicle, day)
+                    touched.add(day)
+            if live_day in late_days:
+                touched |= self._rebuild(vehicle)
+            else:
+                touched |= self._feed(vehicle, live, [f for f in fixes if f.t >= processed])
+        else:
+            touched |= self._feed(vehicle, live, fixes)
+        for day in sorted(touched):
+            self._classify(vehicle, day)
+        if touched:
+            self._speeds.pop(vehicle, None)
+        self._update_etas(vehicle, fixes[-1], force=bool(touched))
+
+    def _day(self, t: datetime) -> date:
+        return local_date(t, self._zone)
+
+    def _feed(self, vehicle: str, live: ArrivalDetector, fixes: Sequence[Fix]) -> set[date]:
+        events = live.feed_many(fixes)
+        self.db.add_events([(e, self._day(e.t)) for e in events])
+        return {self._day(e.t) for e in events}
+
+    def _detect(self, vehicle: str, day: date) -> list[StopEvent]:
+        local = LocalDay.of(day, self._zone)
+        fixes = self.db.fixes(vehicle, local.start - RUN_IN, local.end)
+        events = detect_stops(vehicle, self._stops.values(), fixes, self._detector_config)
+        return [e for e in events if local.start <= e.t < local.end]
+
+    def _rederive(self, vehicle: str, day: date) -> None:
+        self.db.replace_events(vehicle, day, self._detect(vehicle, day))
+
+    def _rebuild(self, vehicle: str) -> set[date]:
+        """A new live detector from the stored fixes of the vehicle's latest day, whose
+        events are re-derived with it."""
+        newest = self.db.newest_fix_time(vehicle)
+        if newest is None:
+            return set()
+        day = self._day(newest)
+        self._rederive(vehicle, day)
+        local = LocalDay.of(day, self._zone)
+        live = ArrivalDetector(vehicle, self._stops.values(), self._detector_config)
+        # Same fixes, same order as the re-derivation: the events it emits are already stored.
+        live.feed_many(self.db.fixes(vehicle, local.start - RUN_IN))
+        self._live[vehicle] = live
+        return {day}
+
+    def _classify(self, vehicle: str, day: date) -> None:
+        planned = self.db.planned_visits(vehicle, day)
+        events = self.db.events(vehicle, day)
+        as_of = max([LocalDay.of(day, self._zone).end, *(e.t for e in events)])
+        try:
+            report = classify_visits(planned, events, as_of=as_of, thresholds=self._thresholds)
+        except ValueError:
+            # Events from two runs of the detector disagree: one run settles it.
+            log.warning("%s on %s: inconsistent events; re-deriving the day", vehicle, day)
+            self._rederive(vehicle, day)
+            events = self.db.events(vehicle, day)
+            report = classify_visits(planned, events, as_of=as_of, thresholds=self._thresholds)
+        self.db.save_outcomes(vehicle, day, report)
+
+    # --- ETAs -----------------------------------------------------------------------------
+
+    def _update_etas(self, vehicle: str, latest: Fix, force: bool) -> None:
+        previous = self._eta_at.get(vehicle)
+        if previous is not None and latest.t <= previous:
+            return  # late data says nothing about where the bus is now
+        if (
+            not force
+            and previous is not None
+            and (latest.t - previous).total_seconds() < self.settings.eta_every_s
+        ):
+            return
+        self._eta_at[vehicle] = latest.t
+        day = self._day(latest.t)
+        planned = self.db.planned_visits(vehicle, day)
+        rows = self.db.visits_between(day, day, vehicle)
+        done = {r.id for r in rows if r.facts.detected_arrival is not None}
+        cancelled = self.db.cancelled_by_coordinators(v.id for v in planned)
+        stays = self.db.stays(vehicle, day - timedelta(days=SPEED_HISTORY_DAYS))
+        if vehicle not in self._speeds:
+            self._speeds[vehicle] = leg_speeds(stays, self._stops, self.settings.detour_factor)
+        live = self._live.get(vehicle)
+        at_stop = live.current_stop if live is not None else None
+        if at_stop is not None:
+            done |= {v.id for v in planned if v.stop == at_stop and v.id not in done}
+        from_stop = at_stop or next((s.stop for s in reversed(stays) if s.departure), None)
+        etas = upcoming_etas(
+            vehicle,
+            latest.lat,
+            latest.lon,
+            latest.t,
+            visits=[v for v in planned if v.id not in cancelled],
+            stops=self._stops,
+            speed_mps=self.settings.default_speed_mps,
+            detour_factor=self.settings.detour_factor,
+            done=done,
+            limit=self.settings.eta_visits,
+            leg_speed_mps=self._speeds[vehicle],
+            from_stop=from_stop,
+        )
+        self.db.save_etas(vehicle, day, etas, latest.t)
