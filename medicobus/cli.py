@@ -13,12 +13,14 @@ from typing import Annotated
 import typer
 
 from firmware_config.loader import ConfigError
+from simulators.cli import sim_app
 
 app = typer.Typer(
     help="Médicobus telemetry: edge agent, ingest, API and simulators.", no_args_is_help=True
 )
 config_app = typer.Typer(help="Check configuration files.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+app.add_typer(sim_app, name="sim")
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="TOML settings file")]
 
