@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from firmware_config.loader import ConfigError
+from simulators.cli import sim_app
 
 app = typer.Typer(
     help="Médicobus telemetry: edge agent, ingest, API and simulators.", no_args_is_help=True
@@ -23,6 +24,7 @@ timetable_app = typer.Typer(
     help="Exchange the timetable with journey planners (GTFS).", no_args_is_help=True
 )
 app.add_typer(timetable_app, name="timetable")
+app.add_typer(sim_app, name="sim")
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="TOML settings file")]
 

@@ -209,12 +209,16 @@ class FridgeSensorSimulator:
         door_module_address: int = 2,
         baudrate: int = 9600,
         history: int = 10_000,
+        model: FridgeThermalModel | None = None,
+        origin: datetime | None = None,
     ) -> None:
-        self._model = FridgeThermalModel(params, seed=seed, random_doors=random_doors)
+        # A scenario brings its own model (scripted doors and failure) and the instant its
+        # elapsed seconds count from; otherwise the fridge starts now with random doors.
+        self._model = model or FridgeThermalModel(params, seed=seed, random_doors=random_doors)
         self.line = NullModem()
         self._served: deque[ServedReading] = deque(maxlen=history)
         self._clock = clock
-        self._origin = clock.now()
+        self._origin = origin if origin is not None else clock.now()
         self._probe_address = probe_address
         self._door_module_address = door_module_address
         self._baudrate = baudrate

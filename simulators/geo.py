@@ -37,3 +37,11 @@ def interpolate(
     y = a * math.cos(p1) * math.sin(l1) + b * math.cos(p2) * math.sin(l2)
     z = a * math.sin(p1) + b * math.sin(p2)
     return math.degrees(math.atan2(z, math.hypot(x, y))), math.degrees(math.atan2(y, x))
+
+
+def offset(lat: float, lon: float, north_m: float, east_m: float) -> tuple[float, float]:
+    """The point ``north_m`` north and ``east_m`` east of (lat, lon); for offsets of a few
+    kilometres at most (local flat-Earth approximation)."""
+    dlat = math.degrees(north_m / EARTH_RADIUS_M)
+    dlon = math.degrees(east_m / (EARTH_RADIUS_M * math.cos(math.radians(lat))))
+    return lat + dlat, lon + dlon

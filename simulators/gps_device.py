@@ -1,10 +1,11 @@
-"""A GPS receiver on a virtual serial port, moving along a :class:`DriveRoute`."""
+"""A GPS receiver on a virtual serial port, writing the epochs of an :class:`EpochSource`."""
 
 from __future__ import annotations
 
 import threading
 from collections import deque
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from protocol.clock import ScaledClock
 from simulators.nmea_out import Epoch, epoch_sentences
@@ -12,8 +13,14 @@ from simulators.route import DriveRoute
 from simulators.serial_port import VirtualSerialPort
 
 
-class GpsSimulator:
-    """Writes one NMEA epoch per ``1 / rate_hz`` of simulated time.
+class EpochSource(Protocol):
+    def epoch_at(self, t: datetime) -> Epoch:
+        """What the receiver reports for the epoch at ``t``."""
+        ...
+
+
+class NmeaReceiverSimulator:
+    """Writes one NMEA epoch of ``source`` per ``1 / rate_hz`` of simulated time.
 
     ``truth`` keeps the last epochs written (time → lat, lon) so tests can compare what
     the system reports with what the receiver said.
@@ -21,21 +28,20 @@ class GpsSimulator:
 
     def __init__(
         self,
-        route: DriveRoute,
+        source: EpochSource,
         clock: ScaledClock,
         *,
         rate_hz: float = 1.0,
         talker: str = "GP",
-        route_offset_s: float = 0.0,
         history: int = 7200,
     ) -> None:
+        if rate_hz <= 0:
+            raise ValueError(f"rate_hz must be positive, got {rate_hz}")
         self.port = VirtualSerialPort()
-        self._route = route
+        self._source = source
         self._clock = clock
         self._period = timedelta(seconds=1.0 / rate_hz)
         self._talker = talker
-        self._origin = clock.now()
-        self._offset = route_offset_s
         self.truth: deque[tuple[datetime, float, float]] = deque(maxlen=history)
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -50,12 +56,12 @@ class GpsSimulator:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=2.0)
+        if self._thread.is_alive():
+            self._thread.join(timeout=2.0)
         self.port.close()
 
     def epoch_at(self, t: datetime) -> Epoch:
-        state = self._route.state_at((t - self._origin).total_seconds() + self._offset)
-        return Epoch(t, state.lat, state.lon, state.speed_mps, state.course_deg)
+        return self._source.epoch_at(t)
 
     def truth_at(self, t: datetime) -> tuple[float, float] | None:
         with self._lock:
@@ -76,7 +82,41 @@ class GpsSimulator:
             if self._stop.is_set():
                 break
             epoch = self.epoch_at(t)
-            with self._lock:
-                self.truth.append((t, epoch.lat, epoch.lon))
+            if epoch.fix:
+                with self._lock:
+                    self.truth.append((t, epoch.lat, epoch.lon))
             self.port.write(b"".join(epoch_sentences(epoch, self._talker)))
             t += self._period
+
+
+class _RouteEpochs:
+    def __init__(self, route: DriveRoute, origin: datetime, offset_s: float) -> None:
+        self._route = route
+        self._origin = origin
+        self._offset = offset_s
+
+    def epoch_at(self, t: datetime) -> Epoch:
+        state = self._route.state_at((t - self._origin).total_seconds() + self._offset)
+        return Epoch(t, state.lat, state.lon, state.speed_mps, state.course_deg)
+
+
+class GpsSimulator(NmeaReceiverSimulator):
+    """A receiver moving along a :class:`DriveRoute` (exact positions, always a fix)."""
+
+    def __init__(
+        self,
+        route: DriveRoute,
+        clock: ScaledClock,
+        *,
+        rate_hz: float = 1.0,
+        talker: str = "GP",
+        route_offset_s: float = 0.0,
+        history: int = 7200,
+    ) -> None:
+        super().__init__(
+            _RouteEpochs(route, clock.now(), route_offset_s),
+            clock,
+            rate_hz=rate_hz,
+            talker=talker,
+            history=history,
+        )

@@ -15,7 +15,7 @@ import threading
 from abc import ABC, abstractmethod
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
@@ -86,6 +86,18 @@ def hex_async_frame(register: int, value: bytes, flags: int = 0) -> bytes:
 
 
 @dataclass(frozen=True)
+class PowerConditions:
+    """What drives the battery during one step: engine, sun and what the surgery draws."""
+
+    driving: bool
+    solar_power_w: float
+    equipment_load_w: float
+
+
+PowerSchedule = Callable[[datetime], PowerConditions]
+
+
+@dataclass(frozen=True)
 class PowerState:
     """What the battery and its chargers are doing at ``t`` (currents positive into the battery)."""
 
@@ -119,6 +131,8 @@ class AuxiliaryPowerSystem:
 
     Time only moves when a device asks for the state at a later time
     (:meth:`advance_to`), so the result depends on simulated time, not on thread timing.
+    With a ``schedule`` (a scenario's day) the conditions of each step come from it, at
+    the step's own time, instead of from the setters.
     The solar charger's day ends at midnight UTC (a real one detects nightfall).
     """
 
@@ -134,6 +148,7 @@ class AuxiliaryPowerSystem:
         internal_resistance_ohm: float = 0.01,
         pv_voltage_v: float = 36.0,
         driving: bool = False,
+        schedule: PowerSchedule | None = None,
     ) -> None:
         if start.tzinfo is None:
             raise ValueError("start must be timezone-aware")
@@ -153,6 +168,9 @@ class AuxiliaryPowerSystem:
         self.set_equipment_load(equipment_load_w)
         self.set_solar_power(solar_power_w)
         self._driving = driving
+        self._schedule = schedule
+        if schedule is not None:
+            self._apply(schedule(start))
         v = open_circuit_voltage(soc)
         self._state = PowerState(
             t=start,
@@ -209,8 +227,17 @@ class AuxiliaryPowerSystem:
         """Integrate up to ``t`` (in whole steps) and return the state there."""
         with self._lock:
             while self._state.t + timedelta(seconds=STEP_S) <= t:
+                if self._schedule is not None:
+                    self._apply(self._schedule(self._state.t))
                 self._state = self._step(self._state, STEP_S)
             return self._state
+
+    def _apply(self, conditions: PowerConditions) -> None:
+        if conditions.solar_power_w < 0 or conditions.equipment_load_w < 0:
+            raise ValueError(f"power conditions cannot be negative: {conditions}")
+        self._driving = conditions.driving
+        self._solar_power_w = conditions.solar_power_w
+        self._equipment_load_w = conditions.equipment_load_w
 
     def _step(self, s: PowerState, dt: float) -> PowerState:
         t = s.t + timedelta(seconds=dt)
