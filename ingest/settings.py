@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from firmware_config.agent import BrokerConfig
@@ -21,6 +21,12 @@ class IngestSettings(TomlSettings):
     broker: BrokerConfig = Field(default_factory=lambda: BrokerConfig(client_id="medicobus-ingest"))
     max_future_skew_s: float = Field(default=300, gt=0)
     max_age_days: float = Field(default=30, gt=0)
+    retention_days: float | None = Field(
+        default=400,
+        gt=0,
+        description="raw samples older than this are deleted (none keeps them for ever); "
+        "reports of a year need a year of samples",
+    )
     shared_group: str | None = Field(
         default=None, description="share the load with other ingests ($share/<group>/...)"
     )
@@ -35,3 +41,12 @@ class IngestSettings(TomlSettings):
         default_factory=PunctualitySettings,
         description="on-time band, matching window, ETA speeds, arrival detector",
     )
+
+    @model_validator(mode="after")
+    def _retention_outlives_max_age(self) -> IngestSettings:
+        if self.retention_days is not None and self.retention_days <= self.max_age_days:
+            raise ValueError(
+                f"retention_days ({self.retention_days}) must exceed max_age_days "
+                f"({self.max_age_days}): otherwise a late batch could be stored twice"
+            )
+        return self

@@ -612,6 +612,27 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(timeseries_outbox.delete().where(timeseries_outbox.c.id <= up_to_id))
 
+    # --- retention ---------------------------------------------------------------
+
+    def prune(self, before: datetime) -> dict[str, int]:
+        """Delete raw samples older than ``before``, and the de-duplication keys of
+        batches received before it; return how many rows went, per table.
+
+        Keys may go with the samples as long as ``before`` is older than the ingest's
+        ``max_age``: a redelivered batch that old is refused as stale before it could be
+        taken for new.
+        """
+        removed: dict[str, int] = {}
+        with self.engine.begin() as conn:
+            for table in (gps_samples, energy_samples, fridge_samples, events):
+                result = conn.execute(table.delete().where(table.c.t < before))
+                removed[table.name] = result.rowcount
+            result = conn.execute(batches.delete().where(batches.c.received_at < before))
+            removed[batches.name] = result.rowcount
+            result = conn.execute(rejections.delete().where(rejections.c.received_at < before))
+            removed[rejections.name] = result.rowcount
+        return removed
+
     def count_pending_points(self) -> int:
         query = sa.select(sa.func.count()).select_from(timeseries_outbox)
         with self.engine.connect() as conn:

@@ -100,6 +100,7 @@ def ingest(config: ConfigOption) -> None:
     from ingest.pipeline import Ingestor
     from ingest.punctuality.schedule import ScheduleError
     from ingest.punctuality.tracker import PunctualityTracker
+    from ingest.retention import RetentionPruner
     from ingest.settings import IngestSettings
     from ingest.store import Store
     from ingest.subscriber import IngestSubscriber
@@ -134,11 +135,16 @@ def ingest(config: ConfigOption) -> None:
     if forwarder is not None:
         metrics.track_timeseries(store.count_pending_points)
         forwarder.start()
+    pruner = RetentionPruner(store, settings.retention_days) if settings.retention_days else None
+    if pruner is not None:
+        pruner.start()
     if settings.metrics_port:
         start_http_server(settings.metrics_port, settings.metrics_host, metrics.registry)
     subscriber.start()
     _wait_for_signal()
     subscriber.stop()
+    if pruner is not None:
+        pruner.stop()
     if forwarder is not None:
         forwarder.stop()
     store.close()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
 
 from ingest.pipeline import Ingestor
 from ingest.store import Store
@@ -116,3 +119,35 @@ def test_observers_see_only_newly_stored_batches(store: Store) -> None:
     assert seen == [[0, 1, 2]]
     assert ingestor.handle(topic, encode(gps(1, now)), now).status == "duplicate"
     assert seen == [[0, 1, 2]]
+
+
+def test_retention_prunes_old_samples_and_keys_only(store: Store) -> None:
+    from ingest.retention import RetentionPruner
+    from protocol.clock import ManualClock
+
+    old, recent = T0 - timedelta(days=500), T0 - timedelta(days=2)
+    store.save_batch(gps(0, old), old)
+    store.save_batch(gps(1, recent), recent)
+    store.save_batch(
+        FridgeBatch(vehicle="vexin-01", seq=0, samples=[FridgeSample(t=old, temp_c=5.0)]), old
+    )
+    store.quarantine("medicobus/v1/x/gps", b"{", "malformed_json", "not JSON", old)
+    pruner = RetentionPruner(store, keep_days=400, clock=ManualClock(T0))
+    removed = pruner.prune_once()
+    assert removed["gps_samples"] == 1
+    assert removed["fridge_samples"] == 1
+    assert removed["batches"] == 2
+    assert removed["rejections"] == 1
+    assert [s.t for s in store.gps_track("vexin-01")] == [recent]
+    assert store.count_batches() == 1
+    assert pruner.prune_once() == dict.fromkeys(removed, 0)
+
+
+def test_retention_must_outlive_the_age_limit(tmp_path: Path) -> None:
+    from firmware_config.loader import ConfigError, load_settings
+    from ingest.settings import IngestSettings
+
+    config = tmp_path / "ingest.toml"
+    config.write_text('itinerary_file = "x.toml"\nmax_age_days = 30\nretention_days = 20\n')
+    with pytest.raises(ConfigError, match="retention_days"):
+        load_settings(IngestSettings, config)
