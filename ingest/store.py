@@ -329,9 +329,10 @@ class Store:
         return store
 
     def create_schema(self) -> None:
-        import ingest.punctuality.storage  # noqa: F401, PLC0415  (its tables join the metadata)
+        """Create or upgrade the tables, through the migrations."""
+        from ingest.schema import migrate  # noqa: PLC0415  (schema imports this module)
 
-        metadata.create_all(self.engine)
+        migrate(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()

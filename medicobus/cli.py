@@ -25,6 +25,8 @@ timetable_app = typer.Typer(
 )
 app.add_typer(timetable_app, name="timetable")
 app.add_typer(sim_app, name="sim")
+db_app = typer.Typer(help="The system of record's schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="TOML settings file")]
 
@@ -273,3 +275,38 @@ def timetable_import_gtfs(
         f"{len(imported.cancelled_days)} cancelled days, {len(imported.changes)} changes, "
         f"{len(imported.extra_visits)} extra visits"
     )
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOption) -> None:
+    """Bring the database of an ingest configuration to the newest schema."""
+    from firmware_config.loader import load_settings
+    from ingest.schema import migrate
+    from ingest.settings import IngestSettings
+    from ingest.store import create_engine
+
+    try:
+        settings = load_settings(IngestSettings, config)
+    except ConfigError as exc:
+        _fail(exc)
+    engine = create_engine(settings.database_url)
+    migrate(engine)
+    engine.dispose()
+    typer.echo(f"{engine.url.render_as_string(hide_password=True)}: schema up to date")
+
+
+@db_app.command("revision")
+def db_revision(
+    message: Annotated[str, typer.Option("--message", "-m", help="what the change is")],
+) -> None:
+    """Write a migration for tables changed in the code (compared with the newest one)."""
+    import tempfile
+
+    from ingest.schema import migrate, new_revision
+    from ingest.store import create_engine
+
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = create_engine(f"sqlite:///{tmp}/head.sqlite")
+        migrate(engine)
+        new_revision(engine, message)
+        engine.dispose()

@@ -151,3 +151,22 @@ def test_agent_refuses_a_corrupt_outbox_with_a_clear_message(tmp_path: Path) -> 
     assert result.returncode == 2
     assert "outbox.sqlite" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_db_upgrade_creates_the_schema(tmp_path: Path, itinerary_file: Path) -> None:
+    config = tmp_path / "ingest.toml"
+    config.write_text(
+        f'database_url = "sqlite:///{tmp_path}/cloud.sqlite"\nitinerary_file = "{itinerary_file}"\n'
+    )
+    result = run("db", "upgrade", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert "schema up to date" in result.stdout
+    import sqlite3
+
+    tables = {
+        r[0]
+        for r in sqlite3.connect(tmp_path / "cloud.sqlite").execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'"
+        )
+    }
+    assert {"alembic_version", "batches", "gps_samples", "visits"} <= tables
