@@ -10,11 +10,16 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from api.auth import ApiUser, Authenticator
-from api.routes import engineering, fleet
+from api.routes import alerts, coldchain, engineering, fleet, reports
 from ingest.store import Store
+from ingest.visit_figures import NoVisitFigures, VisitFigures
 
 
-def create_app(store: Store, users: Sequence[ApiUser]) -> FastAPI:
+def create_app(
+    store: Store, users: Sequence[ApiUser], visit_figures: VisitFigures | None = None
+) -> FastAPI:
+    """``visit_figures`` answers the reports' questions about visits (held, patients
+    seen, punctuality); without it those figures are reported as not recorded."""
     app = FastAPI(
         title="Médicobus telemetry",
         version="0.1.0",
@@ -23,8 +28,12 @@ def create_app(store: Store, users: Sequence[ApiUser]) -> FastAPI:
     )
     app.state.store = store
     app.state.authenticator = Authenticator(users)
+    app.state.visit_figures = visit_figures or NoVisitFigures()
     app.include_router(fleet.router)
     app.include_router(engineering.router)
+    app.include_router(alerts.router)
+    app.include_router(coldchain.router)
+    app.include_router(reports.router)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:

@@ -270,6 +270,8 @@ class Store:
         return store
 
     def create_schema(self) -> None:
+        import ingest.domain_tables  # noqa: F401, PLC0415  (defines the domain's tables)
+
         metadata.create_all(self.engine)
 
     def close(self) -> None:

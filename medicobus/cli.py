@@ -79,6 +79,8 @@ def agent(config: ConfigOption) -> None:
 def ingest(config: ConfigOption) -> None:
     """Run the cloud ingest: subscribe, validate, de-duplicate, store."""
     from firmware_config.loader import load_settings
+    from ingest.domain import DomainConfigError, IngestDomain
+    from ingest.footprint.emissions import FactorFileError
     from ingest.itinerary import ItineraryError, load_itinerary
     from ingest.pipeline import Ingestor
     from ingest.settings import IngestSettings
@@ -95,19 +97,28 @@ def ingest(config: ConfigOption) -> None:
         _fail(exc)
     store = Store.open(settings.database_url, timeseries=settings.influx is not None)
     store.load_fleet(itinerary)
+    try:
+        domain = IngestDomain(store, itinerary, settings.domain())
+    except (DomainConfigError, FactorFileError) as exc:
+        store.close()
+        _fail(exc)
     limits = Limits(
         max_future_skew=timedelta(seconds=settings.max_future_skew_s),
         max_age=timedelta(days=settings.max_age_days),
     )
     subscriber = IngestSubscriber(
-        Ingestor(store, limits), settings.broker, shared_group=settings.shared_group
+        Ingestor(store, limits, observers=domain.observers),
+        settings.broker,
+        shared_group=settings.shared_group,
     )
     forwarder = TimeseriesForwarder(store, settings.influx) if settings.influx else None
     if forwarder is not None:
         forwarder.start()
+    domain.start()
     subscriber.start()
     _wait_for_signal()
     subscriber.stop()
+    domain.stop()
     if forwarder is not None:
         forwarder.stop()
     store.close()

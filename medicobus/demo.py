@@ -16,8 +16,10 @@ from api.app import create_app
 from api.auth import ApiUser, Role, hash_token, new_token
 from edge_agent.agent import Agent
 from firmware_config.agent import AgentConfig, BrokerConfig, GpsPortConfig
+from ingest.domain import IngestDomain
 from ingest.itinerary import load_itinerary
 from ingest.pipeline import Ingestor
+from ingest.settings import DomainSettings
 from ingest.store import Store
 from ingest.subscriber import IngestSubscriber
 from medicobus.embedded_broker import EmbeddedBroker
@@ -54,8 +56,13 @@ def run_demo(port: int, data_dir: Path | None, itinerary_file: Path | None, spee
         store = Store.open(f"sqlite:///{data_dir / 'medicobus.sqlite'}")
         stack.callback(store.close)
         store.load_fleet(itinerary)
+        # Cold chain, daily records and alerts with their default settings.
+        domain = IngestDomain(store, itinerary, DomainSettings())
+        domain.start()
+        stack.callback(domain.stop)
         subscriber = IngestSubscriber(
-            Ingestor(store), BrokerConfig(url=broker.url, client_id="medicobus-ingest")
+            Ingestor(store, observers=domain.observers),
+            BrokerConfig(url=broker.url, client_id="medicobus-ingest"),
         )
         subscriber.start()
         stack.callback(subscriber.stop)
