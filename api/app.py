@@ -11,15 +11,21 @@ from prometheus_client import CollectorRegistry, make_asgi_app
 from sqlalchemy.exc import SQLAlchemyError
 
 from api.auth import ApiUser, Authenticator
-from api.routes import engineering, fleet, visits
+from api.routes import alerts, coldchain, engineering, fleet, reports, visits
 from ingest.store import Store
+from ingest.visit_figures import NoVisitFigures, VisitFigures
 
 
 def create_app(
-    store: Store, users: Sequence[ApiUser], metrics: CollectorRegistry | None = None
+    store: Store,
+    users: Sequence[ApiUser],
+    metrics: CollectorRegistry | None = None,
+    visit_figures: VisitFigures | None = None,
 ) -> FastAPI:
     """``metrics``: a Prometheus registry to serve at ``/metrics`` (the ingest's, when
-    ingest and API share a process)."""
+    ingest and API share a process). ``visit_figures`` answers the reports' questions
+    about visits (held, patients seen, punctuality); without it those figures are
+    reported as not recorded."""
     app = FastAPI(
         title="Médicobus telemetry",
         version="0.1.0",
@@ -28,9 +34,13 @@ def create_app(
     )
     app.state.store = store
     app.state.authenticator = Authenticator(users)
+    app.state.visit_figures = visit_figures or NoVisitFigures()
     app.include_router(fleet.router)
     app.include_router(engineering.router)
     app.include_router(visits.router)
+    app.include_router(alerts.router)
+    app.include_router(coldchain.router)
+    app.include_router(reports.router)
     if metrics is not None:
         app.mount("/metrics", make_asgi_app(registry=metrics))
 

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 
 
 def all_tables() -> sa.MetaData:
+    import ingest.domain_tables  # noqa: PLC0415  (cold chain, footprint, alerts)
     import ingest.punctuality.storage  # noqa: F401, PLC0415  (its tables join the metadata)
     from ingest.store import metadata  # noqa: PLC0415  (store imports this module)
 

@@ -96,6 +96,8 @@ def ingest(config: ConfigOption) -> None:
     from prometheus_client import start_http_server
 
     from firmware_config.loader import load_settings
+    from ingest.domain import DomainConfigError, IngestDomain
+    from ingest.footprint.emissions import FactorFileError
     from ingest.itinerary import ItineraryError, load_itinerary
     from ingest.local_days import local_date
     from ingest.metrics import IngestMetrics
@@ -117,6 +119,11 @@ def ingest(config: ConfigOption) -> None:
         _fail(exc)
     store = Store.open(settings.database_url, timeseries=settings.influx is not None)
     store.load_fleet(itinerary)
+    try:
+        domain = IngestDomain(store, itinerary, settings.domain())
+    except (DomainConfigError, FactorFileError) as exc:
+        store.close()
+        _fail(exc)
     limits = Limits(
         max_future_skew=timedelta(seconds=settings.max_future_skew_s),
         max_age=timedelta(days=settings.max_age_days),
@@ -128,7 +135,7 @@ def ingest(config: ConfigOption) -> None:
         _fail(exc)
     metrics = IngestMetrics()
     subscriber = IngestSubscriber(
-        Ingestor(store, limits, observers=[punctuality], metrics=metrics),
+        Ingestor(store, limits, observers=[punctuality, *domain.observers], metrics=metrics),
         settings.broker,
         shared_group=settings.shared_group,
     )
@@ -142,9 +149,11 @@ def ingest(config: ConfigOption) -> None:
         pruner.start()
     if settings.metrics_port:
         start_http_server(settings.metrics_port, settings.metrics_host, metrics.registry)
+    domain.start()
     subscriber.start()
     _wait_for_signal()
     subscriber.stop()
+    domain.stop()
     if pruner is not None:
         pruner.stop()
     if forwarder is not None:

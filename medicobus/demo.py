@@ -18,12 +18,14 @@ from edge_agent.agent import Agent
 from firmware_config.agent import AgentConfig, BrokerConfig, GpsPortConfig
 from firmware_config.fridge import FridgePortConfig
 from firmware_config.vedirect import VeDirectPortConfig
+from ingest.domain import IngestDomain
 from ingest.itinerary import load_itinerary
 from ingest.local_days import local_date
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import Ingestor
 from ingest.punctuality.config import DetectorSettings, PunctualitySettings
 from ingest.punctuality.tracker import PunctualityTracker
+from ingest.settings import DomainSettings
 from ingest.store import Store
 from ingest.subscriber import IngestSubscriber
 from medicobus.embedded_broker import EmbeddedBroker
@@ -70,9 +72,13 @@ def run_demo(port: int, data_dir: Path | None, itinerary_file: Path | None, spee
             PunctualitySettings(detector=DetectorSettings(dwell_s=DEMO_DWELL_S * 2 / 3)),
         )
         punctuality.start(local_date(datetime.now(UTC), itinerary.zone), past_days=1)
+        # Cold chain, daily records and alerts with their default settings.
+        domain = IngestDomain(store, itinerary, DomainSettings())
+        domain.start()
+        stack.callback(domain.stop)
         metrics = IngestMetrics()
         subscriber = IngestSubscriber(
-            Ingestor(store, observers=[punctuality], metrics=metrics),
+            Ingestor(store, observers=[punctuality, *domain.observers], metrics=metrics),
             BrokerConfig(url=broker.url, client_id="medicobus-ingest"),
         )
         metrics.track_backlog(lambda: subscriber.backlog)

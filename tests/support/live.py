@@ -17,6 +17,7 @@ from ingest.metrics import IngestMetrics
 from ingest.pipeline import Ingestor
 from ingest.store import Store
 from ingest.subscriber import IngestSubscriber
+from ingest.visit_figures import VisitFigures
 from tests.support.mosquitto import free_port
 
 
@@ -60,13 +61,18 @@ TEST_USERS = [
 
 
 @contextmanager
-def running_api(store: Store, token: str = ADMIN_TOKEN) -> Iterator[httpx.Client]:
+def running_api(
+    store: Store, token: str = ADMIN_TOKEN, visit_figures: VisitFigures | None = None
+) -> Iterator[httpx.Client]:
     """Serve the API with uvicorn on a free port; yields an HTTP client calling it with
     ``token`` (the test admin's by default; see ``TEST_USERS``)."""
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(store, TEST_USERS), host="127.0.0.1", port=port, log_level="warning"
+            create_app(store, TEST_USERS, visit_figures),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
         )
     )
     thread = threading.Thread(target=server.run, daemon=True)

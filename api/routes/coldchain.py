@@ -1,0 +1,177 @@
+"""The medical fridge's alarms and logger history, for the people who answer for it."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.auth import Principal, Role, require
+from api.deps import get_store
+from api.scope import (
+    ConfigurationDep,
+    checked_period,
+    last_days,
+    local_today,
+    utc_bounds,
+    visible_vehicle,
+    visible_vehicle_ids,
+)
+from ingest.coldchain import storage
+from ingest.coldchain.daily import DayStatus, alarm_history
+from ingest.reports.coldchain import FridgeAlarmOut, alarms_csv, filled_days
+from ingest.store import Store
+from protocol.clock import SystemClock
+
+router = APIRouter(prefix="/api/v1/coldchain", tags=["cold chain"])
+StoreDep = Annotated[Store, Depends(get_store)]
+Reader = Annotated[Principal, Depends(require(Role.FLEET_MANAGER, Role.COORDINATOR, Role.ENGINEER))]
+Acknowledger = Annotated[Principal, Depends(require(Role.FLEET_MANAGER, Role.COORDINATOR))]
+_clock = SystemClock()
+
+
+class AlarmAckIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    comment: str = Field(
+        min_length=1,
+        max_length=1000,
+        description="what was checked or done (e.g. vaccines quarantined, pharmacist called)",
+    )
+
+
+class HistoryDay(BaseModel):
+    date: date
+    status: DayStatus
+    heat_alarm: bool
+    freeze_alarm: bool
+    early_warning: bool
+
+
+class HistoryOut(BaseModel):
+    vehicle: str
+    timezone: str
+    last_day: date
+    days: list[HistoryDay]
+
+
+def csv_response(text: str, filename: str) -> Response:
+    return Response(
+        content=text,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.get("/alarms", response_model=None)
+def list_alarms(
+    *,
+    store: StoreDep,
+    caller: Reader,
+    configuration: ConfigurationDep,
+    vehicle: str | None = None,
+    start: Annotated[date | None, Query(alias="from")] = None,
+    end: Annotated[date | None, Query(alias="to")] = None,
+    ongoing: bool | None = None,
+    include_withdrawn: bool = False,
+    output: Annotated[Literal["json", "csv"], Query(alias="format")] = "json",
+    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+) -> list[FridgeAlarmOut] | Response:
+    """Fridge alarms (heat, freeze, early warning), newest first, with acknowledgements.
+
+    ``from``/``to`` are local days: alarms whose run touches them. ``format=csv`` gives
+    the alarm log for the pharmacy's file.
+    """
+    zone = ZoneInfo(configuration.timezone)
+    ids = (
+        [visible_vehicle(store, caller, vehicle).id]
+        if vehicle
+        else visible_vehicle_ids(store, caller)
+    )
+    lo = hi = None
+    if start is not None and end is not None:
+        checked_period(start, end, max_days=3660)
+    if start is not None:
+        lo = utc_bounds(start, start, zone)[0]
+    if end is not None:
+        hi = utc_bounds(end, end, zone)[1]
+    found = storage.list_alarms(
+        store.engine,
+        vehicle_ids=ids,
+        start=lo,
+        end=hi,
+        ongoing=ongoing,
+        include_withdrawn=include_withdrawn,
+        limit=limit,
+    )
+    alarms = [FridgeAlarmOut.of(a) for a in found]
+    if output == "csv":
+        name = f"fridge-alarms-{vehicle or 'all'}.csv"
+        return csv_response(alarms_csv(alarms, zone), name)
+    return alarms
+
+
+@router.post("/alarms/{alarm_id}/ack")
+def acknowledge_alarm(
+    *, alarm_id: int, body: AlarmAckIn, store: StoreDep, caller: Acknowledger
+) -> FridgeAlarmOut:
+    """Record who acknowledged the alarm, when, and what they did."""
+    found = storage.alarm(store.engine, alarm_id)
+    if found is None or not caller.sees(found.operator):
+        raise HTTPException(status_code=404, detail=f"no fridge alarm {alarm_id} among yours")
+    outcome = storage.acknowledge_alarm(
+        store.engine, alarm_id, caller.name, _clock.now(), body.comment
+    )
+    after = storage.alarm(store.engine, alarm_id)
+    if after is None:
+        raise HTTPException(status_code=404, detail=f"no fridge alarm {alarm_id} among yours")
+    if outcome == "already":
+        when = after.ack_at.isoformat() if after.ack_at else "?"
+        raise HTTPException(
+            status_code=409,
+            detail=f"fridge alarm {alarm_id} was already acknowledged by {after.ack_by} at {when}",
+        )
+    return FridgeAlarmOut.of(after)
+
+
+@router.get("/history")
+def history(
+    *,
+    store: StoreDep,
+    caller: Reader,
+    configuration: ConfigurationDep,
+    vehicle: str,
+    last_day: date | None = None,
+    days: Annotated[int, Query(ge=1, le=366)] = 30,
+) -> HistoryOut:
+    """The logger's alarm history: one line per day up to ``last_day`` (default today),
+    oldest first; a day without readings is shown as no data."""
+    v = visible_vehicle(store, caller, vehicle)
+    zone = ZoneInfo(configuration.timezone)
+    now = _clock.now()
+    last = last_day or local_today(now, zone)
+    first, last = last_days(last, days)
+    records = [
+        r
+        for r, _, _ in filled_days(
+            storage.days(store.engine, v.id, first, last), first, last, zone, now
+        )
+    ]
+    return HistoryOut(
+        vehicle=v.id,
+        timezone=zone.key,
+        last_day=last,
+        days=[
+            HistoryDay(
+                date=h.day,
+                status=h.status,
+                heat_alarm=h.heat_alarm,
+                freeze_alarm=h.freeze_alarm,
+                early_warning=h.early_warning,
+            )
+            for h in alarm_history(records, last, days)
+        ],
+    )

@@ -1,0 +1,76 @@
+"""Shared by the routers: a vehicle the caller may see, a period of local days, the
+settings the ingest reports with, and the visits' figures."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Annotated, Final
+from zoneinfo import ZoneInfo
+
+from fastapi import Depends, HTTPException, Request
+
+from api.auth import Principal
+from api.deps import get_store
+from ingest.local_days import LocalDay
+from ingest.reports.configuration import ReportConfiguration, load_configuration
+from ingest.store import Store, VehicleRow
+from ingest.visit_figures import NoVisitFigures, VisitFigures
+
+MAX_PERIOD_DAYS: Final = 400
+
+
+def visible_vehicle(store: Store, caller: Principal, vehicle_id: str) -> VehicleRow:
+    """The vehicle, if it exists and belongs to the caller's operator; 404 otherwise
+    (a vehicle of another operator is not shown to exist)."""
+    for v in store.vehicles():
+        if v.id == vehicle_id and caller.sees(v.operator):
+            return v
+    raise HTTPException(status_code=404, detail=f"no vehicle {vehicle_id!r} among yours")
+
+
+def visible_vehicle_ids(store: Store, caller: Principal) -> list[str]:
+    return [v.id for v in store.vehicles() if caller.sees(v.operator)]
+
+
+def report_configuration(store: Annotated[Store, Depends(get_store)]) -> ReportConfiguration:
+    found = load_configuration(store)
+    if found is None:
+        raise HTTPException(
+            status_code=503,
+            detail="the ingest has not recorded its settings in this database yet; start it",
+        )
+    return found
+
+
+ConfigurationDep = Annotated[ReportConfiguration, Depends(report_configuration)]
+
+
+def get_visit_figures(request: Request) -> VisitFigures:
+    figures: VisitFigures = getattr(request.app.state, "visit_figures", NoVisitFigures())
+    return figures
+
+
+VisitFiguresDep = Annotated[VisitFigures, Depends(get_visit_figures)]
+
+
+def checked_period(start: date, end: date, max_days: int = MAX_PERIOD_DAYS) -> None:
+    if end < start:
+        raise HTTPException(status_code=422, detail=f"'to' ({end}) is before 'from' ({start})")
+    if (end - start).days + 1 > max_days:
+        raise HTTPException(
+            status_code=422,
+            detail=f"the period is {(end - start).days + 1} days; ask for {max_days} at most",
+        )
+
+
+def utc_bounds(start: date, end: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """``[start 00:00, end + 1 day 00:00)`` local, in UTC."""
+    return LocalDay.of(start, zone).start, LocalDay.of(end, zone).end
+
+
+def local_today(now: datetime, zone: ZoneInfo) -> date:
+    return now.astimezone(zone).date()
+
+
+def last_days(last: date, count: int) -> tuple[date, date]:
+    return last - timedelta(days=count - 1), last

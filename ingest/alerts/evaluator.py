@@ -1,0 +1,191 @@
+"""Runs the alert rules in a thread of its own, so the ingest's writer only notes which
+vehicles sent something: those are evaluated in full as soon as the thread wakes, and
+on every tick of the clock every vehicle is checked for silence (noticed only by time
+passing) and against the extra sources."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from ingest.alerts import storage
+from ingest.alerts.rules import (
+    FRIDGE_KINDS,
+    VEHICLE_KINDS,
+    AlertKind,
+    Condition,
+    HealthThresholds,
+    fridge_condition,
+    offline,
+    plan,
+    vehicle_conditions,
+)
+from ingest.coldchain import storage as coldchain_storage
+from ingest.store import Store
+from protocol.clock import Clock
+from protocol.models import Batch, StatusBatch, StatusSample
+
+log = logging.getLogger(__name__)
+
+# Fridge alarms this old or older that never had an alert are not alerted any more:
+# data that late is a record for the log, not news (the ingest refuses older samples).
+FRIDGE_NEWS_HORIZON = timedelta(days=30)
+
+
+class ConditionSource(Protocol):
+    """More alert conditions from another part of the domain.
+
+    The extension point for the punctuality side: e.g. a source of ``late_arrival``
+    conditions (one per visit whose predicted arrival is late, subject = the visit's id)
+    is passed to :class:`AlertEvaluator` and evaluated with the rest.
+    """
+
+    kinds: frozenset[AlertKind]
+
+    def conditions(self, vehicle: str, now: datetime) -> Iterable[Condition]: ...
+
+
+class AlertEvaluator:
+    def __init__(
+        self,
+        store: Store,
+        thresholds: HealthThresholds,
+        clock: Clock,
+        *,
+        notify: bool = False,
+        on_change: Callable[[], None] | None = None,
+        sources: Sequence[ConditionSource] = (),
+        tick_s: float = 5.0,
+    ) -> None:
+        self._store = store
+        self._thresholds = thresholds
+        self._clock = clock
+        self._notify = notify
+        self._on_change = on_change
+        self._sources = list(sources)
+        self._tick_s = tick_s
+        # The evaluation thread and direct callers (tests, catch-up) take turns.
+        self._lock = threading.Lock()
+        self._dirty: set[str] = set()
+        self._dirty_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.raised = 0
+        self.cleared = 0
+
+    def on_batches(self, batches: Sequence[Batch]) -> None:
+        """Observer: note the link state and which vehicles to evaluate; returns at once."""
+        self.record_links(batches)
+        with self._dirty_lock:
+            self._dirty.update(b.vehicle for b in batches)
+        self._wake.set()
+
+    def record_links(self, batches: Sequence[Batch]) -> None:
+        """The latest link state of each vehicle, in the order its statuses arrived."""
+        latest: dict[str, StatusSample] = {}
+        for batch in batches:
+            if isinstance(batch, StatusBatch):
+                latest[batch.vehicle] = max(batch.samples, key=lambda s: s.t)
+        if not latest:
+            return
+        now = self._clock.now()
+        with self._store.engine.begin() as conn:
+            for vehicle, sample in latest.items():
+                storage.record_link(conn, vehicle, sample.online, sample.t, now)
+
+    def evaluate(self, vehicles: Iterable[str] | None = None) -> list[tuple[str, int]]:
+        """Evaluate every rule for ``vehicles`` (default: the whole fleet) now; returns
+        (event, alert id) of what changed."""
+        if vehicles is None:
+            vehicles = sorted(self._store.vehicle_ids())
+        return self._evaluate(vehicles, full=True)
+
+    def tick(self) -> list[tuple[str, int]]:
+        """What time alone changes: silence, and the extra sources, for every vehicle."""
+        return self._evaluate(sorted(self._store.vehicle_ids()), full=False)
+
+    def _evaluate(self, vehicles: Iterable[str], *, full: bool) -> list[tuple[str, int]]:
+        now = self._clock.now()
+        changes: list[tuple[str, int]] = []
+        with self._lock:
+            for vehicle in vehicles:
+                changes.extend(self._evaluate_one(vehicle, now, full=full))
+        if changes and self._on_change is not None:
+            self._on_change()
+        return changes
+
+    def _evaluate_one(self, vehicle: str, now: datetime, *, full: bool) -> list[tuple[str, int]]:
+        kinds: set[AlertKind] = set(VEHICLE_KINDS | FRIDGE_KINDS) if full else {"offline"}
+        with self._store.engine.begin() as conn:
+            active = storage.active_alerts(conn, vehicle)
+            if full:
+                health = storage.vehicle_health(conn, vehicle)
+                conditions = vehicle_conditions(
+                    health, self._thresholds, now, active=(a.kind for a in active)
+                )
+                alarms = coldchain_storage.stored_alarms(conn, vehicle, now - FRIDGE_NEWS_HORIZON)
+                conditions.extend(
+                    c for a in alarms if (c := fridge_condition(vehicle, a)) is not None
+                )
+            else:
+                link = storage.link_health(conn, vehicle)
+                found = offline(link, self._thresholds, now)
+                conditions = [] if found is None else [found]
+            for source in self._sources:
+                kinds |= source.kinds
+                conditions.extend(source.conditions(vehicle, now))
+            known = storage.known_keys(conn, vehicle, FRIDGE_KINDS)
+            todo = plan(
+                conditions,
+                active,
+                scope=[(vehicle, k) for k in kinds],
+                known=known,
+                now=now,
+            )
+            changed = storage.apply_plan(conn, todo, now, notify=self._notify)
+        for event, alert in changed:
+            log.warning("alert %s: %s [%s #%d]", event, alert.message, alert.kind, alert.id)
+            if event == "raised":
+                self.raised += 1
+            else:
+                self.cleared += 1
+        return [(event, alert.id) for event, alert in changed]
+
+    # --- the clock -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="alert-tick", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        next_tick = time.monotonic() + self._tick_s
+        while not self._stop.is_set():
+            self._wake.wait(max(0.0, next_tick - time.monotonic()))
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            with self._dirty_lock:
+                dirty, self._dirty = sorted(self._dirty), set()
+            try:
+                if dirty:
+                    self._evaluate(dirty, full=True)
+                if time.monotonic() >= next_tick:
+                    next_tick = time.monotonic() + self._tick_s
+                    self.tick()
+            except Exception:
+                # Evaluated again at the next wake-up: every rule reads the store afresh.
+                with self._dirty_lock:
+                    self._dirty.update(dirty)
+                log.exception("alert evaluation failed; again in %.1f s", self._tick_s)
+                self._stop.wait(self._tick_s)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)

@@ -1,0 +1,507 @@
+"""Alerts and their webhook notifications in the system of record (SQLAlchemy Core).
+
+At most one alert per (vehicle, kind, subject) is active at a time, which the database
+itself enforces (a partial unique index), so two ingests sharing the work cannot raise
+the same alert twice. A notification is written in the same transaction as the alert
+change it announces, so none is lost if the process stops before sending it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from ingest.alerts.rules import (
+    SEVERITY,
+    ActiveAlert,
+    AlertKind,
+    AlertPlan,
+    Condition,
+    Detail,
+    Severity,
+    VehicleHealth,
+)
+from ingest.sql_dialects import insert_or_skip, upsert
+from ingest.store import (
+    UtcDateTime,
+    energy_samples,
+    fridge_samples,
+    gps_samples,
+    metadata,
+    vehicle_state,
+    vehicles,
+)
+
+_ID = sa.BigInteger().with_variant(sa.Integer, "sqlite")
+
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("vehicle", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("subject", sa.String(100), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    # The condition's start and end as the data shows them ...
+    sa.Column("since", UtcDateTime, nullable=False),
+    sa.Column("ended", UtcDateTime),
+    # ... and when this system raised and cleared the alert.
+    sa.Column("raised_at", UtcDateTime, nullable=False),
+    sa.Column("cleared_at", UtcDateTime),
+    sa.Column("ack_by", sa.String(100)),
+    sa.Column("ack_at", UtcDateTime),
+    sa.Column("ack_comment", sa.Text),
+    sa.Index(
+        "uq_alerts_active",
+        "vehicle",
+        "kind",
+        "subject",
+        unique=True,
+        sqlite_where=sa.text("cleared_at IS NULL"),
+        postgresql_where=sa.text("cleared_at IS NULL"),
+    ),
+    sa.UniqueConstraint("vehicle", "kind", "subject", "since", name="uq_alerts_episode"),
+    sa.Index("ix_alerts_raised", "raised_at"),
+)
+
+alert_notifications = sa.Table(
+    "alert_notifications",
+    metadata,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("alert_id", sa.BigInteger, nullable=False),
+    sa.Column("event", sa.String(16), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    # Null until the first attempt failed: due at once, whatever the sender's clock says.
+    sa.Column("next_attempt_at", UtcDateTime),
+    sa.Column("delivered_at", UtcDateTime),
+    sa.Column("abandoned_at", UtcDateTime),
+    sa.Column("last_error", sa.Text),
+    sa.Index("ix_alert_notifications_open", "delivered_at", "abandoned_at"),
+)
+
+# The link state of each vehicle in the order its status messages arrived. A last will
+# carries the time it was composed (when the agent connected), older than the agent's
+# later "online" statuses, so ordering statuses by their own time would never let it
+# count; the broker publishes it after the agent's last message, so arrival order does.
+vehicle_links = sa.Table(
+    "vehicle_links",
+    metadata,
+    sa.Column("vehicle", sa.String(64), primary_key=True),
+    sa.Column("online", sa.Boolean, nullable=False),
+    sa.Column("status_t", UtcDateTime, nullable=False),
+    sa.Column("observed_at", UtcDateTime, nullable=False),
+)
+
+AlertEvent = Literal["raised", "cleared"]
+
+
+@dataclass(frozen=True)
+class AlertRecord:
+    id: int
+    vehicle: str
+    operator: str
+    kind: AlertKind
+    subject: str
+    severity: Severity
+    message: str
+    detail: dict[str, Any]
+    since: datetime
+    ended: datetime | None
+    raised_at: datetime
+    cleared_at: datetime | None
+    ack_by: str | None
+    ack_at: datetime | None
+    ack_comment: str | None
+
+    @property
+    def active(self) -> bool:
+        return self.cleared_at is None
+
+    def as_json(self) -> dict[str, Any]:
+        def iso(t: datetime | None) -> str | None:
+            return None if t is None else t.isoformat()
+
+        return {
+            "id": self.id,
+            "vehicle": self.vehicle,
+            "operator": self.operator,
+            "kind": self.kind,
+            "subject": self.subject,
+            "severity": self.severity,
+            "message": self.message,
+            "detail": self.detail,
+            "since": iso(self.since),
+            "ended": iso(self.ended),
+            "raised_at": iso(self.raised_at),
+            "cleared_at": iso(self.cleared_at),
+            "active": self.active,
+        }
+
+
+def _record(row: Any) -> AlertRecord:
+    return AlertRecord(
+        id=int(row.id),
+        vehicle=row.vehicle,
+        operator=row.operator,
+        kind=row.kind,
+        subject=row.subject,
+        severity=row.severity,
+        message=row.message,
+        detail=json.loads(row.detail),
+        since=row.since,
+        ended=row.ended,
+        raised_at=row.raised_at,
+        cleared_at=row.cleared_at,
+        ack_by=row.ack_by,
+        ack_at=row.ack_at,
+        ack_comment=row.ack_comment,
+    )
+
+
+def _with_operator() -> Any:
+    return sa.select(alerts, vehicles.c.operator).select_from(
+        alerts.join(vehicles, vehicles.c.id == alerts.c.vehicle)
+    )
+
+
+# --- what the rules read -----------------------------------------------------------------
+
+
+def _latest(conn: Connection, table: sa.Table, vehicle: str, *where: Any) -> datetime | None:
+    c = table.c
+    query = sa.select(c.t).where(c.vehicle == vehicle, *where).order_by(c.t.desc()).limit(1)
+    found: datetime | None = conn.execute(query).scalar()
+    return found
+
+
+def _earliest(conn: Connection, table: sa.Table, vehicle: str) -> datetime | None:
+    c = table.c
+    query = sa.select(c.t).where(c.vehicle == vehicle).order_by(c.t).limit(1)
+    found: datetime | None = conn.execute(query).scalar()
+    return found
+
+
+def record_link(
+    conn: Connection, vehicle: str, online: bool, status_t: datetime, observed_at: datetime
+) -> None:
+    upsert(
+        conn,
+        vehicle_links,
+        ("vehicle",),
+        {"vehicle": vehicle, "online": online, "status_t": status_t, "observed_at": observed_at},
+    )
+
+
+def link_health(conn: Connection, vehicle: str) -> VehicleHealth:
+    """Only what the offline rule reads: last contact and link state."""
+    vs, lk = vehicle_state.c, vehicle_links.c
+    seen = conn.execute(sa.select(vs.last_seen).where(vs.vehicle == vehicle)).scalar()
+    link = conn.execute(
+        sa.select(lk.online, lk.status_t, lk.observed_at).where(lk.vehicle == vehicle)
+    ).first()
+    return VehicleHealth(
+        vehicle=vehicle,
+        last_seen=seen,
+        online=link.online if link is not None else None,
+        status_t=link.status_t if link is not None else None,
+        status_seen_at=link.observed_at if link is not None else None,
+        last_valid_fix=None,
+        latest_sample=None,
+        first_sample=None,
+    )
+
+
+def vehicle_health(conn: Connection, vehicle: str) -> VehicleHealth:
+    vs = vehicle_state.c
+    state = conn.execute(sa.select(vs.last_seen, vs.status_t).where(vs.vehicle == vehicle)).first()
+    lk = vehicle_links.c
+    link = conn.execute(
+        sa.select(lk.online, lk.status_t, lk.observed_at).where(lk.vehicle == vehicle)
+    ).first()
+    g = gps_samples.c
+    valid_fix = _latest(conn, gps_samples, vehicle, g.fix_mode > 1, g.quality > 0)
+    sample_tables = (gps_samples, energy_samples, fridge_samples)
+    latest = [t for table in sample_tables if (t := _latest(conn, table, vehicle)) is not None]
+    status_t = state.status_t if state is not None else None
+    if status_t is not None:
+        latest.append(status_t)
+    first: datetime | None = None
+    if valid_fix is None:
+        firsts = [t for table in sample_tables if (t := _earliest(conn, table, vehicle))]
+        first = min(firsts) if firsts else None
+    e = energy_samples.c
+    soc = conn.execute(
+        sa.select(e.t, e.soc_pct)
+        .where(e.vehicle == vehicle, e.soc_pct.is_not(None))
+        .order_by(e.t.desc())
+        .limit(1)
+    ).first()
+    return VehicleHealth(
+        vehicle=vehicle,
+        last_seen=state.last_seen if state is not None else None,
+        online=link.online if link is not None else None,
+        status_t=link.status_t if link is not None else None,
+        status_seen_at=link.observed_at if link is not None else None,
+        last_valid_fix=valid_fix,
+        latest_sample=max(latest) if latest else None,
+        first_sample=first,
+        soc_t=soc[0] if soc is not None else None,
+        soc_pct=soc[1] if soc is not None else None,
+    )
+
+
+def active_alerts(conn: Connection, vehicle: str) -> list[ActiveAlert]:
+    c = alerts.c
+    query = sa.select(c.id, c.vehicle, c.kind, c.subject).where(
+        c.vehicle == vehicle, c.cleared_at.is_(None)
+    )
+    return [ActiveAlert(int(r.id), r.vehicle, r.kind, r.subject) for r in conn.execute(query)]
+
+
+def known_keys(
+    conn: Connection, vehicle: str, kinds: Iterable[AlertKind]
+) -> set[tuple[str, AlertKind, str]]:
+    c = alerts.c
+    query = sa.select(c.vehicle, c.kind, c.subject).where(
+        c.vehicle == vehicle, c.kind.in_(list(kinds))
+    )
+    return {(r.vehicle, r.kind, r.subject) for r in conn.execute(query)}
+
+
+# --- writing -------------------------------------------------------------------------------
+
+
+def _detail_text(detail: Detail) -> str:
+    return json.dumps(dict(detail), sort_keys=True)
+
+
+def _notification(alert: AlertRecord, event: AlertEvent, now: datetime) -> dict[str, Any]:
+    payload = {"event": f"alert.{event}", "alert": alert.as_json()}
+    return {
+        "alert_id": alert.id,
+        "event": event,
+        "payload": json.dumps(payload, sort_keys=True),
+        "created_at": now,
+        "attempts": 0,
+        "next_attempt_at": None,
+    }
+
+
+def _load(conn: Connection, alert_id: int) -> AlertRecord:
+    row = conn.execute(_with_operator().where(alerts.c.id == alert_id)).one()
+    return _record(row)
+
+
+def apply_plan(
+    conn: Connection, plan: AlertPlan, now: datetime, *, notify: bool
+) -> list[tuple[AlertEvent, AlertRecord]]:
+    """Write the plan; returns what changed (an alert another process raised or cleared
+    first is not among them)."""
+    changes: list[tuple[AlertEvent, AlertRecord]] = []
+    c = alerts.c
+    for cond in plan.raises:
+        row = conn.execute(
+            insert_or_skip(conn, alerts).values(**_raise_values(cond, now)).returning(c.id)
+        ).first()
+        if row is None:
+            continue
+        changes.append(("raised", _load(conn, int(row.id))))
+        if cond.ended is not None:
+            changes.append(("cleared", _load(conn, int(row.id))))
+    for clear in plan.clears:
+        done = conn.execute(
+            alerts.update()
+            .where(c.id == clear.alert_id, c.cleared_at.is_(None))
+            .values(cleared_at=now, ended=clear.ended)
+        )
+        if done.rowcount == 1:
+            changes.append(("cleared", _load(conn, clear.alert_id)))
+    if notify and changes:
+        conn.execute(alert_notifications.insert(), [_notification(a, e, now) for e, a in changes])
+    return changes
+
+
+def _raise_values(cond: Condition, now: datetime) -> dict[str, Any]:
+    return {
+        "vehicle": cond.vehicle,
+        "kind": cond.kind,
+        "subject": cond.subject,
+        "severity": SEVERITY[cond.kind],
+        "message": cond.message,
+        "detail": _detail_text(cond.detail),
+        "since": cond.since,
+        "ended": cond.ended,
+        "raised_at": now,
+        "cleared_at": now if cond.ended is not None else None,
+    }
+
+
+# --- reading for people ----------------------------------------------------------------
+
+
+def list_alerts(
+    engine: Engine,
+    *,
+    vehicle_ids: Iterable[str] | None = None,
+    active: bool | None = None,
+    kinds: Sequence[str] | None = None,
+    limit: int = 200,
+) -> list[AlertRecord]:
+    """Newest first."""
+    c = alerts.c
+    query = _with_operator().order_by(c.raised_at.desc(), c.id.desc()).limit(limit)
+    if vehicle_ids is not None:
+        query = query.where(c.vehicle.in_(list(vehicle_ids)))
+    if active is True:
+        query = query.where(c.cleared_at.is_(None))
+    elif active is False:
+        query = query.where(c.cleared_at.is_not(None))
+    if kinds:
+        query = query.where(c.kind.in_(list(kinds)))
+    with engine.connect() as conn:
+        return [_record(r) for r in conn.execute(query)]
+
+
+def get_alert(engine: Engine, alert_id: int) -> AlertRecord | None:
+    with engine.connect() as conn:
+        row = conn.execute(_with_operator().where(alerts.c.id == alert_id)).first()
+    return None if row is None else _record(row)
+
+
+AckOutcome = Literal["acknowledged", "already", "missing"]
+
+
+def acknowledge_alert(
+    engine: Engine, alert_id: int, who: str, when: datetime, comment: str | None
+) -> AckOutcome:
+    c = alerts.c
+    with engine.begin() as conn:
+        done = conn.execute(
+            alerts.update()
+            .where(c.id == alert_id, c.ack_at.is_(None))
+            .values(ack_by=who, ack_at=when, ack_comment=comment)
+        )
+        if done.rowcount == 1:
+            return "acknowledged"
+        exists = conn.execute(sa.select(c.id).where(c.id == alert_id)).first()
+    return "already" if exists is not None else "missing"
+
+
+# --- notifications ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Notification:
+    id: int
+    alert_id: int
+    event: AlertEvent
+    payload: str
+    attempts: int
+    next_attempt_at: datetime | None
+
+
+def open_notifications(engine: Engine, limit: int = 500) -> list[Notification]:
+    """Not yet delivered nor given up, oldest first."""
+    c = alert_notifications.c
+    query = (
+        sa.select(alert_notifications)
+        .where(c.delivered_at.is_(None), c.abandoned_at.is_(None))
+        .order_by(c.id)
+        .limit(limit)
+    )
+    with engine.connect() as conn:
+        return [
+            Notification(
+                int(r.id), int(r.alert_id), r.event, r.payload, r.attempts, r.next_attempt_at
+            )
+            for r in conn.execute(query)
+        ]
+
+
+def lease(engine: Engine, n: Notification, until: datetime) -> bool:
+    """Claim ``n`` for one attempt; False if another process claimed it first."""
+    c = alert_notifications.c
+    with engine.begin() as conn:
+        done = conn.execute(
+            alert_notifications.update()
+            .where(
+                c.id == n.id,
+                c.delivered_at.is_(None),
+                c.abandoned_at.is_(None),
+                c.next_attempt_at.is_(None)
+                if n.next_attempt_at is None
+                else c.next_attempt_at == n.next_attempt_at,
+            )
+            .values(next_attempt_at=until)
+        )
+    return done.rowcount == 1
+
+
+def delivered(engine: Engine, notification_id: int, when: datetime, attempts: int) -> None:
+    c = alert_notifications.c
+    with engine.begin() as conn:
+        conn.execute(
+            alert_notifications.update()
+            .where(c.id == notification_id)
+            .values(delivered_at=when, attempts=attempts, last_error=None)
+        )
+
+
+def failed(
+    engine: Engine,
+    notification_id: int,
+    *,
+    attempts: int,
+    error: str,
+    retry_at: datetime | None,
+    when: datetime,
+) -> None:
+    """An attempt failed; retry at ``retry_at``, or give up when it is None."""
+    c = alert_notifications.c
+    values: dict[str, Any] = {"attempts": attempts, "last_error": error[:2000]}
+    if retry_at is None:
+        values["abandoned_at"] = when
+    else:
+        values["next_attempt_at"] = retry_at
+    with engine.begin() as conn:
+        conn.execute(alert_notifications.update().where(c.id == notification_id).values(**values))
+
+
+def notification_counts(engine: Engine) -> dict[str, int]:
+    """Notifications by state: delivered, pending (to be tried again), abandoned."""
+    c = alert_notifications.c
+    state = sa.case(
+        (c.delivered_at.is_not(None), "delivered"),
+        (c.abandoned_at.is_not(None), "abandoned"),
+        else_="pending",
+    )
+    query = sa.select(state.label("state"), sa.func.count()).group_by(state)
+    with engine.connect() as conn:
+        return {r[0]: int(r[1]) for r in conn.execute(query)}
+
+
+def failed_attempts(engine: Engine) -> int:
+    """Attempts that did not deliver, over every notification."""
+    c = alert_notifications.c
+    delivered = sa.case((c.delivered_at.is_not(None), 1), else_=0)
+    query = sa.select(sa.func.coalesce(sa.func.sum(c.attempts - delivered), 0))
+    with engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
+def last_failure(engine: Engine) -> str | None:
+    c = alert_notifications.c
+    query = sa.select(c.last_error).where(c.last_error.is_not(None)).order_by(c.id.desc()).limit(1)
+    with engine.connect() as conn:
+        found: str | None = conn.execute(query).scalar()
+    return found

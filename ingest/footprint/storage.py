@@ -1,0 +1,233 @@
+"""Daily footprint records in the system of record, and the stored samples they are
+computed from (SQLAlchemy Core)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from ingest.footprint.emissions import FactorSetRef
+from ingest.footprint.energy import Carrier, EngineFlag
+from ingest.store import UtcDateTime, energy_samples, events, gps_samples, metadata
+from protocol.models import EnergySample, GpsSample
+
+# Events from the bus's ignition input: the engine (or the traction system) switched on
+# or off. Without any, idling cannot be measured and is reported as such.
+ENGINE_ON_EVENT = "engine_on"
+ENGINE_OFF_EVENT = "engine_off"
+
+footprint_days = sa.Table(
+    "footprint_days",
+    metadata,
+    sa.Column("vehicle", sa.String(64), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("zone", sa.String(64), nullable=False),
+    sa.Column("distance_km", sa.Float, nullable=False),
+    sa.Column("fixes_kept", sa.Integer, nullable=False),
+    sa.Column("fixes_rejected", sa.Integer, nullable=False),
+    sa.Column("traction_carrier", sa.String(16), nullable=False),
+    sa.Column("traction_quantity", sa.Float, nullable=False),
+    sa.Column("idling_measured", sa.Boolean, nullable=False),
+    sa.Column("idling_s", sa.Float, nullable=False),
+    sa.Column("idling_quantity", sa.Float, nullable=False),
+    sa.Column("idling_rate_per_h", sa.Float, nullable=False),
+    sa.Column("idling_source", sa.Text, nullable=False),
+    sa.Column("aux_drawn_kwh", sa.Float, nullable=False),
+    sa.Column("aux_charged_kwh", sa.Float, nullable=False),
+    sa.Column("aux_integrated_s", sa.Float, nullable=False),
+    sa.Column("aux_gap_s", sa.Float, nullable=False),
+    sa.Column("solar_kwh", sa.Float),
+    sa.Column("solar_method", sa.String(16)),
+    sa.Column("ttw_kgco2e", sa.Float, nullable=False),
+    sa.Column("wtt_kgco2e", sa.Float, nullable=False),
+    sa.Column("factor_set_id", sa.String(64), nullable=False),
+    sa.Column("factor_set_version", sa.String(32), nullable=False),
+    sa.Column("factor_set_date", sa.Date, nullable=False),
+    sa.Column("factor_set_source", sa.Text, nullable=False),
+    sa.Column("complete", sa.Boolean, nullable=False),
+    sa.Column("basis", sa.String(32), nullable=False),
+    sa.Column("computed_at", UtcDateTime, nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class StoredFootprintDay:
+    vehicle: str
+    day: date
+    zone: str
+    distance_km: float
+    fixes_kept: int
+    fixes_rejected: int
+    traction_carrier: Carrier
+    traction_quantity: float
+    idling_measured: bool
+    idling: timedelta
+    idling_quantity: float
+    idling_rate_per_h: float
+    idling_source: str
+    aux_drawn_kwh: float
+    aux_charged_kwh: float
+    aux_integrated: timedelta
+    aux_gap: timedelta
+    solar_kwh: float | None
+    solar_method: str | None
+    ttw_kgco2e: float
+    wtt_kgco2e: float
+    factor_set: FactorSetRef
+    complete: bool
+
+    @property
+    def wtw_kgco2e(self) -> float:
+        return self.ttw_kgco2e + self.wtt_kgco2e
+
+
+def save_day(conn: Connection, values: dict[str, Any]) -> None:
+    c = footprint_days.c
+    conn.execute(
+        footprint_days.delete().where(c.vehicle == values["vehicle"], c.day == values["day"])
+    )
+    conn.execute(footprint_days.insert().values(**values))
+
+
+def forget_day(conn: Connection, vehicle: str, day: date) -> None:
+    c = footprint_days.c
+    conn.execute(footprint_days.delete().where(c.vehicle == vehicle, c.day == day))
+
+
+def _day(row: Any) -> StoredFootprintDay:
+    return StoredFootprintDay(
+        vehicle=row.vehicle,
+        day=row.day,
+        zone=row.zone,
+        distance_km=row.distance_km,
+        fixes_kept=row.fixes_kept,
+        fixes_rejected=row.fixes_rejected,
+        traction_carrier=row.traction_carrier,
+        traction_quantity=row.traction_quantity,
+        idling_measured=row.idling_measured,
+        idling=timedelta(seconds=row.idling_s),
+        idling_quantity=row.idling_quantity,
+        idling_rate_per_h=row.idling_rate_per_h,
+        idling_source=row.idling_source,
+        aux_drawn_kwh=row.aux_drawn_kwh,
+        aux_charged_kwh=row.aux_charged_kwh,
+        aux_integrated=timedelta(seconds=row.aux_integrated_s),
+        aux_gap=timedelta(seconds=row.aux_gap_s),
+        solar_kwh=row.solar_kwh,
+        solar_method=row.solar_method,
+        ttw_kgco2e=row.ttw_kgco2e,
+        wtt_kgco2e=row.wtt_kgco2e,
+        factor_set=FactorSetRef(
+            id=row.factor_set_id,
+            version=row.factor_set_version,
+            date=row.factor_set_date,
+            source=row.factor_set_source,
+        ),
+        complete=row.complete,
+    )
+
+
+def days(engine: Engine, vehicle: str, first: date, last: date) -> list[StoredFootprintDay]:
+    c = footprint_days.c
+    query = (
+        sa.select(footprint_days)
+        .where(c.vehicle == vehicle, c.day >= first, c.day <= last)
+        .order_by(c.day)
+    )
+    with engine.connect() as conn:
+        return [_day(r) for r in conn.execute(query)]
+
+
+# --- the samples a day is computed from ------------------------------------------------
+
+_GPS_FIELDS = tuple(c.name for c in gps_samples.c if c.name not in ("id", "vehicle"))
+_ENERGY_FIELDS = tuple(c.name for c in energy_samples.c if c.name not in ("id", "vehicle"))
+
+
+def fixes(conn: Connection, vehicle: str, start: datetime, end: datetime) -> list[GpsSample]:
+    """Fixes in ``[start, end)``, as stored (they were validated on the way in)."""
+    c = gps_samples.c
+    query = (
+        sa.select(*(c[name] for name in _GPS_FIELDS))
+        .where(c.vehicle == vehicle, c.t >= start, c.t < end)
+        .order_by(c.t, c.id)
+    )
+    # Built without validating again: a day holds tens of thousands of fixes.
+    return [GpsSample.model_construct(**r._mapping) for r in conn.execute(query)]
+
+
+def energy(conn: Connection, vehicle: str, start: datetime, end: datetime) -> list[EnergySample]:
+    c = energy_samples.c
+    query = (
+        sa.select(*(c[name] for name in _ENERGY_FIELDS))
+        .where(c.vehicle == vehicle, c.t >= start, c.t < end)
+        .order_by(c.t, c.id)
+    )
+    return [EnergySample.model_construct(**r._mapping) for r in conn.execute(query)]
+
+
+def last_charger_reading_before(conn: Connection, vehicle: str, t: datetime) -> EnergySample | None:
+    c = energy_samples.c
+    query = (
+        sa.select(*(c[name] for name in _ENERGY_FIELDS))
+        .where(c.vehicle == vehicle, c.t < t, c.yield_today_kwh.is_not(None))
+        .order_by(c.t.desc(), c.id.desc())
+        .limit(1)
+    )
+    row = conn.execute(query).first()
+    return None if row is None else EnergySample.model_construct(**row._mapping)
+
+
+def engine_flags(
+    conn: Connection, vehicle: str, start: datetime, end: datetime
+) -> list[EngineFlag]:
+    """Engine switches in ``[start, end)``, and the last one before ``start`` (the state
+    the engine was in when the window opened)."""
+    c = events.c
+    kinds = (ENGINE_ON_EVENT, ENGINE_OFF_EVENT)
+    mine = sa.and_(c.vehicle == vehicle, c.kind.in_(kinds))
+    before = conn.execute(
+        sa.select(c.t, c.kind).where(mine, c.t < start).order_by(c.t.desc(), c.id.desc()).limit(1)
+    ).first()
+    within = conn.execute(
+        sa.select(c.t, c.kind).where(mine, c.t >= start, c.t < end).order_by(c.t, c.id)
+    ).all()
+    rows = ([before] if before is not None else []) + list(within)
+    # Row.t is the row as a tuple, not the column named t.
+    return [EngineFlag(r[0], r[1] == ENGINE_ON_EVENT) for r in rows]
+
+
+def has_engine_flags(conn: Connection, vehicle: str, until: datetime) -> bool:
+    c = events.c
+    query = (
+        sa.select(c.id)
+        .where(c.vehicle == vehicle, c.kind.in_((ENGINE_ON_EVENT, ENGINE_OFF_EVENT)), c.t < until)
+        .limit(1)
+    )
+    return conn.execute(query).first() is not None
+
+
+def data_span(conn: Connection, vehicle: str) -> tuple[datetime, datetime] | None:
+    """First and last sample time of the vehicle's fixes and energy readings."""
+    spans = []
+    for table in (gps_samples, energy_samples):
+        c = table.c
+        first, last = conn.execute(
+            sa.select(sa.func.min(c.t), sa.func.max(c.t)).where(c.vehicle == vehicle)
+        ).one()
+        if first is not None:
+            spans.append((first, last))
+    if not spans:
+        return None
+    return min(s[0] for s in spans), max(s[1] for s in spans)
+
+
+def incomplete_days(conn: Connection, before: date) -> list[tuple[str, date]]:
+    """Records made while their day was still going on, for days now over."""
+    c = footprint_days.c
+    query = sa.select(c.vehicle, c.day).where(c.complete.is_(False), c.day < before)
+    return [(r.vehicle, r.day) for r in conn.execute(query)]

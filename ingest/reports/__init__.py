@@ -1,0 +1,1 @@
+"""Reports built from the stored daily records: footprint, cold chain, the funder's year."""

@@ -1,0 +1,87 @@
+"""The settings the ingest derives records with, recorded in the store for the API.
+
+The API runs in another process with its own settings; what it reports (which factor
+set, which car factor, which fridge range) must be what the ingest computed with, so the
+ingest writes it here when it starts and the API reads it back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Final
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict
+
+from ingest.footprint.avoided import CarTripFactor
+from ingest.footprint.emissions import FactorSet
+from ingest.footprint.energy import IdlingConfig
+from ingest.settings import FridgeRules
+from ingest.sql_dialects import upsert
+from ingest.store import Store, UtcDateTime, metadata
+
+CURRENT: Final = "current"
+
+report_configuration = sa.Table(
+    "report_configuration",
+    metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("recorded_at", UtcDateTime, nullable=False),
+)
+
+
+class FactorSetInfo(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    name: str
+    version: str
+    date: dt.date
+    source: str
+    url: str | None = None
+
+    @classmethod
+    def of(cls, factors: FactorSet) -> FactorSetInfo:
+        return cls(
+            id=factors.id,
+            name=factors.name,
+            version=factors.version,
+            date=factors.date,
+            source=factors.source,
+            url=factors.url,
+        )
+
+
+class ReportConfiguration(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    timezone: str
+    factor_set: FactorSetInfo
+    car_trip_factor: CarTripFactor
+    idling: IdlingConfig
+    fridge: dict[str, FridgeRules]
+    # Vehicles whose consumption the fleet file gives: the others have no footprint.
+    footprint_vehicles: list[str]
+    recorded_at: dt.datetime
+
+
+def record_configuration(store: Store, configuration: ReportConfiguration) -> None:
+    with store.engine.begin() as conn:
+        upsert(
+            conn,
+            report_configuration,
+            ("name",),
+            {
+                "name": CURRENT,
+                "body": configuration.model_dump_json(),
+                "recorded_at": configuration.recorded_at,
+            },
+        )
+
+
+def load_configuration(store: Store) -> ReportConfiguration | None:
+    c = report_configuration.c
+    with store.engine.connect() as conn:
+        body = conn.execute(sa.select(c.body).where(c.name == CURRENT)).scalar()
+    return None if body is None else ReportConfiguration.model_validate_json(body)
