@@ -69,7 +69,7 @@ def running_api(
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(store, TEST_USERS, visit_figures),
+            create_app(store, TEST_USERS, visit_figures=visit_figures),
             host="127.0.0.1",
             port=port,
             log_level="warning",
