@@ -52,6 +52,8 @@ stops = sa.Table(
     sa.Column("lat", sa.Float, nullable=False),
     sa.Column("lon", sa.Float, nullable=False),
     sa.Column("radius_m", sa.Float, nullable=False),
+    # Null until the fleet file is loaded again after the column was added: unknown, not 0.
+    sa.Column("nearest_surgery_km", sa.Float),
 )
 
 # One row per accepted message: the de-duplication key.
@@ -354,6 +356,7 @@ class Store:
                     "lat": s.lat,
                     "lon": s.lon,
                     "radius_m": s.radius_m,
+                    "nearest_surgery_km": s.nearest_surgery_km,
                 }
                 conn.execute(_insert_ignoring_duplicates(conn, stops).values(**row2))
                 conn.execute(stops.update().where(stops.c.id == s.id).values(**row2))

@@ -3,8 +3,9 @@
 Visits (held, scheduled, patients seen, punctuality) belong to the punctuality side of
 the domain. The reports ask these questions through :class:`VisitFigures`; an answer of
 None means "not recorded", and the report then says so instead of showing a number.
-:class:`NoVisitFigures` answers None to everything, until an implementation reading the
-stored visits is passed to the API (``create_app(..., visit_figures=...)``).
+:class:`NoVisitFigures` answers None to everything; the ``api`` command and the demo pass
+:class:`~ingest.punctuality.figures.StoredVisitFigures`, which reads the stored visits, to
+the API (``create_app(..., visit_figures=...)``).
 """
 
 from __future__ import annotations

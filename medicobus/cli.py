@@ -102,6 +102,7 @@ def ingest(config: ConfigOption) -> None:
     from ingest.local_days import local_date
     from ingest.metrics import IngestMetrics
     from ingest.pipeline import Ingestor
+    from ingest.punctuality.late_arrival import LateArrivals
     from ingest.punctuality.schedule import ScheduleError
     from ingest.punctuality.tracker import PunctualityTracker
     from ingest.retention import RetentionPruner
@@ -120,7 +121,9 @@ def ingest(config: ConfigOption) -> None:
     store = Store.open(settings.database_url, timeseries=settings.influx is not None)
     store.load_fleet(itinerary)
     try:
-        domain = IngestDomain(store, itinerary, settings.domain())
+        domain = IngestDomain(
+            store, itinerary, settings.domain(), condition_sources=[LateArrivals(store)]
+        )
     except (DomainConfigError, FactorFileError) as exc:
         store.close()
         _fail(exc)
@@ -169,6 +172,7 @@ def api(config: ConfigOption) -> None:
     from api.app import create_app
     from api.settings import ApiSettings
     from firmware_config.loader import load_settings
+    from ingest.punctuality.figures import StoredVisitFigures
     from ingest.store import Store
 
     _logging()
@@ -179,7 +183,8 @@ def api(config: ConfigOption) -> None:
     store = Store.open(settings.database_url)
     if not settings.users:
         typer.echo("warning: no API users configured; every request will be refused", err=True)
-    uvicorn.run(create_app(store, settings.users), host=settings.host, port=settings.port)
+    app = create_app(store, settings.users, visit_figures=StoredVisitFigures(store))
+    uvicorn.run(app, host=settings.host, port=settings.port)
 
 
 @app.command("new-token")

@@ -24,6 +24,8 @@ from ingest.local_days import local_date
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import Ingestor
 from ingest.punctuality.config import DetectorSettings, PunctualitySettings
+from ingest.punctuality.figures import StoredVisitFigures
+from ingest.punctuality.late_arrival import LateArrivals
 from ingest.punctuality.tracker import PunctualityTracker
 from ingest.settings import DomainSettings
 from ingest.store import Store
@@ -72,8 +74,10 @@ def run_demo(port: int, data_dir: Path | None, itinerary_file: Path | None, spee
             PunctualitySettings(detector=DetectorSettings(dwell_s=DEMO_DWELL_S * 2 / 3)),
         )
         punctuality.start(local_date(datetime.now(UTC), itinerary.zone), past_days=1)
-        # Cold chain, daily records and alerts with their default settings.
-        domain = IngestDomain(store, itinerary, DomainSettings())
+        # Cold chain, daily records and alerts with their default settings, and late arrivals.
+        domain = IngestDomain(
+            store, itinerary, DomainSettings(), condition_sources=[LateArrivals(store)]
+        )
         domain.start()
         stack.callback(domain.stop)
         metrics = IngestMetrics()
@@ -128,7 +132,9 @@ def run_demo(port: int, data_dir: Path | None, itinerary_file: Path | None, spee
             f"Dashboard: http://127.0.0.1:{port}/#token={tokens['admin']}  (Ctrl-C to stop)",
             flush=True,
         )
-        app = create_app(store, users, metrics=metrics.registry)
+        app = create_app(
+            store, users, metrics=metrics.registry, visit_figures=StoredVisitFigures(store)
+        )
         logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
         uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 

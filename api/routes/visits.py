@@ -1,5 +1,6 @@
 """Visits for coordinators: the day's timetable with what the GPS detected, confirmations,
-corrections and cancellations with their history, ETAs, and punctuality reports."""
+corrections, cancellations and patients seen with their history, ETAs, and punctuality
+reports."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from ingest.punctuality.kpis import (
     punctuality_figures,
 )
 from ingest.punctuality.ledger import (
+    MAX_PATIENTS_SEEN,
     ChangeRefusedError,
     CoordinatorChange,
     VisitState,
@@ -84,6 +86,8 @@ class VisitOut(BaseModel):
     eta_delay_min: float | None
     eta_from: datetime | None = Field(description="time of the position the ETA comes from")
     eta_distance_km: float | None
+    patients_seen: int | None = Field(description="the latest count a coordinator entered")
+    patients_seen_by: str | None
 
 
 def _visit_out(row: VisitRow, state: VisitState) -> VisitOut:
@@ -117,6 +121,8 @@ def _visit_out(row: VisitRow, state: VisitState) -> VisitOut:
         eta_distance_km=(
             round(row.eta_distance_m / 1000, 2) if pending and row.eta_distance_m else None
         ),
+        patients_seen=state.patients_seen,
+        patients_seen_by=state.patients_seen_by,
     )
 
 
@@ -199,6 +205,16 @@ class CancelIn(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
 
 
+class AttendanceIn(BaseModel):
+    patients_seen: int = Field(
+        strict=True,
+        ge=0,
+        le=MAX_PATIENTS_SEEN,
+        description="how many patients the visit saw: a count, never who",
+    )
+    note: str | None = Field(default=None, max_length=500)
+
+
 def _apply(
     db: PunctualityStore,
     caller: Principal,
@@ -256,6 +272,18 @@ def cancel_visit(
     return _apply(db, caller, visit_id, change)
 
 
+@router.post("/visits/{visit_id}/attendance")
+def record_attendance(
+    visit_id: VisitId, body: AttendanceIn, db: Db, clock: ClockDep, caller: Coordinator
+) -> VisitOut:
+    """How many patients the visit saw; a later count replaces it, both are kept. The visit
+    must have an arrival (detected or corrected) and not be cancelled."""
+    change = CoordinatorChange(
+        "attendance", caller.name, clock.now(), body.note, patients_seen=body.patients_seen
+    )
+    return _apply(db, caller, visit_id, change)
+
+
 class EvidenceOut(BaseModel):
     fixes: int
     max_distance_m: float
@@ -271,12 +299,13 @@ class DetectionOut(BaseModel):
 
 
 class ChangeOut(BaseModel):
-    kind: Literal["confirm", "correct", "cancel"]
+    kind: Literal["confirm", "correct", "cancel", "attendance"]
     who: str
     at: datetime
-    reason: str | None
+    reason: str | None = Field(description="the reason, or the note of a confirmation or count")
     arrival: datetime | None
     departure: datetime | None
+    patients_seen: int | None
 
 
 class HistoryOut(BaseModel):

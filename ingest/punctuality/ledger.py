@@ -1,9 +1,11 @@
 """What coordinators say about a visit, on top of what the GPS detected.
 
 A coordinator confirms a visit (the detected arrival is right), corrects it (the bus
-arrived at another time: a time and a reason) or cancels it (a reason). Every change is
-kept, in order, with who and when; nothing overwrites the detection. The effective arrival
-is the latest correction if any, else the detection; the status follows from it.
+arrived at another time: a time and a reason) or cancels it (a reason), and enters how
+many patients the visit saw (an aggregate count, never who). Every change is kept, in
+order, with who and when; nothing overwrites the detection. The effective arrival is the
+latest correction if any, else the detection; the status follows from it. The patients
+seen are those of the latest count.
 
 Pure: the caller passes the stored facts, the changes and the time.
 """
@@ -21,13 +23,15 @@ from ingest.punctuality.classification import (
     punctuality_of,
 )
 
-ChangeKind = Literal["confirm", "correct", "cancel"]
+ChangeKind = Literal["confirm", "correct", "cancel", "attendance"]
 
 # A correction further than this from the visit's scheduled times is a typo (wrong day),
 # not a late bus.
 MAX_CORRECTION_DISTANCE = timedelta(hours=12)
 # Clocks of a coordinator's browser and the server may disagree a little.
 FUTURE_TOLERANCE = timedelta(minutes=5)
+# A médicobus GP sees a few dozen patients a day at most: a larger count is a typo.
+MAX_PATIENTS_SEEN = 200
 
 
 class ChangeRefusedError(ValueError):
@@ -62,6 +66,7 @@ class CoordinatorChange:
     reason: str | None = None
     arrival: datetime | None = None
     departure: datetime | None = None
+    patients_seen: int | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,8 @@ class VisitState:
     confirmed_at: datetime | None
     cancelled_reason: str | None
     cancelled_by: str | None
+    patients_seen: int | None = None
+    patients_seen_by: str | None = None
 
 
 def visit_state(
@@ -85,6 +92,7 @@ def visit_state(
     corrected: CoordinatorChange | None = None
     confirmed: tuple[datetime, str, datetime] | None = None
     cancelled: CoordinatorChange | None = None
+    attendance: CoordinatorChange | None = None
     for change in changes:
         if change.kind == "correct":
             corrected = change
@@ -93,6 +101,8 @@ def visit_state(
         elif change.kind == "confirm":
             assert change.arrival is not None
             confirmed = (change.arrival, change.who, change.at)
+        elif change.kind == "attendance":
+            attendance = change
         else:
             cancelled = change
     if corrected is not None:
@@ -125,6 +135,8 @@ def visit_state(
         confirmed_at=confirmed[2] if confirmed else None,
         cancelled_reason=cancelled_reason,
         cancelled_by=cancelled.who if cancelled and not facts.timetable_cancelled_reason else None,
+        patients_seen=attendance.patients_seen if attendance else None,
+        patients_seen_by=attendance.who if attendance else None,
     )
 
 
@@ -147,6 +159,8 @@ def check_change(
         raise ChangeRefusedError(
             f"visit {facts.visit_id} is cancelled ({state.cancelled_reason})", conflict=True
         )
+    if change.kind == "attendance":
+        return _checked_attendance(facts, state, change)
     if change.kind == "cancel":
         if state.arrival is not None:
             raise ChangeRefusedError(
@@ -193,3 +207,23 @@ def check_change(
     return CoordinatorChange(
         "correct", change.who, change.at, reason=reason, arrival=arrival, departure=departure
     )
+
+
+def _checked_attendance(
+    facts: VisitFacts, state: VisitState, change: CoordinatorChange
+) -> CoordinatorChange:
+    count = change.patients_seen
+    if count is None:
+        raise ChangeRefusedError("patients seen: a count is needed", conflict=False)
+    if not 0 <= count <= MAX_PATIENTS_SEEN:
+        raise ChangeRefusedError(
+            f"patients seen {count} is not between 0 and {MAX_PATIENTS_SEEN}", conflict=False
+        )
+    if state.arrival is None:
+        raise ChangeRefusedError(
+            f"visit {facts.visit_id} has no arrival ({state.status}): send a correction with "
+            "the time the bus arrived before the patients seen",
+            conflict=True,
+        )
+    note = (change.reason or "").strip() or None
+    return CoordinatorChange("attendance", change.who, change.at, reason=note, patients_seen=count)

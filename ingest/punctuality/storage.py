@@ -52,6 +52,7 @@ visits = sa.Table(
     sa.Column("eta_from", UtcDateTime),
     sa.Column("eta_distance_m", sa.Float),
     sa.Index("ix_visits_day_vehicle", "day", "vehicle"),
+    sa.Index("ix_visits_vehicle_arrival", "vehicle", "scheduled_arrival"),
 )
 
 stop_events = sa.Table(
@@ -94,6 +95,7 @@ visit_changes = sa.Table(
     sa.Column("reason", sa.Text),
     sa.Column("arrival", UtcDateTime),
     sa.Column("departure", UtcDateTime),
+    sa.Column("patients_seen", sa.Integer),
     sa.Index("ix_visit_changes_visit", "visit_id", "id"),
 )
 
@@ -122,6 +124,8 @@ class VisitRow:
     eta: datetime | None
     eta_from: datetime | None
     eta_distance_m: float | None
+    # The stop's distance to the nearest surgery, as the fleet file last loaded says.
+    nearest_surgery_km: float | None = None
 
 
 @dataclass(frozen=True)
@@ -165,7 +169,9 @@ def _event_of(row: Any) -> StopEvent:
 
 def _change_of(row: Any) -> CoordinatorChange:
     kind: ChangeKind = row.kind
-    return CoordinatorChange(kind, row.who, row.at, row.reason, row.arrival, row.departure)
+    return CoordinatorChange(
+        kind, row.who, row.at, row.reason, row.arrival, row.departure, row.patients_seen
+    )
 
 
 class PunctualityStore:
@@ -425,7 +431,12 @@ class PunctualityStore:
         return operator
 
     def _visit_query(self) -> sa.Select[Any]:
-        return sa.select(visits, vehicles.c.operator, stops.c.name.label("stop_name")).select_from(
+        return sa.select(
+            visits,
+            vehicles.c.operator,
+            stops.c.name.label("stop_name"),
+            stops.c.nearest_surgery_km,
+        ).select_from(
             visits.join(vehicles, vehicles.c.id == visits.c.vehicle).outerjoin(
                 stops, stops.c.id == visits.c.stop
             )
@@ -457,6 +468,7 @@ class PunctualityStore:
             eta=r.eta,
             eta_from=r.eta_from,
             eta_distance_m=r.eta_distance_m,
+            nearest_surgery_km=r.nearest_surgery_km,
         )
 
     def visit(self, visit_id: str) -> VisitRow | None:
@@ -471,6 +483,18 @@ class PunctualityStore:
             query = query.where(c.vehicle == vehicle)
         with self.engine.connect() as conn:
             rows = conn.execute(query.order_by(c.day, c.scheduled_arrival, c.vehicle, c.id))
+            return [self._visit_row(r) for r in rows]
+
+    def visits_arriving_between(
+        self, vehicle: str, start: datetime, end: datetime
+    ) -> list[VisitRow]:
+        """The vehicle's visits scheduled to arrive in ``[start, end)`` (UTC)."""
+        c = visits.c
+        query = self._visit_query().where(
+            c.vehicle == vehicle, c.scheduled_arrival >= start, c.scheduled_arrival < end
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(c.scheduled_arrival, c.id))
             return [self._visit_row(r) for r in rows]
 
     def changes(self, visit_ids: Iterable[str]) -> dict[str, list[CoordinatorChange]]:
@@ -517,6 +541,7 @@ class PunctualityStore:
                     reason=change.reason,
                     arrival=change.arrival,
                     departure=change.departure,
+                    patients_seen=change.patients_seen,
                 )
             )
         return change

@@ -123,3 +123,32 @@ def test_leg_speeds_are_medians_of_direct_drives(itinerary: Itinerary) -> None:
     assert speeds == {("vesly", "hacqueville"): pytest.approx(road / (12 * 60))}
     with pytest.raises(ValueError, match="several vehicles"):
         leg_speeds([*stays, Stay("caux-01", "yvetot", ARRIVE)], stops)
+
+
+def test_patients_seen_are_the_latest_count_of_a_held_visit() -> None:
+    held = facts(ARRIVE + MIN)
+    first = check_change(
+        held, [], CoordinatorChange("attendance", "a", LATER, " ", patients_seen=12)
+    )
+    assert (first.patients_seen, first.reason) == (12, None)
+    second = CoordinatorChange("attendance", "b", LATER, "recount", patients_seen=0)
+    state = visit_state(held, [first, check_change(held, [first], second)], LATER)
+    assert (state.patients_seen, state.patients_seen_by, state.status) == (0, "b", "on_time")
+    assert state.cancelled_reason is None
+
+    for patients, conflict, words in [
+        (None, False, "a count is needed"),
+        (-1, False, "not between 0 and 200"),
+        (201, False, "not between 0 and 200"),
+    ]:
+        bad = CoordinatorChange("attendance", "a", LATER, patients_seen=patients)
+        with pytest.raises(ChangeRefusedError, match=words) as refused:
+            check_change(held, [], bad)
+        assert refused.value.conflict is conflict
+    count = CoordinatorChange("attendance", "a", LATER, patients_seen=3)
+    with pytest.raises(ChangeRefusedError, match=r"has no arrival \(missed\)") as refused:
+        check_change(facts(), [], count)
+    assert refused.value.conflict
+    with pytest.raises(ChangeRefusedError, match="is cancelled") as refused:
+        check_change(facts(ARRIVE, cancelled="public holiday"), [], count)
+    assert refused.value.conflict
