@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from importlib import resources
 
 from fastapi import FastAPI, HTTPException
-from fastapi.responses import HTMLResponse
-from prometheus_client import CollectorRegistry, make_asgi_app
+from fastapi.responses import HTMLResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy.exc import SQLAlchemyError
 
 from api.auth import ApiUser, Authenticator
@@ -42,7 +42,11 @@ def create_app(
     app.include_router(coldchain.router)
     app.include_router(reports.router)
     if metrics is not None:
-        app.mount("/metrics", make_asgi_app(registry=metrics))
+        registry = metrics
+
+        @app.get("/metrics", include_in_schema=False)
+        def prometheus() -> Response:
+            return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:
