@@ -17,10 +17,12 @@ import queue
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from typing import Final, Protocol
 
 from edge_agent.batching import Sample
 from edge_agent.counters import DeviceCounters
+from edge_agent.engine import EngineWatch
 from edge_agent.fridge_reader import FridgeReader
 from edge_agent.gps_reader import GpsReader
 from edge_agent.outbox import Outbox, OutboxLimits
@@ -28,8 +30,9 @@ from edge_agent.publisher import Acknowledged, LinkEvent, LinkUp, MqttPublisher
 from edge_agent.sampling import FixDecimator
 from edge_agent.vedirect_reader import VeDirectReader
 from firmware_config.agent import AgentConfig
+from firmware_config.vedirect import VeDirectPortConfig
 from protocol.clock import Clock, SystemClock
-from protocol.models import EventSample, GpsSample, StatusBatch, StatusSample
+from protocol.models import EnergySample, EventSample, GpsSample, StatusBatch, StatusSample
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +93,9 @@ class Agent:
             if name in self.device_counters:
                 name = f"{name}_{len(self.device_counters)}"
             counters = self.device_counters[name] = DeviceCounters()
-            self._devices.append(VeDirectReader(port, self.record, counters, self._clock))
+            self._devices.append(
+                VeDirectReader(port, self._energy_recorder(port), counters, self._clock)
+            )
         if config.fridge is not None:
             counters = self.device_counters["fridge"] = DeviceCounters()
             self._devices.append(
@@ -103,6 +108,22 @@ class Agent:
         self._will_due = True
         self._link_changed = False
         self._thread = threading.Thread(target=self._run, name="agent", daemon=True)
+
+    def _energy_recorder(self, port: VeDirectPortConfig) -> Callable[[EnergySample], None]:
+        """Records energy samples, and engine on/off events from the starter battery."""
+        if port.engine_running_above_v is None:
+            return self.record
+        watch = EngineWatch(port.engine_running_above_v, port.engine_stopped_below_v)
+
+        def record(sample: EnergySample) -> None:
+            self.record(sample)
+            if sample.starter_voltage_v is not None:
+                change = watch.feed(sample.starter_voltage_v)
+                if change is not None:
+                    detail = f"starter battery at {sample.starter_voltage_v:.2f} V"
+                    self.record(EventSample(t=sample.t, kind=change, detail=detail))
+
+        return record
 
     @property
     def outbox_depth(self) -> int:

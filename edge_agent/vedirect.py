@@ -471,6 +471,11 @@ def decode_block(block: VeDirectBlock, counters: DeviceCounters) -> Reading | No
     return None
 
 
+def _connected(volts: float | None) -> float | None:
+    # An auxiliary input with nothing on it reads a few millivolts either side of zero.
+    return volts if volts is not None and volts > 1.0 else None
+
+
 def to_energy_sample(
     reading: Reading, t: datetime, counters: DeviceCounters
 ) -> EnergySample | None:
@@ -488,6 +493,7 @@ def to_energy_sample(
                 time_to_go_min=reading.time_to_go_min,
                 alarm=reading.alarm,
                 alarm_reason=reading.alarm_reason,
+                starter_voltage_v=_connected(reading.starter_voltage_v),
             )
         return EnergySample(
             t=t,

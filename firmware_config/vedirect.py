@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class VeDirectPortConfig(BaseModel):
@@ -21,3 +21,21 @@ class VeDirectPortConfig(BaseModel):
     device: Literal["bmv", "mppt"] = Field(
         description="bmv: battery monitor (BMV-7xx, SmartShunt); mppt: solar charger"
     )
+    # A BMV's auxiliary input watching the starter battery tells whether the engine runs:
+    # the alternator holds it above ~13.3 V, a resting 12 V battery sits near 12.6 V.
+    engine_running_above_v: float | None = Field(
+        default=13.3,
+        gt=0,
+        le=40,
+        description="starter battery voltage meaning the engine runs; none: not watched",
+    )
+    engine_stopped_below_v: float = Field(default=12.9, gt=0, le=40)
+
+    @model_validator(mode="after")
+    def _hysteresis(self) -> VeDirectPortConfig:
+        running = self.engine_running_above_v
+        if running is not None and self.engine_stopped_below_v >= running:
+            raise ValueError(
+                "engine_stopped_below_v must be below engine_running_above_v (hysteresis)"
+            )
+        return self

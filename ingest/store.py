@@ -106,6 +106,7 @@ energy_samples = sa.Table(
     sa.Column("charge_state", sa.String(32)),
     sa.Column("charger_error", sa.SmallInteger),
     sa.Column("yield_total_kwh", sa.Float),
+    sa.Column("starter_voltage_v", sa.Float),
     sa.Index("ix_energy_vehicle_t", "vehicle", "t"),
 )
 

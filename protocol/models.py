@@ -76,6 +76,9 @@ class EnergySample(_Model):
         default=None, ge=0, le=255, description="VE.Direct ERR code, 0 = no error"
     )
     yield_total_kwh: float | None = Field(default=None, ge=0)
+    starter_voltage_v: float | None = Field(
+        default=None, ge=0, le=100, description="BMV auxiliary input: the starter battery"
+    )
 
 
 class FridgeSample(_Model):

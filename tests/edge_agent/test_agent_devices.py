@@ -149,3 +149,16 @@ def test_three_devices_publish_and_survive_corrupt_input(bus: Bus) -> None:
         ),
         what="the fridge sensor answering again",
     )
+
+
+def test_engine_on_and_off_from_the_starter_battery(bus: Bus) -> None:
+    def kinds() -> list[str]:
+        return [e.kind for e in bus.samples(EventSample)]  # type: ignore[attr-defined]
+
+    # Parked: the starter battery rests near 12.6 V.
+    wait_for(lambda: "engine_off" in kinds(), what="engine_off while parked")
+    bus.bmv.system.set_driving(True)  # the alternator charges it
+    wait_for(lambda: "engine_on" in kinds(), what="engine_on once driving")
+    energy = [e for e in bus.samples(EnergySample) if isinstance(e, EnergySample)]
+    assert any(e.starter_voltage_v and e.starter_voltage_v > 13.3 for e in energy)
+    assert kinds().count("engine_off") == 1

@@ -371,6 +371,7 @@ def test_bmv_block_units_are_converted() -> None:
         time_to_go_min=460.0,
         alarm=False,
         alarm_reason=0,
+        starter_voltage_v=12.61,
     )
 
 
