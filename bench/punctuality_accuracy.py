@@ -30,9 +30,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from ingest.geo import haversine_m
 from ingest.itinerary import Itinerary, Stop, load_itinerary
 from ingest.punctuality.detector import DetectorConfig, Fix, detect_stops
-from ingest.punctuality.geo import haversine_m
 from simulators.accuracy import DetectedEvent, Scorecard, pooled, score
 from simulators.cli import bundled_itinerary
 from simulators.labelled_days import DEFAULT_VARIANTS, Variant, labelled_days

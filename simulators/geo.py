@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 import math
-from typing import Final
 
-EARTH_RADIUS_M: Final = 6_371_008.8
+from ingest.geo import EARTH_RADIUS_M, haversine_m
 
-
-def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(a))
+__all__ = ["EARTH_RADIUS_M", "bearing_deg", "haversine_m", "interpolate", "offset"]
 
 
 def bearing_deg(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

@@ -22,7 +22,7 @@ from datetime import date, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from ingest.footprint.geodesy import haversine_m
+from ingest.geo import haversine_m
 from ingest.local_days import local_date, require_aware
 from protocol.models import GpsSample
 

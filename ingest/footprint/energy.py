@@ -17,7 +17,7 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ingest.footprint.geodesy import haversine_m
+from ingest.geo import haversine_m
 from ingest.itinerary import Vehicle
 from ingest.local_days import require_aware
 from protocol.models import EnergySample, GpsSample

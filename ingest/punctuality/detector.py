@@ -45,8 +45,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from ingest.geo import haversine_m
 from ingest.itinerary import Stop
-from ingest.punctuality.geo import haversine_m
 from protocol.models import GpsSample
 
 # Stops farther than this from where a rest began cannot contain its anchor; skipping them

@@ -20,9 +20,9 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from ingest.geo import haversine_m
 from ingest.itinerary import Stop
 from ingest.punctuality.classification import Stay
-from ingest.punctuality.geo import haversine_m
 from ingest.punctuality.schedule import Visit
 
 # Rural roads in the Vexin and the Pays de Caux run about a third longer than the crow flies.

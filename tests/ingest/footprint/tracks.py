@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 
-from ingest.footprint.geodesy import EARTH_RADIUS_M
+from ingest.geo import EARTH_RADIUS_M
 from protocol.models import GpsSample
 
 T0 = datetime(2026, 1, 6, 8, 0, tzinfo=UTC)  # a Tuesday, winter: Paris is UTC+1

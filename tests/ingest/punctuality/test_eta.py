@@ -5,9 +5,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from ingest.geo import haversine_m
 from ingest.itinerary import Itinerary
 from ingest.punctuality.eta import road_distance_m, travel_time, upcoming_etas
-from ingest.punctuality.geo import haversine_m
 from ingest.punctuality.schedule import (
     DayCancellation,
     ScheduleRules,

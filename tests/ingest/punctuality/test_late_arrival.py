@@ -10,10 +10,10 @@ from datetime import datetime, timedelta
 from ingest.alerts import storage as alert_storage
 from ingest.alerts.storage import AlertRecord
 from ingest.domain import IngestDomain
+from ingest.geo import haversine_m
 from ingest.itinerary import Itinerary
 from ingest.pipeline import Ingestor
 from ingest.punctuality.config import PunctualitySettings
-from ingest.punctuality.geo import haversine_m
 from ingest.punctuality.late_arrival import LateArrivals, alert_subject, late_arrival
 from ingest.punctuality.ledger import CoordinatorChange, VisitFacts, VisitState, visit_state
 from ingest.punctuality.storage import PunctualityStore, VisitRow

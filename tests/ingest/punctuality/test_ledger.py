@@ -4,10 +4,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from ingest.geo import haversine_m
 from ingest.itinerary import Itinerary
 from ingest.punctuality.classification import Stay
 from ingest.punctuality.eta import leg_speeds
-from ingest.punctuality.geo import haversine_m
 from ingest.punctuality.kpis import VisitResult, figures, punctuality_figures
 from ingest.punctuality.ledger import (
     ChangeRefusedError,

@@ -7,9 +7,9 @@ import math
 import random
 from datetime import datetime, timedelta
 
+from ingest.geo import EARTH_RADIUS_M, haversine_m
 from ingest.itinerary import Stop
 from ingest.punctuality.detector import Fix
-from ingest.punctuality.geo import EARTH_RADIUS_M, haversine_m
 
 
 def offset(lat: float, lon: float, east_m: float, north_m: float) -> tuple[float, float]:
