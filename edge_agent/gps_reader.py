@@ -10,13 +10,11 @@ import serial
 
 from edge_agent.counters import DeviceCounters
 from edge_agent.nmea import EpochAssembler, NmeaFramer, parse_sentence
+from edge_agent.serial_link import keep_port_open
 from firmware_config.agent import GpsPortConfig
 from protocol.models import GpsSample
 
 log = logging.getLogger(__name__)
-
-READ_TIMEOUT_S = 0.2
-MAX_BACKOFF_S = 30.0
 
 
 class GpsReader:
@@ -43,20 +41,14 @@ class GpsReader:
         self._thread.join(timeout=2.0)
 
     def _run(self) -> None:
-        backoff = 1.0
-        while not self._stop.is_set():
-            try:
-                with serial.Serial(
-                    self._config.port, self._config.baudrate, timeout=READ_TIMEOUT_S
-                ) as port:
-                    log.info("GPS port %s open", self._config.port)
-                    backoff = 1.0
-                    self._read(port)
-            except (serial.SerialException, OSError) as exc:
-                self.counters.add("port_errors")
-                log.warning("GPS port %s: %s; retrying in %.0f s", self._config.port, exc, backoff)
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_S)
+        keep_port_open(
+            "GPS",
+            self._config.port,
+            self._config.baudrate,
+            self._read,
+            stop=self._stop,
+            counters=self.counters,
+        )
 
     def _read(self, port: serial.Serial) -> None:
         framer = NmeaFramer(self.counters)

@@ -9,15 +9,13 @@ from collections.abc import Callable
 import serial
 
 from edge_agent.counters import DeviceCounters
+from edge_agent.serial_link import keep_port_open
 from edge_agent.vedirect import VeDirectFramer, decode_block, to_energy_sample
 from firmware_config.vedirect import VeDirectPortConfig
 from protocol.clock import Clock, SystemClock
 from protocol.models import EnergySample
 
 log = logging.getLogger(__name__)
-
-READ_TIMEOUT_S = 0.2
-MAX_BACKOFF_S = 30.0
 
 
 class VeDirectReader:
@@ -58,22 +56,14 @@ class VeDirectReader:
         return self._thread.is_alive()
 
     def _run(self) -> None:
-        backoff = 1.0
-        while not self._stop.is_set():
-            try:
-                with serial.Serial(
-                    self._config.port, self._config.baudrate, timeout=READ_TIMEOUT_S
-                ) as port:
-                    log.info("VE.Direct %s port %s open", self._config.device, self._config.port)
-                    backoff = 1.0
-                    self._read(port)
-            except (serial.SerialException, OSError) as exc:
-                self.counters.add("port_errors")
-                log.warning(
-                    "VE.Direct port %s: %s; retrying in %.0f s", self._config.port, exc, backoff
-                )
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_S)
+        keep_port_open(
+            f"VE.Direct {self._config.device}",
+            self._config.port,
+            self._config.baudrate,
+            self._read,
+            stop=self._stop,
+            counters=self.counters,
+        )
 
     def _read(self, port: serial.Serial) -> None:
         # A fresh framer per opening: the first block after it may be partial.
