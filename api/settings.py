@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
 from pydantic_settings import SettingsConfigDict
 
 from api.auth import ApiUser
 from firmware_config.loader import TomlSettings
+from ingest.sql_dialects import check_database_url
 
 
 class ApiSettings(TomlSettings):
     model_config = SettingsConfigDict(env_prefix="MEDICOBUS_API_")
 
-    database_url: str = Field(default="sqlite:///medicobus.sqlite")
+    database_url: Annotated[str, AfterValidator(check_database_url)] = Field(
+        default="sqlite:///medicobus.sqlite"
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     users: list[ApiUser] = Field(

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Self
+from typing import Annotated, Self
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import SettingsConfigDict
 
 from firmware_config.agent import BrokerConfig
@@ -15,6 +23,7 @@ from ingest.coldchain.rules import ColdChainConfig
 from ingest.footprint.emissions import bundled_factor_sets
 from ingest.footprint.energy import DEFAULT_IDLE_SOURCE, IdlingConfig
 from ingest.punctuality.config import PunctualitySettings
+from ingest.sql_dialects import check_database_url
 from ingest.timeseries import InfluxSettings
 
 
@@ -143,7 +152,9 @@ class DomainSettings(_Section):
 class IngestSettings(TomlSettings):
     model_config = SettingsConfigDict(env_prefix="MEDICOBUS_INGEST_")
 
-    database_url: str = Field(default="sqlite:///medicobus.sqlite")
+    database_url: Annotated[str, AfterValidator(check_database_url)] = Field(
+        default="sqlite:///medicobus.sqlite"
+    )
     itinerary_file: Path = Field(description="the fleet and its weekly timetable (TOML)")
     broker: BrokerConfig = Field(default_factory=lambda: BrokerConfig(client_id="medicobus-ingest"))
     max_future_skew_s: float = Field(default=300, gt=0)

@@ -12,6 +12,28 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+
+
+class UnsupportedDatabaseError(ValueError):
+    """A database URL for a backend the store does not speak."""
+
+    def __init__(self, backend: str) -> None:
+        super().__init__(
+            f"unsupported database {backend!r}: use sqlite:///… or postgresql+psycopg://…"
+        )
+
+
+def check_database_url(url: str) -> str:
+    """``url`` if the store can use it; raise :class:`UnsupportedDatabaseError` otherwise."""
+    try:
+        backend = sa.engine.make_url(url).get_backend_name()
+    except sa.exc.ArgumentError:
+        raise ValueError(f"{url!r} is not a database URL") from None
+    if backend not in SUPPORTED_BACKENDS:
+        raise UnsupportedDatabaseError(backend)
+    return url
+
 
 def insert_statement(conn: Connection, table: sa.Table) -> Any:
     """The dialect's own INSERT, which has ``on_conflict_do_*`` and ``excluded``."""
@@ -19,7 +41,7 @@ def insert_statement(conn: Connection, table: sa.Table) -> Any:
         return postgresql.insert(table)
     if conn.dialect.name == "sqlite":
         return sqlite.insert(table)
-    raise NotImplementedError(f"unsupported database {conn.dialect.name}")
+    raise UnsupportedDatabaseError(conn.dialect.name)
 
 
 def insert_or_skip(conn: Connection, table: sa.Table) -> Any:

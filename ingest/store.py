@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from ingest.itinerary import Itinerary
+from ingest.sql_dialects import check_database_url, insert_or_skip, upsert
 from ingest.timeseries import lines_for
 from protocol.models import Batch, EnergySample, FridgeSample, GpsSample, StatusSample
 
@@ -252,14 +252,6 @@ class Rejection:
     payload_head: str
 
 
-def _insert_ignoring_duplicates(conn: Connection, table: sa.Table) -> Any:
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing()
-    if conn.dialect.name == "sqlite":
-        return sqlite.insert(table).on_conflict_do_nothing()
-    raise NotImplementedError(f"unsupported database {conn.dialect.name}")
-
-
 def _naive_utc(value: datetime) -> datetime:
     if value.utcoffset() != _ZERO:
         value = value.astimezone(UTC)
@@ -303,7 +295,8 @@ def _bulk_insert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) 
 
 
 def create_engine(url: str) -> Engine:
-    if url.startswith("sqlite"):
+    """An engine for SQLite (WAL) or PostgreSQL, the two databases the store speaks."""
+    if sa.engine.make_url(check_database_url(url)).get_backend_name() == "sqlite":
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @sa.event.listens_for(engine, "connect")
@@ -348,10 +341,9 @@ class Store:
         with self.engine.begin() as conn:
             for v in itinerary.vehicles:
                 row = {"id": v.id, "operator": v.operator, "label": v.label, "traction": v.traction}
-                conn.execute(_insert_ignoring_duplicates(conn, vehicles).values(**row))
-                conn.execute(vehicles.update().where(vehicles.c.id == v.id).values(**row))
+                upsert(conn, vehicles, ["id"], row)
             for s in itinerary.stops:
-                row2 = {
+                stop = {
                     "id": s.id,
                     "name": s.name,
                     "lat": s.lat,
@@ -359,8 +351,7 @@ class Store:
                     "radius_m": s.radius_m,
                     "nearest_surgery_km": s.nearest_surgery_km,
                 }
-                conn.execute(_insert_ignoring_duplicates(conn, stops).values(**row2))
-                conn.execute(stops.update().where(stops.c.id == s.id).values(**row2))
+                upsert(conn, stops, ["id"], stop)
 
     def vehicle_ids(self) -> set[str]:
         with self.engine.connect() as conn:
@@ -401,7 +392,7 @@ class Store:
         with self.engine.begin() as conn:
             key = _batch_key_row(batch, received_at)
             inserted = conn.execute(
-                _insert_ignoring_duplicates(conn, batches).values(**key).returning(batches.c.seq)
+                insert_or_skip(conn, batches).values(**key).returning(batches.c.seq)
             ).first()
             if inserted is None:
                 return False
@@ -534,7 +525,7 @@ class Store:
     ) -> None:
         vs = vehicle_state.c
         new_rows = [{"vehicle": v} for v in last_seen]
-        conn.execute(_insert_ignoring_duplicates(conn, vehicle_state), new_rows)
+        conn.execute(insert_or_skip(conn, vehicle_state), new_rows)
         conn.execute(
             vehicle_state.update()
             .where(

@@ -173,3 +173,16 @@ def test_db_upgrade_creates_the_schema(tmp_path: Path, itinerary_file: Path) -> 
         )
     }
     assert {"alembic_version", "batches", "gps_samples", "visits"} <= tables
+
+
+def test_ingest_refuses_a_database_the_store_does_not_speak(
+    tmp_path: Path, itinerary_file: Path
+) -> None:
+    config = tmp_path / "ingest.toml"
+    config.write_text(
+        f'database_url = "mysql://root@localhost/x"\nitinerary_file = "{itinerary_file}"\n'
+    )
+    result = run("db", "upgrade", "--config", str(config))
+    assert result.returncode == 2
+    assert "database_url" in result.stderr
+    assert "unsupported database 'mysql'" in result.stderr

@@ -15,8 +15,6 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
 
 from ingest.punctuality.classification import (
     PunctualityReport,
@@ -28,6 +26,7 @@ from ingest.punctuality.detector import Evidence, Fix, StopArrival, StopDepartur
 from ingest.punctuality.eta import Eta
 from ingest.punctuality.ledger import ChangeKind, CoordinatorChange, VisitFacts
 from ingest.punctuality.schedule import Visit
+from ingest.sql_dialects import insert_or_skip
 from ingest.store import Store, UtcDateTime, gps_samples, metadata, stops, vehicles
 
 visits = sa.Table(
@@ -100,12 +99,6 @@ visit_changes = sa.Table(
 )
 
 REMOVED_FROM_TIMETABLE = "removed from the timetable"
-
-
-def _insert_ignoring_duplicates(conn: Connection, table: sa.Table) -> Any:
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing()
-    return sqlite.insert(table).on_conflict_do_nothing()
 
 
 @dataclass(frozen=True)
@@ -307,7 +300,7 @@ class PunctualityStore:
             return
         with self.engine.begin() as conn:
             conn.execute(
-                _insert_ignoring_duplicates(conn, stop_events),
+                insert_or_skip(conn, stop_events),
                 [_event_row(e, day) for e, day in events],
             )
 
@@ -317,7 +310,7 @@ class PunctualityStore:
             conn.execute(stop_events.delete().where(c.vehicle == vehicle, c.day == day))
             if events:
                 conn.execute(
-                    _insert_ignoring_duplicates(conn, stop_events),
+                    insert_or_skip(conn, stop_events),
                     [_event_row(e, day) for e in events],
                 )
 

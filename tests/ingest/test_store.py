@@ -151,3 +151,10 @@ def test_retention_must_outlive_the_age_limit(tmp_path: Path) -> None:
     config.write_text('itinerary_file = "x.toml"\nmax_age_days = 30\nretention_days = 20\n')
     with pytest.raises(ConfigError, match="retention_days"):
         load_settings(IngestSettings, config)
+
+
+def test_the_store_opens_only_sqlite_and_postgresql() -> None:
+    from ingest.sql_dialects import UnsupportedDatabaseError
+
+    with pytest.raises(UnsupportedDatabaseError, match="unsupported database 'mysql'"):
+        Store.open("mysql://root@localhost/x")
