@@ -17,6 +17,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from ingest.acknowledgement import AckOutcome, acknowledge
 from ingest.alerts.rules import (
     SEVERITY,
     ActiveAlert,
@@ -378,23 +379,10 @@ def get_alert(engine: Engine, alert_id: int) -> AlertRecord | None:
     return None if row is None else _record(row)
 
 
-AckOutcome = Literal["acknowledged", "already", "missing"]
-
-
 def acknowledge_alert(
     engine: Engine, alert_id: int, who: str, when: datetime, comment: str | None
 ) -> AckOutcome:
-    c = alerts.c
-    with engine.begin() as conn:
-        done = conn.execute(
-            alerts.update()
-            .where(c.id == alert_id, c.ack_at.is_(None))
-            .values(ack_by=who, ack_at=when, ack_comment=comment)
-        )
-        if done.rowcount == 1:
-            return "acknowledged"
-        exists = conn.execute(sa.select(c.id).where(c.id == alert_id)).first()
-    return "already" if exists is not None else "missing"
+    return acknowledge(engine, alerts, alert_id, who=who, when=when, comment=comment)
 
 
 # --- notifications ---------------------------------------------------------------------

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from ingest.acknowledgement import AckOutcome, acknowledge
 from ingest.coldchain.daily import FridgeDay
 from ingest.coldchain.reconcile import AlarmPlan, StoredAlarm
 from ingest.coldchain.rules import AlarmKind, FridgeAlarm, HeldReading, Reading, TemperatureRun
@@ -331,23 +332,10 @@ def stored_alarms(conn: Connection, vehicle: str, since: datetime) -> list[Store
     return [_stored(r) for r in conn.execute(query)]
 
 
-AckOutcome = Literal["acknowledged", "already", "missing"]
-
-
 def acknowledge_alarm(
     engine: Engine, alarm_id: int, who: str, when: datetime, comment: str | None
 ) -> AckOutcome:
-    c = fridge_alarms.c
-    with engine.begin() as conn:
-        done = conn.execute(
-            fridge_alarms.update()
-            .where(c.id == alarm_id, c.ack_at.is_(None))
-            .values(ack_by=who, ack_at=when, ack_comment=comment)
-        )
-        if done.rowcount == 1:
-            return "acknowledged"
-        exists = conn.execute(sa.select(c.id).where(c.id == alarm_id)).first()
-    return "already" if exists is not None else "missing"
+    return acknowledge(engine, fridge_alarms, alarm_id, who=who, when=when, comment=comment)
 
 
 # --- daily records ---------------------------------------------------------------------
