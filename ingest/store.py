@@ -198,6 +198,27 @@ class Quarantined:
     received_at: datetime
 
 
+def _advance_state(conn: Connection, stamp: str, changes: dict[str, dict[str, Any]]) -> None:
+    """Set each vehicle's ``changes`` in ``vehicle_state`` where they are newer than what
+    it holds, ``stamp`` being the column that says how new (the changes include it)."""
+    if not changes:
+        return
+    vs = vehicle_state.c
+    fields = list(next(iter(changes.values())))
+    conn.execute(
+        vehicle_state.update()
+        .where(
+            vs.vehicle == sa.bindparam("p_vehicle"),
+            sa.or_(vs[stamp].is_(None), vs[stamp] < sa.bindparam(f"p_{stamp}")),
+        )
+        .values({f: sa.bindparam(f"p_{f}") for f in fields}),
+        [
+            {"p_vehicle": v, **{f"p_{k}": value for k, value in row.items()}}
+            for v, row in changes.items()
+        ],
+    )
+
+
 def _status_order(item: tuple[datetime, StatusSample]) -> tuple[datetime, datetime]:
     return item[0], item[1].t
 
@@ -471,110 +492,47 @@ class Store:
         if self.timeseries:
             points = [{"line": line} for batch, _ in items for line in lines_for(batch)]
             conn.execute(timeseries_outbox.insert(), points)
-        self._update_vehicle_state(conn, last_seen, latest_fix, latest_status)
-        self._update_health(conn, latest_battery, latest_fridge)
-
-    def _update_health(
-        self,
-        conn: Connection,
-        battery: dict[str, EnergySample],
-        fridge: dict[str, FridgeSample],
-    ) -> None:
-        vs = vehicle_state.c
-        if battery:
-            conn.execute(
-                vehicle_state.update()
-                .where(
-                    vs.vehicle == sa.bindparam("v"),
-                    sa.or_(vs.energy_t.is_(None), vs.energy_t < sa.bindparam("t")),
-                )
-                .values(
-                    energy_t=sa.bindparam("t"),
-                    soc_pct=sa.bindparam("soc"),
-                    battery_v=sa.bindparam("volts"),
-                ),
-                [
-                    {"v": v, "t": e.t, "soc": e.soc_pct, "volts": e.voltage_v}
-                    for v, e in battery.items()
-                ],
-            )
-        if fridge:
-            conn.execute(
-                vehicle_state.update()
-                .where(
-                    vs.vehicle == sa.bindparam("v"),
-                    sa.or_(vs.fridge_t.is_(None), vs.fridge_t < sa.bindparam("t")),
-                )
-                .values(
-                    fridge_t=sa.bindparam("t"),
-                    fridge_temp_c=sa.bindparam("temp"),
-                    fridge_door_open=sa.bindparam("door"),
-                ),
-                [
-                    {"v": v, "t": f.t, "temp": f.temp_c, "door": f.door_open}
-                    for v, f in fridge.items()
-                ],
-            )
-
-    def _update_vehicle_state(
-        self,
-        conn: Connection,
-        last_seen: dict[str, datetime],
-        latest_fix: dict[str, GpsSample],
-        latest_status: dict[str, tuple[datetime, StatusSample]],
-    ) -> None:
-        vs = vehicle_state.c
-        new_rows = [{"vehicle": v} for v in last_seen]
-        conn.execute(insert_or_skip(conn, vehicle_state), new_rows)
-        conn.execute(
-            vehicle_state.update()
-            .where(
-                vs.vehicle == sa.bindparam("v"),
-                sa.or_(vs.last_seen.is_(None), vs.last_seen < sa.bindparam("seen")),
-            )
-            .values(last_seen=sa.bindparam("seen")),
-            [{"v": v, "seen": t} for v, t in last_seen.items()],
+        conn.execute(insert_or_skip(conn, vehicle_state), [{"vehicle": v} for v in last_seen])
+        _advance_state(conn, "last_seen", {v: {"last_seen": t} for v, t in last_seen.items()})
+        # A late batch from an outbox catching up must not move the live position back.
+        _advance_state(
+            conn,
+            "gps_t",
+            {
+                v: {
+                    "gps_t": f.t,
+                    "lat": f.lat,
+                    "lon": f.lon,
+                    "speed_mps": f.speed_mps,
+                    "course_deg": f.course_deg,
+                }
+                for v, f in latest_fix.items()
+            },
         )
-        if latest_fix:
-            # A late batch from an outbox catching up must not move the live position back.
-            conn.execute(
-                vehicle_state.update()
-                .where(
-                    vs.vehicle == sa.bindparam("v"),
-                    sa.or_(vs.gps_t.is_(None), vs.gps_t < sa.bindparam("t")),
-                )
-                .values(
-                    gps_t=sa.bindparam("t"),
-                    lat=sa.bindparam("lat"),
-                    lon=sa.bindparam("lon"),
-                    speed_mps=sa.bindparam("speed"),
-                    course_deg=sa.bindparam("course"),
-                ),
-                [
-                    {
-                        "v": v,
-                        "t": f.t,
-                        "lat": f.lat,
-                        "lon": f.lon,
-                        "speed": f.speed_mps,
-                        "course": f.course_deg,
-                    }
-                    for v, f in latest_fix.items()
-                ],
-            )
-        if latest_status:
-            conn.execute(
-                vehicle_state.update()
-                .where(
-                    vs.vehicle == sa.bindparam("v"),
-                    sa.or_(vs.status_t.is_(None), vs.status_t < sa.bindparam("t")),
-                )
-                .values(online=sa.bindparam("online"), status_t=sa.bindparam("t")),
-                [
-                    {"v": v, "t": received, "online": st.online}
-                    for v, (received, st) in latest_status.items()
-                ],
-            )
+        _advance_state(
+            conn,
+            "status_t",
+            {
+                v: {"status_t": received, "online": st.online}
+                for v, (received, st) in latest_status.items()
+            },
+        )
+        _advance_state(
+            conn,
+            "energy_t",
+            {
+                v: {"energy_t": e.t, "soc_pct": e.soc_pct, "battery_v": e.voltage_v}
+                for v, e in latest_battery.items()
+            },
+        )
+        _advance_state(
+            conn,
+            "fridge_t",
+            {
+                v: {"fridge_t": f.t, "fridge_temp_c": f.temp_c, "fridge_door_open": f.door_open}
+                for v, f in latest_fridge.items()
+            },
+        )
 
     def _save_quarantined(self, conn: Connection, quarantined: Sequence[Quarantined]) -> None:
         if not quarantined:
