@@ -42,9 +42,7 @@ class AlertOut(BaseModel):
 
     @classmethod
     def of(cls, a: storage.AlertRecord) -> AlertOut:
-        ack = None
-        if a.ack_by is not None and a.ack_at is not None:
-            ack = AckOut(by=a.ack_by, at=a.ack_at, comment=a.ack_comment)
+        ack = AckOut.of(a.ack_by, a.ack_at, a.ack_comment)
         return cls(
             id=a.id,
             vehicle=a.vehicle,

@@ -25,6 +25,13 @@ class AckOut(BaseModel):
     at: datetime
     comment: str | None
 
+    @classmethod
+    def of(cls, by: str | None, at: datetime | None, comment: str | None) -> AckOut | None:
+        """The acknowledgement of an alert or alarm, if someone gave one."""
+        if by is None or at is None:
+            return None
+        return cls(by=by, at=at, comment=comment)
+
 
 class FridgeAlarmOut(BaseModel):
     id: int
@@ -43,9 +50,7 @@ class FridgeAlarmOut(BaseModel):
 
     @classmethod
     def of(cls, a: FridgeAlarmRecord) -> FridgeAlarmOut:
-        ack = None
-        if a.ack_by is not None and a.ack_at is not None:
-            ack = AckOut(by=a.ack_by, at=a.ack_at, comment=a.ack_comment)
+        ack = AckOut.of(a.ack_by, a.ack_at, a.ack_comment)
         return cls(
             id=a.id,
             vehicle=a.vehicle,
