@@ -30,8 +30,8 @@ def validate_message(
     batch = decode(payload, topic)
     if batch.vehicle not in known_vehicles:
         raise ProtocolError("unknown_vehicle", f"vehicle {batch.vehicle!r} is not in the fleet")
-    newest = max(s.t for s in batch.samples)
-    oldest = min(s.t for s in batch.samples)
+    times = [s.t for s in batch.samples]
+    newest, oldest = max(times), min(times)
     if newest > received_at + limits.max_future_skew:
         raise ProtocolError(
             "future_timestamp",

@@ -106,6 +106,7 @@ def ingest(config: ConfigOption) -> None:
     from ingest.punctuality.schedule import ScheduleError
     from ingest.punctuality.tracker import PunctualityTracker
     from ingest.retention import RetentionPruner
+    from ingest.runtime import settle_heap
     from ingest.settings import IngestSettings
     from ingest.store import Store
     from ingest.subscriber import IngestSubscriber
@@ -153,6 +154,7 @@ def ingest(config: ConfigOption) -> None:
     if settings.metrics_port:
         start_http_server(settings.metrics_port, settings.metrics_host, metrics.registry)
     domain.start()
+    settle_heap()
     subscriber.start()
     _wait_for_signal()
     subscriber.stop()
