@@ -7,6 +7,8 @@ import logging
 import multiprocessing
 import threading
 import time
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from typing import Final
 
 from firmware_config.agent import BrokerConfig
@@ -57,20 +59,45 @@ class IngestSubscriber:
         self._drained = False
         self._backlog = 0
         self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
-        context = multiprocessing.get_context("spawn")
-        self._from_receiver, receiver_out = context.Pipe(duplex=False)
-        receiver_in, self._to_receiver = context.Pipe(duplex=False)
-        self._process = context.Process(
+        self._context = multiprocessing.get_context("spawn")
+        self._process: BaseProcess | None = None
+        self._from_receiver: Connection | None = None
+        self._to_receiver: Connection | None = None
+
+    def _start_receiver(self) -> None:
+        self._from_receiver, receiver_out = self._context.Pipe(duplex=False)
+        receiver_in, self._to_receiver = self._context.Pipe(duplex=False)
+        self._process = self._context.Process(
             target=receiver.run,
             args=(self._config, receiver_in, receiver_out),
             name="ingest-receiver",
             daemon=True,
         )
-        self._receiver_ends = (receiver_in, receiver_out)
+        self._process.start()
+        # The receiver holds its ends now: if either process dies, the other sees the
+        # pipe close.
+        receiver_in.close()
+        receiver_out.close()
+
+    def _restart_receiver(self) -> None:
+        """The receiver died: start another. What it had passed on but not acknowledged
+        comes again from the broker, and the store drops what it already has."""
+        log.error("the ingest's MQTT receiver stopped; starting another")
+        self.connected.clear()
+        if self._process is not None:
+            self._process.join(timeout=5)
+        time.sleep(1)
+        self._start_receiver()
+
+    @property
+    def receiver_pid(self) -> int | None:
+        """The process holding the MQTT session."""
+        return self._process.pid if self._process is not None else None
 
     def _take(self, timeout: float) -> list[tuple[int, int, str, bytes]]:
         """What the receiver passed on: up to ``MAX_GROUP`` messages, waiting at most
         ``timeout`` for the first. Link changes are applied on the way."""
+        assert self._from_receiver is not None
         group: list[tuple[int, int, str, bytes]] = []
         wait = timeout
         while len(group) < MAX_GROUP and self._from_receiver.poll(wait):
@@ -90,8 +117,10 @@ class IngestSubscriber:
             try:
                 group = self._take(0.2)
             except (EOFError, OSError):
-                log.error("the ingest's MQTT receiver stopped")
-                return
+                if self._stop.is_set():
+                    return
+                self._restart_receiver()
+                continue
             if not group:
                 continue
             received_at = self._clock.now()
@@ -110,6 +139,12 @@ class IngestSubscriber:
                     time.sleep(delay)
                     delay = min(delay * 2, MAX_RETRY_DELAY_S)
             self._backlog = 0
+            self._acknowledge(group)
+
+    def _acknowledge(self, group: list[tuple[int, int, str, bytes]]) -> None:
+        assert self._to_receiver is not None
+        # If the receiver died, the broker delivers these again to the next one.
+        with contextlib.suppress(OSError):
             self._to_receiver.send(("ack", [(mid, qos) for mid, qos, _, _ in group]))
 
     @property
@@ -118,9 +153,7 @@ class IngestSubscriber:
         return self._backlog
 
     def start(self) -> None:
-        self._process.start()
-        for end in self._receiver_ends:
-            end.close()  # the receiver holds them now: its death closes the pipes
+        self._start_receiver()
         self._writer.start()
 
     def stop(self) -> None:
@@ -130,13 +163,17 @@ class IngestSubscriber:
         while the ingest is down waits for it.
         """
         self._stop.set()
-        with contextlib.suppress(OSError):  # the receiver may be gone already
-            self._to_receiver.send(("stop", None))
+        self._tell_receiver("stop")
         self._writer.join(timeout=30)
-        with contextlib.suppress(OSError):
-            self._to_receiver.send(("close", None))
-        self._process.join(timeout=10)
-        if self._process.is_alive():
-            self._process.terminate()
-            self._process.join(timeout=5)
+        self._tell_receiver("close")
+        if self._process is not None:
+            self._process.join(timeout=10)
+            if self._process.is_alive():
+                self._process.terminate()
+                self._process.join(timeout=5)
         self.connected.clear()
+
+    def _tell_receiver(self, what: str) -> None:
+        if self._to_receiver is not None:
+            with contextlib.suppress(OSError):  # the receiver may be gone already
+                self._to_receiver.send((what, None))

@@ -4,6 +4,7 @@ mid-stream, and two ingests sharing the load."""
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -97,6 +98,17 @@ def ingest_process(config: Path) -> subprocess.Popen[bytes]:
     )
 
 
+def children_of(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (from /proc)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                children.append(int(stat.parent.name))
+    return children
+
+
 def test_ingest_killed_mid_stream_loses_nothing_and_counts_nothing_twice(
     tmp_path: Path, mosquitto: Mosquitto, publisher: Publisher, itinerary_file: Path
 ) -> None:
@@ -117,12 +129,20 @@ def test_ingest_killed_mid_stream_loses_nothing_and_counts_nothing_twice(
             return store.count_batches() > 0
 
         wait_for(first_stored, what="the ingest subscribed and storing")
+        receivers = children_of(ingest.pid)
+        assert receivers, "the ingest runs its MQTT session in a receiver process"
         total = 1500
         for seq in range(total):
             publisher.publish("vexin-01", seq)
             if seq == 700:
                 ingest.send_signal(signal.SIGKILL)
                 ingest.wait()
+                # Its receiver must not live on holding the session's client id.
+                wait_for(
+                    lambda: not any(Path(f"/proc/{pid}").exists() for pid in receivers),
+                    timeout=10,
+                    what="the killed ingest's receiver process to exit",
+                )
             if seq == 1000:
                 ingest = ingest_process(config)
         assert_stored_exactly_once(store, "vexin-01", total)
@@ -143,6 +163,35 @@ def test_broker_restarted_mid_stream_loses_nothing(
                 mosquitto.stop()
                 mosquitto.start()
         assert_stored_exactly_once(store, "caux-01", total)
+
+
+def test_a_receiver_that_dies_is_replaced_and_nothing_is_lost(
+    mosquitto: Mosquitto, publisher: Publisher, store: Store
+) -> None:
+    from firmware_config.agent import BrokerConfig
+    from ingest.pipeline import Ingestor
+    from ingest.subscriber import IngestSubscriber
+
+    ingestor = Ingestor(store)
+    subscriber = IngestSubscriber(
+        ingestor, BrokerConfig(url=mosquitto.url, client_id="ingest-receiver-killed")
+    )
+    subscriber.start()
+    assert subscriber.connected.wait(10)
+    try:
+        first = subscriber.receiver_pid
+        assert first is not None
+        total = 600
+        for seq in range(total):
+            publisher.publish("caux-01", seq)
+            if seq == 250:
+                os.kill(first, signal.SIGKILL)
+        assert_stored_exactly_once(store, "caux-01", total)
+        assert subscriber.receiver_pid not in (None, first)
+        assert subscriber.connected.is_set()
+        assert ingestor.counters["stored_batches"] == total
+    finally:
+        subscriber.stop()
 
 
 def test_two_ingests_sharing_the_load_store_what_one_would(
