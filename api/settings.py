@@ -23,3 +23,8 @@ class ApiSettings(TomlSettings):
     users: list[ApiUser] = Field(
         default_factory=list, description="who may call the API: name, role, operator, token hash"
     )
+    timeseries: bool = Field(
+        default=False,
+        description="queue coordinators' visit changes as time-series points, which the "
+        "ingest sends: set it when the ingest has [influx]",
+    )

@@ -173,7 +173,9 @@ class IngestSettings(TomlSettings):
         default=9108, ge=1, le=65535, description="Prometheus /metrics; none to disable"
     )
     influx: InfluxSettings | None = Field(
-        default=None, description="also write every sample to InfluxDB (url, token, org, bucket)"
+        default=None,
+        description="also write every sample and derived metric to InfluxDB (url, token, org, "
+        "bucket)",
     )
     punctuality: PunctualitySettings = Field(
         default_factory=PunctualitySettings,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from operator import attrgetter
@@ -188,6 +188,15 @@ timeseries_outbox = sa.Table(
     sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
     sa.Column("line", sa.Text, nullable=False),
 )
+
+
+def queue_points(conn: Connection, lines: Iterable[str]) -> None:
+    """Queue line-protocol points for the time-series server in ``conn``'s transaction:
+    they leave only if what they describe is committed."""
+    rows = [{"line": line} for line in lines]
+    if rows:
+        conn.execute(timeseries_outbox.insert(), rows)
+
 
 QUARANTINE_HEAD_BYTES = 2048
 _ZERO = timedelta(0)

@@ -182,7 +182,7 @@ def api(config: ConfigOption) -> None:
         settings = load_settings(ApiSettings, config)
     except ConfigError as exc:
         _fail(exc)
-    store = Store.open(settings.database_url)
+    store = Store.open(settings.database_url, timeseries=settings.timeseries)
     if not settings.users:
         typer.echo("warning: no API users configured; every request will be refused", err=True)
     app = create_app(store, settings.users, visit_figures=StoredVisitFigures(store))

@@ -147,7 +147,9 @@ class AlertEvaluator:
                 known=known,
                 now=now,
             )
-            changed = storage.apply_plan(conn, todo, now, notify=self._notify)
+            changed = storage.apply_plan(
+                conn, todo, now, notify=self._notify, timeseries=self._store.timeseries
+            )
         for event, alert in changed:
             log.warning("alert %s: %s [%s #%d]", event, alert.message, alert.kind, alert.id)
             if event == "raised":

@@ -35,9 +35,11 @@ from ingest.store import (
     fridge_samples,
     gps_samples,
     metadata,
+    queue_points,
     vehicle_state,
     vehicles,
 )
+from ingest.timeseries import alert_line
 
 _ID = sa.BigInteger().with_variant(sa.Integer, "sqlite")
 
@@ -304,10 +306,11 @@ def _load(conn: Connection, alert_id: int) -> AlertRecord:
 
 
 def apply_plan(
-    conn: Connection, plan: AlertPlan, now: datetime, *, notify: bool
+    conn: Connection, plan: AlertPlan, now: datetime, *, notify: bool, timeseries: bool
 ) -> list[tuple[AlertEvent, AlertRecord]]:
     """Write the plan; returns what changed (an alert another process raised or cleared
-    first is not among them)."""
+    first is not among them). Its notifications (``notify``) and time-series points
+    (``timeseries``) are written in the same transaction."""
     changes: list[tuple[AlertEvent, AlertRecord]] = []
     c = alerts.c
     for cond in plan.raises:
@@ -329,6 +332,8 @@ def apply_plan(
             changes.append(("cleared", _load(conn, clear.alert_id)))
     if notify and changes:
         conn.execute(alert_notifications.insert(), [_notification(a, e, now) for e, a in changes])
+    if timeseries:
+        queue_points(conn, [alert_line(e, a) for e, a in changes])
     return changes
 
 

@@ -14,7 +14,8 @@ from ingest.acknowledgement import AckOutcome, acknowledge
 from ingest.coldchain.daily import FridgeDay
 from ingest.coldchain.reconcile import AlarmPlan, StoredAlarm
 from ingest.coldchain.rules import AlarmKind, FridgeAlarm, HeldReading, Reading, TemperatureRun
-from ingest.store import UtcDateTime, fridge_samples, metadata, vehicles
+from ingest.store import UtcDateTime, fridge_samples, metadata, queue_points, vehicles
+from ingest.timeseries import fridge_alarm_lines, fridge_day_line
 
 _ID = sa.BigInteger().with_variant(sa.Integer, "sqlite")
 
@@ -185,8 +186,14 @@ def _alarm_values(alarm: FridgeAlarm) -> dict[str, Any]:
     }
 
 
-def apply_plan(conn: Connection, vehicle: str, plan: AlarmPlan, now: datetime) -> None:
+def apply_plan(
+    conn: Connection, vehicle: str, plan: AlarmPlan, now: datetime, *, timeseries: bool
+) -> None:
+    """Write the plan; with ``timeseries``, queue the points of every alarm it touches in
+    the same transaction."""
     c = fridge_alarms.c
+    touched = [i for i, _ in plan.update] + list(plan.withdraw)
+    before = _alarms_by_id(conn, touched) if timeseries and touched else {}
     for stored_id, alarm in plan.update:
         conn.execute(
             fridge_alarms.update()
@@ -207,6 +214,27 @@ def apply_plan(conn: Connection, vehicle: str, plan: AlarmPlan, now: datetime) -
             .where(c.id.in_(plan.withdraw))
             .values(withdrawn_at=now, ongoing=False, updated_at=now)
         )
+    if timeseries:
+        ids = list(touched)
+        if plan.insert:
+            inserted = sa.select(c.id).where(
+                c.vehicle == vehicle, c.key.in_([a.key for a in plan.insert])
+            )
+            ids.extend(int(r.id) for r in conn.execute(inserted))
+        after = _alarms_by_id(conn, ids)
+        queue_points(
+            conn,
+            [
+                line
+                for alarm_id in sorted(after)
+                for line in fridge_alarm_lines(vehicle, after[alarm_id], before.get(alarm_id))
+            ],
+        )
+
+
+def _alarms_by_id(conn: Connection, ids: Iterable[int]) -> dict[int, StoredAlarm]:
+    query = sa.select(fridge_alarms).where(fridge_alarms.c.id.in_(list(ids)))
+    return {int(r.id): _stored(r) for r in conn.execute(query)}
 
 
 def as_fridge_alarm(stored: StoredAlarm) -> FridgeAlarm:
@@ -359,7 +387,10 @@ def save_day(
     complete: bool,
     basis: str,
     now: datetime,
+    timeseries: bool,
 ) -> None:
+    """Store a vehicle-day's fridge record in place of the one there was; with
+    ``timeseries``, queue its point in the same transaction."""
     c = fridge_days.c
     conn.execute(fridge_days.delete().where(c.vehicle == vehicle, c.day == record.day))
     conn.execute(
@@ -384,6 +415,8 @@ def save_day(
             computed_at=now,
         )
     )
+    if timeseries:
+        queue_points(conn, [fridge_day_line(vehicle, record, zone, complete=complete)])
 
 
 def forget_day(conn: Connection, vehicle: str, day: date) -> None:

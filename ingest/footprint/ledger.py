@@ -138,6 +138,7 @@ class FootprintRecorder:
                     "basis": basis,
                     "computed_at": now,
                 },
+                timeseries=self._store.timeseries,
             )
 
     def data_span(self, vehicle: str) -> tuple[datetime, datetime] | None:

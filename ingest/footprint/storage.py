@@ -3,6 +3,7 @@ computed from (SQLAlchemy Core)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -12,7 +13,15 @@ from sqlalchemy.engine import Connection, Engine
 
 from ingest.footprint.emissions import FactorSetRef
 from ingest.footprint.energy import Carrier, EngineFlag
-from ingest.store import UtcDateTime, energy_samples, events, gps_samples, metadata
+from ingest.store import (
+    UtcDateTime,
+    energy_samples,
+    events,
+    gps_samples,
+    metadata,
+    queue_points,
+)
+from ingest.timeseries import footprint_day_line
 from protocol.models import EnergySample, GpsSample
 
 # Events from the bus's ignition input: the engine (or the traction system) switched on
@@ -85,12 +94,16 @@ class StoredFootprintDay:
         return self.ttw_kgco2e + self.wtt_kgco2e
 
 
-def save_day(conn: Connection, values: dict[str, Any]) -> None:
+def save_day(conn: Connection, values: dict[str, Any], *, timeseries: bool) -> None:
+    """Store a vehicle-day's footprint (a row of ``footprint_days``) in place of the one
+    there was; with ``timeseries``, queue its point in the same transaction."""
     c = footprint_days.c
     conn.execute(
         footprint_days.delete().where(c.vehicle == values["vehicle"], c.day == values["day"])
     )
     conn.execute(footprint_days.insert().values(**values))
+    if timeseries:
+        queue_points(conn, [footprint_day_line(_day(values))])
 
 
 def forget_day(conn: Connection, vehicle: str, day: date) -> None:
@@ -98,36 +111,36 @@ def forget_day(conn: Connection, vehicle: str, day: date) -> None:
     conn.execute(footprint_days.delete().where(c.vehicle == vehicle, c.day == day))
 
 
-def _day(row: Any) -> StoredFootprintDay:
+def _day(row: Mapping[str, Any] | sa.RowMapping) -> StoredFootprintDay:
     return StoredFootprintDay(
-        vehicle=row.vehicle,
-        day=row.day,
-        zone=row.zone,
-        distance_km=row.distance_km,
-        fixes_kept=row.fixes_kept,
-        fixes_rejected=row.fixes_rejected,
-        traction_carrier=row.traction_carrier,
-        traction_quantity=row.traction_quantity,
-        idling_measured=row.idling_measured,
-        idling=timedelta(seconds=row.idling_s),
-        idling_quantity=row.idling_quantity,
-        idling_rate_per_h=row.idling_rate_per_h,
-        idling_source=row.idling_source,
-        aux_drawn_kwh=row.aux_drawn_kwh,
-        aux_charged_kwh=row.aux_charged_kwh,
-        aux_integrated=timedelta(seconds=row.aux_integrated_s),
-        aux_gap=timedelta(seconds=row.aux_gap_s),
-        solar_kwh=row.solar_kwh,
-        solar_method=row.solar_method,
-        ttw_kgco2e=row.ttw_kgco2e,
-        wtt_kgco2e=row.wtt_kgco2e,
+        vehicle=row["vehicle"],
+        day=row["day"],
+        zone=row["zone"],
+        distance_km=row["distance_km"],
+        fixes_kept=row["fixes_kept"],
+        fixes_rejected=row["fixes_rejected"],
+        traction_carrier=row["traction_carrier"],
+        traction_quantity=row["traction_quantity"],
+        idling_measured=row["idling_measured"],
+        idling=timedelta(seconds=row["idling_s"]),
+        idling_quantity=row["idling_quantity"],
+        idling_rate_per_h=row["idling_rate_per_h"],
+        idling_source=row["idling_source"],
+        aux_drawn_kwh=row["aux_drawn_kwh"],
+        aux_charged_kwh=row["aux_charged_kwh"],
+        aux_integrated=timedelta(seconds=row["aux_integrated_s"]),
+        aux_gap=timedelta(seconds=row["aux_gap_s"]),
+        solar_kwh=row["solar_kwh"],
+        solar_method=row["solar_method"],
+        ttw_kgco2e=row["ttw_kgco2e"],
+        wtt_kgco2e=row["wtt_kgco2e"],
         factor_set=FactorSetRef(
-            id=row.factor_set_id,
-            version=row.factor_set_version,
-            date=row.factor_set_date,
-            source=row.factor_set_source,
+            id=row["factor_set_id"],
+            version=row["factor_set_version"],
+            date=row["factor_set_date"],
+            source=row["factor_set_source"],
         ),
-        complete=row.complete,
+        complete=row["complete"],
     )
 
 
@@ -139,7 +152,7 @@ def days(engine: Engine, vehicle: str, first: date, last: date) -> list[StoredFo
         .order_by(c.day)
     )
     with engine.connect() as conn:
-        return [_day(r) for r in conn.execute(query)]
+        return [_day(r._mapping) for r in conn.execute(query)]
 
 
 # --- the samples a day is computed from ------------------------------------------------

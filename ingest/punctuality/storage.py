@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from ingest.punctuality.classification import (
     PunctualityReport,
@@ -24,10 +25,11 @@ from ingest.punctuality.classification import (
 )
 from ingest.punctuality.detector import Evidence, Fix, StopArrival, StopDeparture, StopEvent
 from ingest.punctuality.eta import Eta
-from ingest.punctuality.ledger import ChangeKind, CoordinatorChange, VisitFacts
+from ingest.punctuality.ledger import ChangeKind, CoordinatorChange, VisitFacts, visit_state
 from ingest.punctuality.schedule import Visit
 from ingest.sql_dialects import insert_or_skip
-from ingest.store import Store, UtcDateTime, gps_samples, metadata, stops, vehicles
+from ingest.store import Store, UtcDateTime, gps_samples, metadata, queue_points, stops, vehicles
+from ingest.timeseries import visit_line
 
 visits = sa.Table(
     "visits",
@@ -167,11 +169,28 @@ def _change_of(row: Any) -> CoordinatorChange:
     )
 
 
+def _changes(conn: Connection, visit_ids: Iterable[str]) -> dict[str, list[CoordinatorChange]]:
+    ids = list(visit_ids)
+    found: dict[str, list[CoordinatorChange]] = defaultdict(list)
+    c = visit_changes.c
+    # Chunked: an IN list of a few hundred ids stays within every driver's limits.
+    for i in range(0, len(ids), 500):
+        query = sa.select(visit_changes).where(c.visit_id.in_(ids[i : i + 500]))
+        for r in conn.execute(query.order_by(c.id)):
+            found[r.visit_id].append(_change_of(r))
+    return dict(found)
+
+
+def _visit_line(row: VisitRow, changes: Sequence[CoordinatorChange], as_of: datetime) -> str:
+    return visit_line(row.vehicle, row.stop, row.facts, visit_state(row.facts, changes, as_of))
+
+
 class PunctualityStore:
     """Reads and writes the punctuality tables of a :class:`Store`."""
 
     def __init__(self, store: Store) -> None:
         self.engine = store.engine
+        self.timeseries = store.timeseries
 
     # --- timetable ------------------------------------------------------------------------
 
@@ -342,9 +361,13 @@ class PunctualityStore:
 
     # --- outcomes -------------------------------------------------------------------------
 
-    def save_outcomes(self, vehicle: str, day: date, report: PunctualityReport) -> None:
+    def save_outcomes(
+        self, vehicle: str, day: date, report: PunctualityReport, *, known_until: datetime
+    ) -> None:
         """The detected arrival and departure of each of the day's visits, and the stays
-        that no visit explains."""
+        that no visit explains. With time series, each visit's point as it now stands
+        (coordinators' changes applied; ``known_until``, how far the vehicle's data
+        reaches, tells a visit still pending from a missed one)."""
         c = visits.c
         with self.engine.begin() as conn:
             if report.outcomes:
@@ -374,6 +397,17 @@ class PunctualityStore:
                             "departure": s.departure,
                         }
                         for s in report.unscheduled
+                    ],
+                )
+            if self.timeseries and report.outcomes:
+                ids = [o.visit.id for o in report.outcomes]
+                rows = conn.execute(self._visit_query().where(c.id.in_(ids))).all()
+                said = _changes(conn, ids)
+                queue_points(
+                    conn,
+                    [
+                        _visit_line(self._visit_row(r), said.get(r.id, []), known_until)
+                        for r in rows
                     ],
                 )
 
@@ -491,16 +525,8 @@ class PunctualityStore:
             return [self._visit_row(r) for r in rows]
 
     def changes(self, visit_ids: Iterable[str]) -> dict[str, list[CoordinatorChange]]:
-        ids = list(visit_ids)
-        found: dict[str, list[CoordinatorChange]] = defaultdict(list)
-        c = visit_changes.c
         with self.engine.connect() as conn:
-            # Chunked: an IN list of a few hundred ids stays within every driver's limits.
-            for i in range(0, len(ids), 500):
-                query = sa.select(visit_changes).where(c.visit_id.in_(ids[i : i + 500]))
-                for r in conn.execute(query.order_by(c.id)):
-                    found[r.visit_id].append(_change_of(r))
-        return dict(found)
+            return _changes(conn, visit_ids)
 
     def record_change(
         self,
@@ -524,7 +550,8 @@ class PunctualityStore:
                     sa.select(visit_changes).where(c.visit_id == visit_id).order_by(c.id)
                 )
             ]
-            change = decide(self._visit_row(row), so_far)
+            visit = self._visit_row(row)
+            change = decide(visit, so_far)
             conn.execute(
                 visit_changes.insert().values(
                     visit_id=visit_id,
@@ -537,6 +564,8 @@ class PunctualityStore:
                     patients_seen=change.patients_seen,
                 )
             )
+            if self.timeseries:
+                queue_points(conn, [_visit_line(visit, [*so_far, change], change.at)])
         return change
 
     def unscheduled(

@@ -181,7 +181,8 @@ class PunctualityTracker:
             self._rederive(vehicle, day)
             events = self.db.events(vehicle, day)
             report = classify_visits(planned, events, as_of=as_of, thresholds=self._thresholds)
-        self.db.save_outcomes(vehicle, day, report)
+        known_until = self.db.newest_fix_time(vehicle) or as_of
+        self.db.save_outcomes(vehicle, day, report, known_until=known_until)
 
     # --- ETAs -----------------------------------------------------------------------------
 

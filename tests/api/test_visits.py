@@ -351,3 +351,29 @@ def test_a_pending_visit_shows_its_eta(store: Store, itinerary: Itinerary) -> No
     )
     assert 0 < hacqueville["eta_distance_km"] < 15
     assert visits[VESLY]["eta"] is None  # held
+
+
+def test_a_coordinators_correction_is_queued_for_the_time_series(
+    store: Store, itinerary: Itinerary, database_url: str
+) -> None:
+    tracker = PunctualityTracker(store, itinerary)
+    tracker.start(MONDAY, past_days=1)
+    ingest(store, tracker, vexin_monday(itinerary))
+    # The API's own store on the same database, as api.toml's timeseries = true opens it.
+    api_store = Store.open(database_url, timeseries=True)
+    try:
+        with running_api(api_store) as api:
+            corrected = api.post(
+                f"/api/v1/visits/{HACQUEVILLE}/correct",
+                json={"arrival": "2026-11-16T14:05:00+01:00", "reason": "driver's log"},
+                headers=COORD,
+            )
+            assert corrected.status_code == 200, corrected.text
+    finally:
+        api_store.close()
+    (line,) = [line for _, line in store.pending_points(100)]
+    scheduled = datetime(2026, 11, 16, 13, 0, tzinfo=UTC)
+    assert line.startswith("visit,stop=hacqueville,vehicle=vexin-01 ")
+    assert line.endswith(f" {int(scheduled.timestamp() * 1000)}")
+    assert 'arrival_source="corrected"' in line and ",delay_s=300," in line
+    assert ',status="on_time",' in line

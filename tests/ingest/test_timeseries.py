@@ -1,18 +1,28 @@
-"""Every accepted sample reaches a real time-series server, even across its outage."""
+"""Every accepted sample and every derived metric reaches a real time-series server, even
+across its outage."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 import pytest
 
+from ingest.domain import IngestDomain
+from ingest.footprint import storage as footprint_storage
 from ingest.itinerary import Itinerary
 from ingest.pipeline import Ingestor
+from ingest.punctuality.storage import PunctualityStore
+from ingest.punctuality.tracker import PunctualityTracker
+from ingest.settings import DomainSettings
 from ingest.store import Store
 from ingest.timeseries import InfluxSettings, TimeseriesForwarder, lines_for
+from ingest.validation import Limits
 from protocol import FridgeBatch, FridgeSample, GpsBatch, GpsSample, encode, topic_for
+from protocol.clock import ManualClock
+from tests.ingest.punctuality.test_tracker import MONDAY, RECEIVED, vexin_monday
 from tests.support.victoria import VictoriaMetrics
 from tests.support.wait import wait_for
 
@@ -97,3 +107,55 @@ def test_points_survive_an_outage_of_the_time_series_server(
     }
     assert set(timestamps) == expected
     assert len(timestamps) == 150  # nothing written twice
+
+
+def test_derived_metrics_reach_the_server_after_its_outage(
+    ts_store: Store, itinerary: Itinerary, victoria: VictoriaMetrics
+) -> None:
+    """A bus's Monday: its visits and its footprint day are derived while the server is
+    down, wait in the outbox, and are read back from the server once it is up."""
+    tracker = PunctualityTracker(ts_store, itinerary)
+    tracker.start(MONDAY, past_days=1)
+    domain = IngestDomain(ts_store, itinerary, DomainSettings(), ManualClock(RECEIVED))
+    ingestor = Ingestor(
+        ts_store, Limits(max_age=timedelta(days=3650)), observers=[tracker, *domain.observers]
+    )
+    forwarder = TimeseriesForwarder(ts_store, InfluxSettings(url=victoria.url, bucket="telemetry"))
+    victoria.stop()
+    forwarder.start()
+    try:
+        for batch in vexin_monday(itinerary):
+            ingestor.handle(topic_for(batch.vehicle, "gps"), encode(batch), RECEIVED)
+        domain.catch_up()
+        wait_for(lambda: forwarder.failures > 0, what="a failed write while the server is down")
+        waiting = [line for _, line in ts_store.pending_points(100_000)]
+        assert any(line.startswith("footprint_day,") for line in waiting)
+        assert any(line.startswith("visit,") for line in waiting)
+
+        victoria.start()
+        wait_for(lambda: ts_store.count_pending_points() == 0, timeout=60, what="backlog sent")
+    finally:
+        forwarder.stop()
+
+    (day,) = footprint_storage.days(ts_store.engine, "vexin-01", MONDAY, MONDAY)
+    (series,) = victoria.export('{__name__="footprint_day_distance_km",vehicle="vexin-01"}')
+    labels = series["metric"]
+    assert isinstance(labels, dict)
+    assert (labels["carrier"], labels["factor_set"]) == ("diesel", "base-empreinte")
+    local_midnight = datetime(2026, 11, 15, 23, 0, tzinfo=UTC)
+    assert series["timestamps"] == [int(local_midnight.timestamp() * 1000)]
+    assert series["values"] == [pytest.approx(day.distance_km)]
+    assert day.distance_km > 10
+
+    visits = PunctualityStore(ts_store).visits_between(MONDAY, MONDAY, "vexin-01")
+    hacqueville = next(v.facts for v in visits if v.stop == "hacqueville")
+    assert hacqueville.detected_arrival is not None
+    (delays,) = victoria.export('{__name__="visit_delay_s",vehicle="vexin-01",stop="hacqueville"}')
+    # Written again at each classification of the day: at one time, with one value.
+    assert set(cast(list[int], delays["timestamps"])) == {
+        int(hacqueville.scheduled_arrival.timestamp() * 1000)
+    }
+    expected = (hacqueville.detected_arrival - hacqueville.scheduled_arrival).total_seconds()
+    assert cast(list[float], delays["values"]) == [pytest.approx(expected)] * len(
+        cast(list[float], delays["values"])
+    )
