@@ -4,7 +4,8 @@ Many simulated vehicles publish QoS 1 batches while two persistent sessions are
 subscribed but offline: a bare paho subscriber that does nothing, and the ingest. Then
 each drains the same backlog alone; the ingest counts as done when every batch is
 committed to SQLite. Rates are sustained rates, counted from the first message each got
-through; the total times, start-up included, are printed above. Last line: ``msgs_per_s=… samples_per_s=… bare_msgs_per_s=… ratio=…``.
+through; the total times, start-up included, are printed above. Last line:
+``msgs_per_s=… samples_per_s=… bare_msgs_per_s=… ratio=…``.
 
 Run: ``.venv/bin/python -m bench.ingest_throughput [--messages 40000] [--vehicles 200]``
 """
