@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import ssl
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -175,3 +176,16 @@ def run(config: ReceiverConfig, from_ingest: Connection, to_ingest: Connection) 
     receiver.take_acks(from_ingest)
     receiver.client.disconnect()
     receiver.client.loop_stop()
+
+
+def main() -> None:
+    """``python -m ingest.receiver <fd from ingest> <fd to ingest>``, as the ingest starts
+    it; the configuration is the first thing on the pipe."""
+    from_ingest = Connection(int(sys.argv[1]))
+    to_ingest = Connection(int(sys.argv[2]))
+    config = from_ingest.recv()
+    run(config, from_ingest, to_ingest)
+
+
+if __name__ == "__main__":
+    main()

@@ -5,10 +5,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
+import subprocess
+import sys
 import threading
 import time
 from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 from typing import Final
 
 from firmware_config.agent import BrokerConfig
@@ -59,25 +60,24 @@ class IngestSubscriber:
         self._drained = False
         self._backlog = 0
         self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
-        self._context = multiprocessing.get_context("spawn")
-        self._process: BaseProcess | None = None
+        self._process: subprocess.Popen[bytes] | None = None
         self._from_receiver: Connection | None = None
         self._to_receiver: Connection | None = None
 
     def _start_receiver(self) -> None:
-        self._from_receiver, receiver_out = self._context.Pipe(duplex=False)
-        receiver_in, self._to_receiver = self._context.Pipe(duplex=False)
-        self._process = self._context.Process(
-            target=receiver.run,
-            args=(self._config, receiver_in, receiver_out),
-            name="ingest-receiver",
-            daemon=True,
+        # A plain child process running ``python -m ingest.receiver``, rather than
+        # multiprocessing's spawn, which would import the parent's main module again.
+        self._from_receiver, receiver_out = multiprocessing.Pipe(duplex=False)
+        receiver_in, self._to_receiver = multiprocessing.Pipe(duplex=False)
+        fds = (receiver_in.fileno(), receiver_out.fileno())
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "ingest.receiver", *map(str, fds)], pass_fds=fds
         )
-        self._process.start()
         # The receiver holds its ends now: if either process dies, the other sees the
         # pipe close.
         receiver_in.close()
         receiver_out.close()
+        self._to_receiver.send(self._config)
 
     def _restart_receiver(self) -> None:
         """The receiver died: start another. What it had passed on but not acknowledged
@@ -85,7 +85,11 @@ class IngestSubscriber:
         log.error("the ingest's MQTT receiver stopped; starting another")
         self.connected.clear()
         if self._process is not None:
-            self._process.join(timeout=5)
+            try:
+                self._process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
         time.sleep(1)
         self._start_receiver()
 
@@ -167,10 +171,11 @@ class IngestSubscriber:
         self._writer.join(timeout=30)
         self._tell_receiver("close")
         if self._process is not None:
-            self._process.join(timeout=10)
-            if self._process.is_alive():
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
                 self._process.terminate()
-                self._process.join(timeout=5)
+                self._process.wait(timeout=5)
         self.connected.clear()
 
     def _tell_receiver(self, what: str) -> None:
