@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any, TypeVar
 
@@ -199,7 +199,6 @@ def queue_points(conn: Connection, lines: Iterable[str]) -> None:
 
 
 QUARANTINE_HEAD_BYTES = 2048
-_ZERO = timedelta(0)
 KEY_LOOKUP_CHUNK = 300
 
 SAMPLE_TABLES = {
@@ -345,11 +344,6 @@ def _time_to_db(conn: Connection) -> Callable[[datetime], Any]:
     return _sqlite_time if conn.dialect.name == "sqlite" else _naive_utc
 
 
-def _one_tuple(name: str) -> Callable[[Any], tuple[Any, ...]]:
-    get = attrgetter(name)
-    return lambda sample: (get(sample),)
-
-
 @dataclass(frozen=True)
 class _SampleColumns:
     """A sample model's fields in table order (``t`` first) and a getter returning the
@@ -363,11 +357,10 @@ class _SampleColumns:
         names = tuple(model.model_fields)
         missing = [n for n in names if n not in table.c]
         times = [n for n in names if isinstance(table.c[n].type, UtcDateTime)]
-        if missing or times != ["t"] or names[0] != "t":
+        # With a single name, attrgetter would return the value rather than a tuple.
+        if missing or times != ["t"] or names[0] != "t" or len(names) < 3:
             raise RuntimeError(f"{model.__name__} does not map onto {table.name}")
-        # attrgetter of one name returns the value itself, not a 1-tuple.
-        after_t = attrgetter(*names[1:]) if len(names) > 2 else _one_tuple(names[1])
-        return cls(names, after_t)
+        return cls(names, attrgetter(*names[1:]))
 
 
 _SAMPLE_COLUMNS = {

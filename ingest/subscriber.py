@@ -84,12 +84,7 @@ class IngestSubscriber:
         comes again from the broker, and the store drops what it already has."""
         log.error("the ingest's MQTT receiver stopped; starting another")
         self.connected.clear()
-        if self._process is not None:
-            try:
-                self._process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        self._reap_receiver(wait_s=5)
         time.sleep(1)
         self._start_receiver()
 
@@ -146,10 +141,8 @@ class IngestSubscriber:
             self._acknowledge(group)
 
     def _acknowledge(self, group: list[tuple[int, int, str, bytes]]) -> None:
-        assert self._to_receiver is not None
         # If the receiver died, the broker delivers these again to the next one.
-        with contextlib.suppress(OSError):
-            self._to_receiver.send(("ack", [(mid, qos) for mid, qos, _, _ in group]))
+        self._tell_receiver("ack", [(mid, qos) for mid, qos, _, _ in group])
 
     @property
     def backlog(self) -> int:
@@ -170,15 +163,20 @@ class IngestSubscriber:
         self._tell_receiver("stop")
         self._writer.join(timeout=30)
         self._tell_receiver("close")
-        if self._process is not None:
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.terminate()
-                self._process.wait(timeout=5)
+        self._reap_receiver(wait_s=10)
         self.connected.clear()
 
-    def _tell_receiver(self, what: str) -> None:
+    def _tell_receiver(self, what: str, body: object = None) -> None:
         if self._to_receiver is not None:
             with contextlib.suppress(OSError):  # the receiver may be gone already
-                self._to_receiver.send((what, None))
+                self._to_receiver.send((what, body))
+
+    def _reap_receiver(self, wait_s: float) -> None:
+        """Wait for the receiver to exit, and end it if it does not within ``wait_s``."""
+        if self._process is None:
+            return
+        try:
+            self._process.wait(timeout=wait_s)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
