@@ -4,7 +4,8 @@ Many simulated vehicles publish QoS 1 batches while two persistent sessions are
 subscribed but offline: a bare paho subscriber that does nothing, and the ingest. Then
 each drains the same backlog alone; the ingest counts as done when every batch is
 committed to SQLite. Rates are sustained rates, counted from the first message each got
-through; the total times, start-up included, are printed above. Last line:
+through; the total times, start-up included, are printed above, and so is the CPU each
+process used while the ingest drained (what limits it). Last line:
 ``msgs_per_s=… samples_per_s=… bare_msgs_per_s=… ratio=…``.
 
 Run: ``.venv/bin/python -m bench.ingest_throughput [--messages 40000] [--vehicles 200]``
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import tempfile
 import threading
 import time
@@ -112,6 +114,36 @@ class Drain:
 
     total_s: float
     msgs_per_s: float
+    cpu: str = ""
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User and system CPU a process has used so far (Linux ``/proc``); 0 if it is gone."""
+    if pid is None:
+        return 0.0
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuShares:
+    """CPU used by named processes between :meth:`start` and :meth:`report`, as a share
+    of one core each."""
+
+    def __init__(self, pids: dict[str, int | None]) -> None:
+        self._pids = pids
+        self._start = (time.perf_counter(), {k: cpu_seconds(p) for k, p in pids.items()})
+
+    def report(self) -> str:
+        t0, used = self._start
+        elapsed = time.perf_counter() - t0
+        return ", ".join(
+            f"{name} {100 * (cpu_seconds(pid) - used[name]) / elapsed:.0f} %"
+            for name, pid in self._pids.items()
+        )
 
 
 def bare_drain(port: int, messages: int) -> Drain:
@@ -141,7 +173,7 @@ def bare_drain(port: int, messages: int) -> Drain:
     return Drain(last - start, (messages - 1) / (last - first))
 
 
-def ingest_drain(port: int, store: Store, messages: int) -> Drain:
+def ingest_drain(port: int, broker_pid: int | None, store: Store, messages: int) -> Drain:
     """The ingest, set up as ``medicobus ingest`` does, until it has committed every
     message; its own counters say when (counting rows in SQL would compete with it)."""
     ingestor = Ingestor(store)
@@ -152,20 +184,29 @@ def ingest_drain(port: int, store: Store, messages: int) -> Drain:
     start = time.perf_counter()
     subscriber.start()
     first: tuple[float, int] | None = None
+    shares: CpuShares | None = None
     while (stored := ingestor.counters["stored_batches"]) < messages:
         if first is None and stored:
             first = (time.perf_counter(), stored)
+            shares = CpuShares(
+                {
+                    "ingest process (writer)": os.getpid(),
+                    "its receiver process": subscriber.receiver_pid,
+                    "broker": broker_pid,
+                }
+            )
         time.sleep(0.02)
         if time.perf_counter() - start > 900:
             raise SystemExit(f"ingest stored {stored} of {messages}")
     end = time.perf_counter()
+    cpu = shares.report() if shares is not None else ""
     subscriber.stop()
     in_store = store.count_batches()
     if in_store != messages:
         raise SystemExit(f"the store holds {in_store} batches, not {messages}")
     if first is None:
         raise SystemExit("the ingest committed everything in one group: send more messages")
-    return Drain(end - start, (messages - first[1]) / (end - first[0]))
+    return Drain(end - start, (messages - first[1]) / (end - first[0]), cpu)
 
 
 def main() -> None:
@@ -191,7 +232,7 @@ def main() -> None:
             publisher.join()
             print(f"published {args.messages} messages in {time.perf_counter() - t0:.1f} s")
             bare = bare_drain(broker.port, args.messages)
-            ingest = ingest_drain(broker.port, store, args.messages)
+            ingest = ingest_drain(broker.port, broker.pid, store, args.messages)
             store.close()
         finally:
             broker.stop()
@@ -199,6 +240,7 @@ def main() -> None:
         f"bare subscriber: {bare.total_s:.2f} s in all; "
         f"ingest: {ingest.total_s:.2f} s in all, starting its receiver process included"
     )
+    print(f"CPU while the ingest drained, per process (100 % = one core): {ingest.cpu}")
     msgs, bare_rate = ingest.msgs_per_s, bare.msgs_per_s
     print(
         f"msgs_per_s={msgs:.0f} samples_per_s={msgs * args.samples_per_batch:.0f} "

@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 MAX_GROUP: Final = 2000  # messages committed in one transaction
 MAX_RETRY_DELAY_S: Final = 30.0
+FIRST_RESTART_DELAY_S: Final = 1.0
 
 
 class IngestSubscriber:
@@ -59,6 +60,7 @@ class IngestSubscriber:
         self._stop = threading.Event()
         self._drained = False
         self._backlog = 0
+        self._restart_delay = FIRST_RESTART_DELAY_S
         self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
         self._process: subprocess.Popen[bytes] | None = None
         self._from_receiver: Connection | None = None
@@ -81,11 +83,19 @@ class IngestSubscriber:
 
     def _restart_receiver(self) -> None:
         """The receiver died: start another. What it had passed on but not acknowledged
-        comes again from the broker, and the store drops what it already has."""
-        log.error("the ingest's MQTT receiver stopped; starting another")
+        comes again from the broker, and the store drops what it already has.
+
+        A receiver that dies again before it subscribes (a broken installation, say)
+        is restarted after twice the previous pause, up to ``MAX_RETRY_DELAY_S``.
+        """
+        log.error(
+            "the ingest's MQTT receiver stopped; starting another in %.0f s", self._restart_delay
+        )
         self.connected.clear()
         self._reap_receiver(wait_s=5)
-        time.sleep(1)
+        if self._stop.wait(self._restart_delay):
+            return  # stopping: the write loop ends on the closed pipe
+        self._restart_delay = min(self._restart_delay * 2, MAX_RETRY_DELAY_S)
         self._start_receiver()
 
     @property
@@ -106,6 +116,8 @@ class IngestSubscriber:
                 wait = 0
             elif kind == "ready":
                 (self.connected.set if body else self.connected.clear)()
+                if body:
+                    self._restart_delay = FIRST_RESTART_DELAY_S
             elif kind == "drained":
                 self._drained = True
                 break

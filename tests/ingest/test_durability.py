@@ -194,6 +194,46 @@ def test_a_receiver_that_dies_is_replaced_and_nothing_is_lost(
         subscriber.stop()
 
 
+def test_a_receiver_that_keeps_dying_is_restarted_less_and_less_often(
+    tmp_path: Path, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Restarts back off (1 s, then 2 s) while no receiver lives long enough to subscribe,
+    and come back to 1 s once one did."""
+    from firmware_config.agent import BrokerConfig
+    from ingest.pipeline import Ingestor
+    from ingest.subscriber import IngestSubscriber
+
+    broker = Mosquitto(tmp_path / "later")  # its port is chosen, nothing listens yet
+    subscriber = IngestSubscriber(
+        Ingestor(store), BrokerConfig(url=broker.url, client_id="ingest-restarts")
+    )
+    caplog.set_level("ERROR", logger="ingest.subscriber")
+
+    def kill_receiver() -> None:
+        pid = subscriber.receiver_pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        wait_for(
+            lambda: subscriber.receiver_pid not in (None, pid), timeout=15, what="a new receiver"
+        )
+
+    def announced_delays() -> list[str]:
+        return [r.getMessage().rsplit(" in ", 1)[1] for r in caplog.records]
+
+    subscriber.start()
+    try:
+        kill_receiver()
+        kill_receiver()
+        assert announced_delays() == ["1 s", "2 s"]
+        broker.start()
+        assert subscriber.connected.wait(30), "the receiver never subscribed"
+        kill_receiver()
+        assert announced_delays() == ["1 s", "2 s", "1 s"]
+    finally:
+        subscriber.stop()
+        broker.stop()
+
+
 def test_two_ingests_sharing_the_load_store_what_one_would(
     mosquitto: Mosquitto, publisher: Publisher, store: Store
 ) -> None:

@@ -59,6 +59,10 @@ class Mosquitto:
     def url(self) -> str:
         return f"mqtt://{self.host}:{self.port}"
 
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
     def start(self) -> Mosquitto:
         self._proc = subprocess.Popen(
             [mosquitto_binary(), "-c", str(self.config)],
