@@ -281,6 +281,27 @@ class PunctualityStore:
                 for r in conn.execute(query)
             ]
 
+    def days_with_visits_closing(
+        self, vehicle: str, after: datetime, until: datetime, longest: timedelta
+    ) -> set[date]:
+        """The days of the vehicle's visits whose matching window closes in ``(after,
+        until]``; ``longest`` bounds a visit's window (from its scheduled arrival), so the
+        lookup stays a range of the (vehicle, scheduled arrival) index."""
+        c = visits.c
+        query = (
+            sa.select(c.day)
+            .where(
+                c.vehicle == vehicle,
+                c.scheduled_arrival > after - longest,
+                c.scheduled_arrival <= until,
+                c.closes_at > after,
+                c.closes_at <= until,
+            )
+            .distinct()
+        )
+        with self.engine.connect() as conn:
+            return {r.day for r in conn.execute(query)}
+
     def cancelled_by_coordinators(self, visit_ids: Iterable[str]) -> set[str]:
         ids = list(visit_ids)
         if not ids:

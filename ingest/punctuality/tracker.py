@@ -60,6 +60,8 @@ class PunctualityTracker:
         self._live: dict[str, ArrivalDetector] = {}
         self._materialised: set[date] = set()
         self._eta_at: dict[str, datetime] = {}
+        # How far each vehicle's fixes have gone past visits' windows (see _close_windows).
+        self._windows_closed_until: dict[str, datetime] = {}
         self._speeds: dict[str, dict[tuple[str, str], float]] = {}
 
     # --- timetable ------------------------------------------------------------------------
@@ -133,12 +135,27 @@ class PunctualityTracker:
             touched |= self._feed(vehicle, live, fixes)
         for day in sorted(touched):
             self._classify(vehicle, day)
+        self._close_windows(vehicle, fixes, touched)
         if touched:
             self._speeds.pop(vehicle, None)
         self._update_etas(vehicle, fixes[-1], force=bool(touched))
 
     def _day(self, t: datetime) -> date:
         return local_date(t, self._zone)
+
+    def _close_windows(self, vehicle: str, fixes: Sequence[Fix], classified: set[date]) -> None:
+        """Classify again the days of visits whose matching window these fixes went past:
+        a visit no stay matched turns missed, and its time-series point says so, even on
+        a day the bus reached no stop (no detection would have touched it)."""
+        newest = max(f.t for f in fixes)
+        after = self._windows_closed_until.get(vehicle, min(f.t for f in fixes))
+        if newest <= after:
+            return
+        longest = timedelta(days=1) + self._thresholds.match_after_departure
+        days = self.db.days_with_visits_closing(vehicle, after, newest, longest)
+        self._windows_closed_until[vehicle] = newest
+        for day in sorted(days - classified):
+            self._classify(vehicle, day)
 
     def _feed(self, vehicle: str, live: ArrivalDetector, fixes: Sequence[Fix]) -> set[date]:
         events = live.feed_many(fixes)

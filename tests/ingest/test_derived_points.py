@@ -30,9 +30,17 @@ from ingest.timeseries import (
     fridge_day_line,
     visit_line,
 )
-from protocol import EnergyBatch, EnergySample, FridgeBatch, FridgeSample, GpsBatch
+from protocol import (
+    EnergyBatch,
+    EnergySample,
+    FridgeBatch,
+    FridgeSample,
+    GpsBatch,
+    GpsSample,
+)
 from protocol.clock import ManualClock
 from tests.ingest.footprint.tracks import meridian_track
+from tests.ingest.punctuality.days import batches_of
 from tests.ingest.punctuality.test_tracker import MONDAY, RECEIVED, ingest, vexin_monday
 from tests.support.domain import domain_ingestor, feed
 
@@ -435,3 +443,32 @@ def test_visits_keep_their_point_identity_when_derived_again_or_changed(
     assert identity(counted) == vesly_id
     assert fields(counted)["patients_seen"] == "14i"
     assert fields(counted)["status"] == '"on_time"'
+
+
+def test_visits_no_stay_matched_turn_missed_on_a_day_the_bus_reached_no_stop(
+    ts_store: Store, itinerary: Itinerary
+) -> None:
+    """No stop is ever reached, so no detection touches the day: once the bus's fixes go
+    past each visit's window, the visit is classified missed and its point written."""
+    tracker = PunctualityTracker(ts_store, itinerary)
+    tracker.start(MONDAY, past_days=1)
+    start = datetime(2026, 11, 16, 6, 0, tzinfo=UTC)
+    parked = [  # all day in a yard 60 km from any stop
+        GpsSample(t=start + k * 10 * S, lat=48.5, lon=2.5, speed_mps=0.0, fix_mode=3, hdop=0.9)
+        for k in range(11 * 360)
+    ]
+    half = len(parked) // 2  # 11:30 UTC: past Vesly's window, before Hacqueville's
+    ingest(ts_store, tracker, batches_of("vexin-01", parked[:half], 500))
+    db = PunctualityStore(ts_store)
+    assert db.events("vexin-01", MONDAY) == []
+    by_stop = {line.split(",")[1]: line for line in queued(ts_store, "visit")}
+    assert set(by_stop) == {"stop=vesly", "stop=hacqueville"}
+    assert fields(by_stop["stop=vesly"])["status"] == '"missed"'
+    assert fields(by_stop["stop=hacqueville"])["status"] == '"pending"'
+
+    more = batches_of("vexin-01", parked[half:], 500)
+    ingest(ts_store, tracker, [b.model_copy(update={"seq": b.seq + 100}) for b in more])
+    latest = {line.split(",")[1]: line for line in queued(ts_store, "visit")}
+    assert set(latest) == {"stop=vesly", "stop=hacqueville"}
+    assert fields(latest["stop=hacqueville"])["status"] == '"missed"'
+    assert fields(latest["stop=hacqueville"])["held"] == "false"
