@@ -16,7 +16,6 @@ Run: ``.venv/bin/python -m bench.agent_footprint [--seconds 60]``
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
@@ -24,14 +23,13 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.procfs import cpu_seconds, peak_rss_mb
 from protocol.clock import ScaledClock
 from simulators.fridge_device import FridgeSensorSimulator
 from simulators.gps_device import GpsSimulator
 from simulators.route import DriveRoute, Waypoint
 from simulators.vedirect_device import AuxiliaryPowerSystem, Bmv712Simulator
 from tests.support.mosquitto import Mosquitto
-
-TICKS = os.sysconf("SC_CLK_TCK")
 
 BARE_READER = """
 import sys, time, serial
@@ -40,18 +38,6 @@ while True:
     for port in ports:
         port.read(max(1, port.in_waiting))
 """
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM")
 
 
 def measure(proc: subprocess.Popen[bytes], warmup: float, seconds: float) -> tuple[float, float]:

@@ -27,6 +27,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from bench.procfs import cpu_seconds
 from firmware_config.agent import BrokerConfig
 from ingest.itinerary import Itinerary
 from ingest.pipeline import Ingestor
@@ -117,35 +118,6 @@ class Drain:
     cpu: str = ""
 
 
-def cpu_seconds(pid: int | None) -> float:
-    """User and system CPU a process has used so far (Linux ``/proc``); 0 if it is gone."""
-    if pid is None:
-        return 0.0
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-class CpuShares:
-    """CPU used by named processes between :meth:`start` and :meth:`report`, as a share
-    of one core each."""
-
-    def __init__(self, pids: dict[str, int | None]) -> None:
-        self._pids = pids
-        self._start = (time.perf_counter(), {k: cpu_seconds(p) for k, p in pids.items()})
-
-    def report(self) -> str:
-        t0, used = self._start
-        elapsed = time.perf_counter() - t0
-        return ", ".join(
-            f"{name} {100 * (cpu_seconds(pid) - used[name]) / elapsed:.0f} %"
-            for name, pid in self._pids.items()
-        )
-
-
 def bare_drain(port: int, messages: int) -> Drain:
     received = 0
     first = last = 0.0
@@ -173,7 +145,7 @@ def bare_drain(port: int, messages: int) -> Drain:
     return Drain(last - start, (messages - 1) / (last - first))
 
 
-def ingest_drain(port: int, broker_pid: int | None, store: Store, messages: int) -> Drain:
+def ingest_drain(port: int, broker_pid: int, store: Store, messages: int) -> Drain:
     """The ingest, set up as ``medicobus ingest`` does, until it has committed every
     message; its own counters say when (counting rows in SQL would compete with it)."""
     ingestor = Ingestor(store)
@@ -183,23 +155,32 @@ def ingest_drain(port: int, broker_pid: int | None, store: Store, messages: int)
     settle_heap()
     start = time.perf_counter()
     subscriber.start()
+    receiver_pid = subscriber.receiver_pid
+    assert receiver_pid is not None  # started with the subscriber
+    pids = {
+        "ingest process (writer)": os.getpid(),
+        "its receiver process": receiver_pid,
+        "broker": broker_pid,
+    }
     first: tuple[float, int] | None = None
-    shares: CpuShares | None = None
+    cpu_at_first: dict[str, float] = {}
     while (stored := ingestor.counters["stored_batches"]) < messages:
         if first is None and stored:
             first = (time.perf_counter(), stored)
-            shares = CpuShares(
-                {
-                    "ingest process (writer)": os.getpid(),
-                    "its receiver process": subscriber.receiver_pid,
-                    "broker": broker_pid,
-                }
-            )
+            cpu_at_first = {name: cpu_seconds(pid) for name, pid in pids.items()}
         time.sleep(0.02)
         if time.perf_counter() - start > 900:
             raise SystemExit(f"ingest stored {stored} of {messages}")
     end = time.perf_counter()
-    cpu = shares.report() if shares is not None else ""
+    # Read before the stop, while the receiver process still exists.
+    cpu = (
+        ""
+        if first is None
+        else ", ".join(
+            f"{name} {100 * (cpu_seconds(pid) - cpu_at_first[name]) / (end - first[0]):.0f} %"
+            for name, pid in pids.items()
+        )
+    )
     subscriber.stop()
     in_store = store.count_batches()
     if in_store != messages:
@@ -232,6 +213,7 @@ def main() -> None:
             publisher.join()
             print(f"published {args.messages} messages in {time.perf_counter() - t0:.1f} s")
             bare = bare_drain(broker.port, args.messages)
+            assert broker.pid is not None  # started above
             ingest = ingest_drain(broker.port, broker.pid, store, args.messages)
             store.close()
         finally:

@@ -60,7 +60,7 @@ class PunctualityTracker:
         self._live: dict[str, ArrivalDetector] = {}
         self._materialised: set[date] = set()
         self._eta_at: dict[str, datetime] = {}
-        # How far each vehicle's fixes have gone past visits' windows (see _close_windows).
+        # How far each vehicle's fixes have gone past visits' windows (see _days_closed).
         self._windows_closed_until: dict[str, datetime] = {}
         self._speeds: dict[str, dict[tuple[str, str], float]] = {}
 
@@ -107,7 +107,7 @@ class PunctualityTracker:
             self.track(vehicle, sorted(own, key=lambda f: f.t))
 
     def track(self, vehicle: str, fixes: Sequence[Fix]) -> None:
-        """Take fixes of ``vehicle`` that are already stored."""
+        """Take fixes of ``vehicle`` that are already stored, in time order."""
         if not fixes:
             return
         self._ensure_materialised({self._day(f.t) for f in fixes})
@@ -133,9 +133,8 @@ class PunctualityTracker:
                 touched |= self._feed(vehicle, live, [f for f in fixes if f.t >= processed])
         else:
             touched |= self._feed(vehicle, live, fixes)
-        for day in sorted(touched):
+        for day in sorted(touched | self._days_closed(vehicle, fixes)):
             self._classify(vehicle, day)
-        self._close_windows(vehicle, fixes, touched)
         if touched:
             self._speeds.pop(vehicle, None)
         self._update_etas(vehicle, fixes[-1], force=bool(touched))
@@ -143,19 +142,17 @@ class PunctualityTracker:
     def _day(self, t: datetime) -> date:
         return local_date(t, self._zone)
 
-    def _close_windows(self, vehicle: str, fixes: Sequence[Fix], classified: set[date]) -> None:
-        """Classify again the days of visits whose matching window these fixes went past:
-        a visit no stay matched turns missed, and its time-series point says so, even on
-        a day the bus reached no stop (no detection would have touched it)."""
-        newest = max(f.t for f in fixes)
-        after = self._windows_closed_until.get(vehicle, min(f.t for f in fixes))
+    def _days_closed(self, vehicle: str, fixes: Sequence[Fix]) -> set[date]:
+        """The days of visits whose matching window these fixes (in time order) went
+        past. Classified again, a visit no stay matched turns missed, and its time-series
+        point says so, even on a day the bus reached no stop (no detection touches it)."""
+        newest = fixes[-1].t
+        after = self._windows_closed_until.get(vehicle, fixes[0].t)
         if newest <= after:
-            return
+            return set()
         longest = timedelta(days=1) + self._thresholds.match_after_departure
-        days = self.db.days_with_visits_closing(vehicle, after, newest, longest)
         self._windows_closed_until[vehicle] = newest
-        for day in sorted(days - classified):
-            self._classify(vehicle, day)
+        return self.db.days_with_visits_closing(vehicle, after, newest, longest)
 
     def _feed(self, vehicle: str, live: ArrivalDetector, fixes: Sequence[Fix]) -> set[date]:
         events = live.feed_many(fixes)

@@ -457,8 +457,9 @@ def test_visits_no_stay_matched_turn_missed_on_a_day_the_bus_reached_no_stop(
         GpsSample(t=start + k * 10 * S, lat=48.5, lon=2.5, speed_mps=0.0, fix_mode=3, hdop=0.9)
         for k in range(11 * 360)
     ]
-    half = len(parked) // 2  # 11:30 UTC: past Vesly's window, before Hacqueville's
-    ingest(ts_store, tracker, batches_of("vexin-01", parked[:half], 500))
+    batches = batches_of("vexin-01", parked, 500)
+    # Up to 11:33 UTC: past Vesly's window, before Hacqueville's.
+    ingest(ts_store, tracker, batches[:4])
     db = PunctualityStore(ts_store)
     assert db.events("vexin-01", MONDAY) == []
     by_stop = {line.split(",")[1]: line for line in queued(ts_store, "visit")}
@@ -466,8 +467,7 @@ def test_visits_no_stay_matched_turn_missed_on_a_day_the_bus_reached_no_stop(
     assert fields(by_stop["stop=vesly"])["status"] == '"missed"'
     assert fields(by_stop["stop=hacqueville"])["status"] == '"pending"'
 
-    more = batches_of("vexin-01", parked[half:], 500)
-    ingest(ts_store, tracker, [b.model_copy(update={"seq": b.seq + 100}) for b in more])
+    ingest(ts_store, tracker, batches[4:])
     latest = {line.split(",")[1]: line for line in queued(ts_store, "visit")}
     assert set(latest) == {"stop=vesly", "stop=hacqueville"}
     assert fields(latest["stop=hacqueville"])["status"] == '"missed"'
