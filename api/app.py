@@ -7,6 +7,7 @@ from importlib import resources
 
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -41,6 +42,12 @@ def create_app(
     app.include_router(alerts.router)
     app.include_router(coldchain.router)
     app.include_router(reports.router)
+    # The web app's files (scripts, styles, vendored libraries) under /static/.
+    app.mount(
+        "/static",
+        StaticFiles(directory=str(resources.files("api").joinpath("static"))),
+        name="static",
+    )
     if metrics is not None:
         registry = metrics
 
