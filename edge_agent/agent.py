@@ -87,7 +87,7 @@ class Agent:
                 else:
                     self.gps_counters.add("gps_fixes_thinned")
 
-            self._devices.append(GpsReader(config.gps, record_fix, self.gps_counters))
+            self._devices.append(GpsReader(config.gps, record_fix, self.gps_counters, self._clock))
         for port in config.vedirect:
             name = f"vedirect_{port.device}"
             if name in self.device_counters:

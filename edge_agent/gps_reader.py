@@ -12,6 +12,7 @@ from edge_agent.counters import DeviceCounters
 from edge_agent.nmea import EpochAssembler, NmeaFramer, parse_sentence
 from edge_agent.serial_link import keep_port_open
 from firmware_config.agent import GpsPortConfig
+from protocol.clock import Clock
 from protocol.models import GpsSample
 
 log = logging.getLogger(__name__)
@@ -26,8 +27,11 @@ class GpsReader:
         config: GpsPortConfig,
         on_fix: Callable[[GpsSample], None],
         counters: DeviceCounters | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._config = config
+        # Dates the epochs of a receiver that never sends a date (GGA or GNS alone).
+        self._clock = clock
         self._on_fix = on_fix
         self.counters = counters or DeviceCounters()
         self._stop = threading.Event()
@@ -52,7 +56,7 @@ class GpsReader:
 
     def _read(self, port: serial.Serial) -> None:
         framer = NmeaFramer(self.counters)
-        assembler = EpochAssembler(self.counters)
+        assembler = EpochAssembler(self.counters, self._clock)
         while not self._stop.is_set():
             data = port.read(max(1, port.in_waiting))
             if not data:

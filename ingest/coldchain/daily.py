@@ -78,6 +78,10 @@ def daily_records(
     end of observation, e.g. now) defaults to the last reading, or without any reading to
     the end of the last day asked for: time after it is not yet observed, so it is not
     counted as missing either.
+
+    An excursion counts once, on the day its run starts. A run is known to start where
+    the report's readings do, so for a day to be told apart from one whose excursion
+    began the evening before, ``report`` must hold the last reading before the day.
     """
     readings = report.timeline.readings
     if days is not None:

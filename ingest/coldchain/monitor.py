@@ -164,9 +164,11 @@ class FridgeDayRecorder:
         band = neutral_band(config)
         local = LocalDay.of(day, self._zone)
         with self._store.engine.begin() as conn:
-            # From the reading that holds into the day, to a reading that ends every run
-            # starting in it (so an excursion late in the day is seen whole).
-            lo = storage.reading_at_or_before(conn, vehicle, local.start)
+            # From the last reading before the day, to a reading that ends every run
+            # starting in it (so an excursion late in the day is seen whole). That first
+            # reading is before midnight even when one falls at midnight: a run going on
+            # then is seen to start the day before and is counted there, not again here.
+            lo = storage.reading_before(conn, vehicle, local.start)
             hi = storage.neutral_at_or_after(conn, vehicle, local.end, band)
             window = storage.readings(conn, vehicle, lo, hi)
             if not any(local.start <= r.t < local.end for r in window if r.temp_c is not None):

@@ -108,9 +108,10 @@ def neutral_at_or_after(
     return found
 
 
-def reading_at_or_before(conn: Connection, vehicle: str, t: datetime) -> datetime | None:
+def reading_before(conn: Connection, vehicle: str, t: datetime) -> datetime | None:
+    """Time of the last reading with a temperature strictly before ``t``."""
     c = fridge_samples.c
-    query = sa.select(sa.func.max(c.t)).where(_usable(vehicle), c.t <= t)
+    query = sa.select(sa.func.max(c.t)).where(_usable(vehicle), c.t < t)
     found: datetime | None = conn.execute(query).scalar_one()
     return found
 

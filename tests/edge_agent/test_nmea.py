@@ -208,8 +208,11 @@ def test_fix_before_any_date_is_counted_not_published() -> None:
 
 
 def test_a_small_step_back_in_time_is_not_midnight() -> None:
-    fixes = run(rmc("093015.00") + gga("093016.00") + gga("093014.00"))
-    assert [f.t.date() for f in fixes] == [T0.date()] * 3
+    counters = DeviceCounters()
+    fixes = run(rmc("093015.00") + gga("093016.00") + gga("093014.00") + gga("093017.00"), counters)
+    # The step back is held back (not after the last fix), not taken for a new day.
+    assert [f.t for f in fixes] == [T0, T0 + timedelta(seconds=1), T0 + timedelta(seconds=2)]
+    assert counters.get("gps_time_behind") == 1
 
 
 def test_bad_checksum_is_counted_and_skipped() -> None:
