@@ -204,6 +204,7 @@ def queue_points(conn: Connection, lines: Iterable[str]) -> None:
 
 QUARANTINE_HEAD_BYTES = 2048
 KEY_LOOKUP_CHUNK = 300
+KEY_RACE_ATTEMPTS = 3
 
 SAMPLE_TABLES = {
     "gps": gps_samples,
@@ -534,26 +535,18 @@ class Store:
         Returns, per batch, True if it was new, False if it was a duplicate (already
         stored, or earlier in ``items``).
         """
-        try:
-            with self.engine.begin() as conn:
-                return self._save_group(conn, items, quarantined)
-        except sa.exc.IntegrityError:
-            # Another ingest stored one of these keys between our check and our insert:
-            # redo one batch per transaction, where the insert itself decides.
-            with self.engine.begin() as conn:
-                self._save_quarantined(conn, quarantined)
-            return [self._save_one(batch, received_at) for batch, received_at in items]
-
-    def _save_one(self, batch: Batch, received_at: datetime) -> bool:
-        with self.engine.begin() as conn:
-            key = _batch_key_row(batch, received_at)
-            inserted = conn.execute(
-                insert_or_skip(conn, batches).values(**key).returning(batches.c.seq)
-            ).first()
-            if inserted is None:
-                return False
-            self._save_samples(conn, [(batch, received_at)])
-            return True
+        attempt = 1
+        while True:
+            try:
+                with self.engine.begin() as conn:
+                    return self._save_group(conn, items, quarantined)
+            except sa.exc.IntegrityError:
+                # Another ingest may have stored one of these keys between our check and
+                # our insert: in a new transaction its keys are seen, and dropped as
+                # duplicates. An error that comes back is the data's.
+                if attempt == KEY_RACE_ATTEMPTS:
+                    raise
+                attempt += 1
 
     def _save_group(
         self,
