@@ -22,9 +22,10 @@ from protocol.models import (
     FridgeSample,
     GpsSample,
     StatusSample,
+    Stream,
 )
 
-SAMPLE_MODELS: dict[str, type[BaseModel]] = {
+SAMPLE_MODELS: dict[Stream, type[BaseModel]] = {
     "gps": GpsSample,
     "energy": EnergySample,
     "fridge": FridgeSample,
@@ -211,7 +212,7 @@ def plausible_strategy(annotation: Any, metadata: list[Any]) -> st.SearchStrateg
         )
     if kind is str:
         return st.text(
-            st.characters(exclude_categories=("Cs",), exclude_characters="\x00"),
+            st.characters(exclude_categories=["Cs"], exclude_characters="\x00"),
             min_size=_limit(metadata, "min_length") or 0,
             max_size=_limit(metadata, "max_length") or 80,
         )
@@ -249,7 +250,7 @@ def _seq() -> st.SearchStrategy[Any]:
 
 
 @st.composite
-def batch_payload(draw: st.DrawFn, vehicle: str = "vexin-01") -> tuple[str, bytes]:
+def batch_payload(draw: st.DrawFn, vehicle: str = "vexin-01") -> tuple[Stream, bytes]:
     """(stream, payload) of a batch whose fields are drawn at and past their limits."""
     stream = draw(st.sampled_from(sorted(SAMPLE_MODELS)))
     samples = draw(st.lists(sample_doc(SAMPLE_MODELS[stream]), min_size=1, max_size=3))

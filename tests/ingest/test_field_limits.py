@@ -15,6 +15,7 @@ from ingest.pipeline import Ingestor, Message
 from ingest.store import SAMPLE_TABLES, Store, batches, vehicle_state
 from ingest.validation import Limits
 from protocol import GpsBatch, GpsSample, encode, topic_for
+from protocol.models import Stream
 from tests.ingest.field_limits import SAMPLE_MODELS, batch_payload, every_field_has_a_strategy
 
 # Wide open, so that times at the ends of the calendar reach the store when the
@@ -38,7 +39,7 @@ def test_every_field_of_every_stream_is_generated() -> None:
     assert {"gps.t", "energy.alarm_reason", "status.counters", "event.detail"} <= set(covered)
 
 
-def stored_key(store: Store, stream: str, sent_seq: object) -> bool:
+def stored_key(store: Store, stream: Stream, sent_seq: object) -> bool:
     seq = int(sent_seq) if isinstance(sent_seq, str | int | float) else -1  # "7" is read as 7
     if not 0 <= seq < 2**63:
         return False
@@ -57,7 +58,7 @@ def stored_key(store: Store, stream: str, sent_seq: object) -> bool:
 )
 @given(sent=batch_payload())
 def test_a_batch_at_the_limits_is_stored_or_refused_with_a_reason_and_good_ones_follow(
-    store: Store, sent: tuple[str, bytes]
+    store: Store, sent: tuple[Stream, bytes]
 ) -> None:
     stream, payload = sent
     with store.engine.begin() as conn:  # each example on its own: no duplicates from the last
