@@ -16,13 +16,15 @@ import paho.mqtt.client as mqtt
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from paho.mqtt.enums import CallbackAPIVersion
+from prometheus_client import generate_latest
 
+from ingest.metrics import IngestMetrics
 from ingest.store import Store, batches
 from protocol import GpsBatch, GpsSample, encode, topic_for
 from protocol.models import Stream
 from tests.ingest.field_limits import batch_payload
 from tests.ingest.test_poison import POISON_LAT, refuse_latitude
-from tests.support.live import running_ingest
+from tests.support.live import running_api, running_ingest
 from tests.support.mosquitto import Mosquitto
 from tests.support.wait import wait_for
 
@@ -160,7 +162,8 @@ def test_poison_is_quarantined_and_every_bus_good_traffic_stored_also_after_a_re
             for topic, payload, _ in again:
                 poisoner.publish(topic, payload)
             time.sleep(0.5)
-            with running_ingest(store, mosquitto.url, "ingest-poison"):
+            metrics = IngestMetrics()
+            with running_ingest(store, mosquitto.url, "ingest-poison", metrics):
                 mark = len(sent) + 25
                 wait_for(lambda: store.count_batches("caux-01") >= mark, what="traffic resumed")
                 wait_for(
@@ -168,8 +171,19 @@ def test_poison_is_quarantined_and_every_bus_good_traffic_stored_also_after_a_re
                     what="the poison quarantined after the restart",
                 )
             assert len(sent) > 50
+            exposed = generate_latest(metrics.registry).decode()
+            assert 'medicobus_ingest_rejected_total{reason="store_failed"} 1.0' in exposed
+            assert 'medicobus_ingest_rejected_total{reason="invalid_schema"} 5.0' in exposed
         with running_ingest(store, mosquitto.url, "ingest-poison"):
             assert_all_stored_once(store, "caux-01", list(sent))
+            # Listed for engineers, with the database's message.
+            with running_api(store) as api:
+                listed = api.get("/api/v1/rejections").json()
+            assert listed["counts"] == {"invalid_schema": 10, "store_failed": 2}
+            failed = [r for r in listed["recent"] if r["reason"] == "store_failed"]
+            assert len(failed) == 2
+            assert all(f"latitude {POISON_LAT}" in r["detail"] for r in failed)
+            assert all(r["topic"] == topic_for("vexin-01", "gps") for r in failed)
         assert store.count_batches("vexin-01") == 0
         detail = {r.reason: r.detail for r in store.recent_rejections()}
         assert f"latitude {POISON_LAT}" in detail["store_failed"]
