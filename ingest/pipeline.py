@@ -88,7 +88,16 @@ class Ingestor:
                 outcomes[i] = Outcome("rejected", reason)
                 continue
             accepted.append((i, batch, m.received_at))
-        saved = self._save_isolating([(b, t, messages[i]) for i, b, t in accepted], quarantined)
+        committed: list[Batch] = []
+        try:
+            saved = self._save_isolating(
+                [(b, t, messages[i]) for i, b, t in accepted], quarantined, committed
+            )
+        except Exception:
+            # The database went away while a refused batch was being isolated: what was
+            # committed before is news all the same (offered again, it is a duplicate).
+            self._notify(committed)
+            raise
         stored = [kept is True for kept in saved]
         for (i, batch, _), kept in zip(accepted, saved, strict=True):
             if isinstance(kept, Quarantined):
@@ -114,27 +123,30 @@ class Ingestor:
         self,
         items: Sequence[tuple[Batch, datetime, Message]],
         quarantined: Sequence[Quarantined],
+        committed: list[Batch],
     ) -> list[bool | Quarantined]:
         """Per item: True if stored, False if already stored, or the quarantine record
-        written in its place."""
+        written in its place. ``committed`` gathers the batches stored so far."""
         try:
-            return list(self._store.save_batches([(b, t) for b, t, _ in items], quarantined))
+            flags = self._store.save_batches([(b, t) for b, t, _ in items], quarantined)
         except Exception as exc:
             if database_unavailable(exc):
                 raise
             failure = exc
+        else:
+            committed.extend(b for (b, _, _), new in zip(items, flags, strict=True) if new)
+            return list(flags)
         if len(items) > 1:
             half = len(items) // 2
-            return self._save_isolating(items[:half], quarantined) + self._save_isolating(
-                items[half:], ()
-            )
+            first = self._save_isolating(items[:half], quarantined, committed)
+            return first + self._save_isolating(items[half:], (), committed)
         if items and quarantined:
-            self._save_isolating((), quarantined)
-            return self._save_isolating(items, ())
+            self._save_isolating((), quarantined, committed)
+            return self._save_isolating(items, (), committed)
         if len(quarantined) > 1:
             half = len(quarantined) // 2
-            self._save_isolating((), quarantined[:half])
-            self._save_isolating((), quarantined[half:])
+            self._save_isolating((), quarantined[:half], committed)
+            self._save_isolating((), quarantined[half:], committed)
             return []
         # One message alone fails: make sure the database itself is there (this raises if
         # not) before blaming the message.
