@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Literal
 
 from ingest.metrics import IngestMetrics, lag_seconds
-from ingest.store import Quarantined, Store
+from ingest.store import Quarantined, Store, database_unavailable, describe_failure
 from ingest.validation import Limits, validate_message
 from protocol.codec import ProtocolError
 from protocol.models import Batch
@@ -39,8 +39,12 @@ BatchObserver = Callable[[Sequence[Batch]], None]
 class Ingestor:
     """Validates and stores messages; a group of messages is committed in one transaction.
 
-    Raises only when the store fails; then nothing of the group was committed and the
-    caller must not acknowledge any of it.
+    A message that passes validation but that the database refuses (a value no column
+    holds) does not hold up the rest: the group is split and stored in halves until the
+    message is alone, and that one is quarantined as ``store_failed`` with the
+    database's message. Raises only when the database cannot be reached (down, locked,
+    full): then the caller must not acknowledge what was not stored, and offers the
+    group again later; what was stored is dropped as a duplicate then.
     """
 
     def __init__(
@@ -73,18 +77,34 @@ class Ingestor:
                 batch = validate_message(
                     m.topic, m.payload, self._known, m.received_at, self._limits
                 )
-            except ProtocolError as exc:
-                log.warning("rejected message on %s: %s", m.topic, exc)
-                quarantined.append(
-                    Quarantined(m.topic, m.payload, exc.reason, exc.detail, m.received_at)
+            except Exception as exc:
+                reason, detail = (
+                    (exc.reason, exc.detail)
+                    if isinstance(exc, ProtocolError)
+                    else ("invalid_schema", f"{type(exc).__name__}: {exc}")
                 )
-                outcomes[i] = Outcome("rejected", exc.reason)
+                log.warning("rejected message on %s: %s: %s", m.topic, reason, detail)
+                quarantined.append(Quarantined(m.topic, m.payload, reason, detail, m.received_at))
+                outcomes[i] = Outcome("rejected", reason)
                 continue
             accepted.append((i, batch, m.received_at))
-        stored = self._store.save_batches([(b, t) for _, b, t in accepted], quarantined)
-        for (i, batch, _), new in zip(accepted, stored, strict=True):
-            n = len(batch.samples)
-            outcomes[i] = Outcome("stored" if new else "duplicate", samples=n)
+        committed: list[Batch] = []
+        try:
+            saved = self._save_isolating(
+                [(b, t, messages[i]) for i, b, t in accepted], quarantined, committed
+            )
+        except Exception:
+            # The database went away while a refused batch was being isolated: what was
+            # committed before is news all the same (offered again, it is a duplicate).
+            self._notify(committed)
+            raise
+        stored = [kept is True for kept in saved]
+        for (i, batch, _), kept in zip(accepted, saved, strict=True):
+            if isinstance(kept, Quarantined):
+                outcomes[i] = Outcome("rejected", kept.reason)
+            else:
+                n = len(batch.samples)
+                outcomes[i] = Outcome("stored" if kept else "duplicate", samples=n)
         result = [o for o in outcomes if o is not None]
         self._count(result)
         if self.metrics is not None:
@@ -98,6 +118,62 @@ class Ingestor:
             )
         self._notify([b for (_, b, _), new in zip(accepted, stored, strict=True) if new])
         return result
+
+    def _save_isolating(
+        self,
+        items: Sequence[tuple[Batch, datetime, Message]],
+        quarantined: Sequence[Quarantined],
+        committed: list[Batch],
+    ) -> list[bool | Quarantined]:
+        """Per item: True if stored, False if already stored, or the quarantine record
+        written in its place. ``committed`` gathers the batches stored so far."""
+        try:
+            flags = self._store.save_batches([(b, t) for b, t, _ in items], quarantined)
+        except Exception as exc:
+            if database_unavailable(exc):
+                raise
+            failure = exc
+        else:
+            committed.extend(b for (b, _, _), new in zip(items, flags, strict=True) if new)
+            return list(flags)
+        if len(items) > 1:
+            half = len(items) // 2
+            first = self._save_isolating(items[:half], quarantined, committed)
+            return first + self._save_isolating(items[half:], (), committed)
+        if items and quarantined:
+            self._save_isolating((), quarantined, committed)
+            return self._save_isolating(items, (), committed)
+        if len(quarantined) > 1:
+            half = len(quarantined) // 2
+            self._save_isolating((), quarantined[:half], committed)
+            self._save_isolating((), quarantined[half:], committed)
+            return []
+        # One message alone fails: make sure the database itself is there (this raises if
+        # not) before blaming the message.
+        self._store.ping()
+        detail = describe_failure(failure)
+        if items:
+            _, received_at, m = items[0]
+            log.error("quarantined a batch the database refused, on %s: %s", m.topic, detail)
+            record = Quarantined(m.topic, m.payload, "store_failed", detail, received_at)
+            self._store.save_batches([], [record])
+            return [record]
+        # A quarantine record the database refuses: keep why, without what it carried.
+        (q,) = quarantined
+        log.error("could not keep a rejected message from %s whole: %s", q.topic, detail)
+        self._store.save_batches(
+            [],
+            [
+                Quarantined(
+                    q.topic.encode("ascii", "backslashreplace").decode(),
+                    b"",
+                    q.reason,
+                    f"payload not kept ({detail})",
+                    q.received_at,
+                )
+            ],
+        )
+        return []
 
     def add_observer(self, observer: BatchObserver) -> None:
         self._observers.append(observer)

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection, Engine
 from ingest.itinerary import Itinerary
 from ingest.sql_dialects import check_database_url, insert_or_skip, upsert
 from ingest.timeseries import lines_for
+from protocol.codec import MAX_PAYLOAD_BYTES
 from protocol.models import (
     Batch,
     EnergyBatch,
@@ -178,6 +179,9 @@ rejections = sa.Table(
     sa.Column("detail", sa.Text, nullable=False),
     sa.Column("payload_bytes", sa.Integer, nullable=False),
     sa.Column("payload_head", sa.Text, nullable=False),
+    # The whole message, up to the protocol's size limit: one that could not be stored
+    # can be taken in again once what refused it is fixed.
+    sa.Column("payload", sa.LargeBinary),
     sa.Index("ix_rejections_reason", "reason"),
 )
 
@@ -200,6 +204,7 @@ def queue_points(conn: Connection, lines: Iterable[str]) -> None:
 
 QUARANTINE_HEAD_BYTES = 2048
 KEY_LOOKUP_CHUNK = 300
+KEY_RACE_ATTEMPTS = 3
 
 SAMPLE_TABLES = {
     "gps": gps_samples,
@@ -239,10 +244,6 @@ def _advance_state(conn: Connection, stamp: str, changes: dict[str, dict[str, An
             for v, row in changes.items()
         ],
     )
-
-
-def _status_order(item: tuple[datetime, StatusSample]) -> tuple[datetime, datetime]:
-    return item[0], item[1].t
 
 
 def _batch_key_row(batch: Batch, received_at: datetime) -> dict[str, Any]:
@@ -293,6 +294,47 @@ class Rejection:
     detail: str
     payload_bytes: int
     payload_head: str
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot take writes now (down or restarting, a
+    connection lost, locked by another writer, disk full): worth waiting for. Any other
+    failure of a write is put down to the data written."""
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(
+        exc,
+        sa.exc.OperationalError
+        | sa.exc.InterfaceError
+        | sa.exc.DisconnectionError
+        | sa.exc.TimeoutError
+        | ConnectionError
+        | TimeoutError,
+    )
+
+
+def describe_failure(exc: BaseException) -> str:
+    """The database's (or its driver's) own message, without the statement."""
+    cause = exc.orig if isinstance(exc, sa.exc.StatementError) and exc.orig else exc
+    text = " ".join(str(cause).split()) or type(cause).__name__
+    return f"{type(cause).__name__}: {text}"[:1000]
+
+
+def link_online(
+    online: bool | None, status_t: datetime | None, *data_t: datetime | None
+) -> bool | None:
+    """The link state from the freshest news: a status saying the bus is offline stands
+    only while no sample newer than it has arrived (those prove the link came back)."""
+    if online is False and status_t is not None and any(t and t > status_t for t in data_t):
+        return True
+    return online
+
+
+def _storable(value: str | bytes) -> str:
+    """Text any column holds, whatever a rejected message carried: no NUL, no lone
+    surrogate, no invalid UTF-8 (each becomes U+FFFD)."""
+    raw = value if isinstance(value, bytes) else value.encode("utf-8", errors="replace")
+    return raw.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
 
 
 def _naive_utc(value: datetime) -> datetime:
@@ -370,7 +412,7 @@ _SAMPLE_COLUMNS = {
     "event": _SampleColumns.of(events, EventSample),
 }
 _BATCH_COLUMNS = ("vehicle", "stream", "seq", "received_at", "samples")
-_Newest = TypeVar("_Newest", GpsSample, EnergySample, FridgeSample)
+_Newest = TypeVar("_Newest", GpsSample, EnergySample, FridgeSample, StatusSample)
 
 
 def _keep_newest(latest: dict[str, _Newest], vehicle: str, samples: Sequence[_Newest]) -> None:
@@ -381,7 +423,7 @@ def _keep_newest(latest: dict[str, _Newest], vehicle: str, samples: Sequence[_Ne
         latest[vehicle] = newest
 
 
-def _by_time(sample: GpsSample | EnergySample | FridgeSample) -> datetime:
+def _by_time(sample: GpsSample | EnergySample | FridgeSample | StatusSample) -> datetime:
     return sample.t
 
 
@@ -493,26 +535,18 @@ class Store:
         Returns, per batch, True if it was new, False if it was a duplicate (already
         stored, or earlier in ``items``).
         """
-        try:
-            with self.engine.begin() as conn:
-                return self._save_group(conn, items, quarantined)
-        except sa.exc.IntegrityError:
-            # Another ingest stored one of these keys between our check and our insert:
-            # redo one batch per transaction, where the insert itself decides.
-            with self.engine.begin() as conn:
-                self._save_quarantined(conn, quarantined)
-            return [self._save_one(batch, received_at) for batch, received_at in items]
-
-    def _save_one(self, batch: Batch, received_at: datetime) -> bool:
-        with self.engine.begin() as conn:
-            key = _batch_key_row(batch, received_at)
-            inserted = conn.execute(
-                insert_or_skip(conn, batches).values(**key).returning(batches.c.seq)
-            ).first()
-            if inserted is None:
-                return False
-            self._save_samples(conn, [(batch, received_at)])
-            return True
+        attempt = 1
+        while True:
+            try:
+                with self.engine.begin() as conn:
+                    return self._save_group(conn, items, quarantined)
+            except sa.exc.IntegrityError:
+                # Another ingest may have stored one of these keys between our check and
+                # our insert: in a new transaction its keys are seen, and dropped as
+                # duplicates. An error that comes back is the data's.
+                if attempt == KEY_RACE_ATTEMPTS:
+                    raise
+                attempt += 1
 
     def _save_group(
         self,
@@ -565,19 +599,16 @@ class Store:
         latest_fix: dict[str, GpsSample] = {}
         latest_battery: dict[str, EnergySample] = {}
         latest_fridge: dict[str, FridgeSample] = {}
-        # The link state is the last status *received*: the last will the broker sends
-        # when a bus drops off carries the time it was set at connection, older than the
-        # statuses sent since, yet it is the newest news.
-        latest_status: dict[str, tuple[datetime, StatusSample]] = {}
+        # Each part of the live state moves only forward in its own time: a status or a
+        # sample older than what is held (an outbox catching up, a replayed agent, a
+        # last will composed when the bus connected) is stored but changes nothing.
+        latest_status: dict[str, StatusSample] = {}
         last_seen: dict[str, datetime] = {}
         for batch, received_at in items:
             vehicle = batch.vehicle
             last_seen[vehicle] = max(received_at, last_seen.get(vehicle, received_at))
             if isinstance(batch, StatusBatch):
-                for st in batch.samples:
-                    current = latest_status.get(vehicle)
-                    if current is None or _status_order(current) < (received_at, st.t):
-                        latest_status[vehicle] = (received_at, st)
+                _keep_newest(latest_status, vehicle, batch.samples)
                 continue
             if isinstance(batch, GpsBatch):
                 _keep_newest(latest_fix, vehicle, batch.samples)
@@ -618,10 +649,7 @@ class Store:
         _advance_state(
             conn,
             "status_t",
-            {
-                v: {"status_t": received, "online": st.online}
-                for v, (received, st) in latest_status.items()
-            },
+            {v: {"status_t": st.t, "online": st.online} for v, st in latest_status.items()},
         )
         _advance_state(
             conn,
@@ -648,13 +676,12 @@ class Store:
             [
                 {
                     "received_at": q.received_at,
-                    "topic": q.topic[:256],
+                    "topic": _storable(q.topic)[:256],
                     "reason": q.reason,
-                    "detail": q.detail,
+                    "detail": _storable(q.detail),
                     "payload_bytes": len(q.payload),
-                    "payload_head": q.payload[:QUARANTINE_HEAD_BYTES]
-                    .decode("utf-8", errors="replace")
-                    .replace("\x00", "\ufffd"),
+                    "payload_head": _storable(q.payload[:QUARANTINE_HEAD_BYTES]),
+                    "payload": q.payload if len(q.payload) <= MAX_PAYLOAD_BYTES else None,
                 }
                 for q in quarantined
             ],
@@ -707,6 +734,8 @@ class Store:
                 vehicles,
                 vs.last_seen,
                 vs.online,
+                vs.status_t,
+                vs.gps_t,
                 vs.soc_pct,
                 vs.battery_v,
                 vs.energy_t,
@@ -725,7 +754,7 @@ class Store:
                     r.label,
                     r.traction,
                     r.last_seen,
-                    r.online,
+                    link_online(r.online, r.status_t, r.gps_t, r.energy_t, r.fridge_t),
                     r.soc_pct,
                     r.battery_v,
                     r.energy_t,
@@ -755,7 +784,7 @@ class Store:
                     r.lon,
                     r.speed_mps,
                     r.course_deg,
-                    r.online,
+                    link_online(r.online, r.status_t, r.gps_t, r.energy_t, r.fridge_t),
                     r.last_seen,
                 )
                 for r in conn.execute(query)

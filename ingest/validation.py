@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from protocol.codec import ProtocolError, decode
 from protocol.models import Batch
@@ -32,15 +32,23 @@ def validate_message(
         raise ProtocolError("unknown_vehicle", f"vehicle {batch.vehicle!r} is not in the fleet")
     times = [s.t for s in batch.samples]
     newest, oldest = max(times), min(times)
-    if newest > received_at + limits.max_future_skew:
+    if newest > _shifted(received_at, limits.max_future_skew):
         raise ProtocolError(
             "future_timestamp",
             f"sample at {newest.isoformat()} is more than {limits.max_future_skew} "
             f"after reception ({received_at.isoformat()})",
         )
-    if oldest < received_at - limits.max_age:
+    if oldest < _shifted(received_at, -limits.max_age):
         raise ProtocolError(
             "stale_timestamp",
             f"sample at {oldest.isoformat()} is older than {limits.max_age.days} days",
         )
     return batch
+
+
+def _shifted(t: datetime, by: timedelta) -> datetime:
+    """``t + by``, held at the ends of the calendar (limits may be set very wide)."""
+    try:
+        return t + by
+    except OverflowError:
+        return (datetime.max if by > timedelta(0) else datetime.min).replace(tzinfo=UTC)

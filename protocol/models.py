@@ -17,19 +17,46 @@ MAX_SAMPLES_PER_BATCH: Final = 5000
 
 Stream = Literal["gps", "energy", "fridge", "status", "event"]
 
+# What every column of the system of record holds, on SQLite and PostgreSQL alike: a
+# value outside these is refused here, with its reason, rather than failing in the store.
+INT64_MAX: Final = 2**63 - 1
+INT64_MIN: Final = -(2**63)
+INT32_MAX: Final = 2**31 - 1
+
 
 def _to_utc(value: datetime) -> datetime:
-    return value if value.tzinfo is UTC else value.astimezone(UTC)
+    if value.tzinfo is UTC:
+        return value
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        # 0001-01-01T00:30+01:00 or 9999-12-31T23:59-01:00: no year 0 or 10000 in UTC.
+        raise ValueError(
+            f"{value.isoformat()} falls outside the years 1 to 9999 once converted to UTC"
+        ) from None
+
+
+def _storable_text(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("text must not contain NUL characters (U+0000)")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text must be valid Unicode (no lone surrogates)") from None
+    return value
 
 
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+Text = Annotated[str, AfterValidator(_storable_text)]
+Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
 # Vehicle ids travel in topics and URLs: keep them to a safe, readable alphabet.
 VEHICLE_ID_PATTERN: Final = r"^[a-z0-9][a-z0-9-]{0,62}$"
 VehicleId = Annotated[str, Field(pattern=VEHICLE_ID_PATTERN)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # No Infinity or NaN: a reading is a number, and no column can compare or sum them.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class GpsSample(_Model):
@@ -66,10 +93,13 @@ class EnergySample(_Model):
     )
     alarm: bool | None = None
     alarm_reason: int | None = Field(
-        default=None, ge=0, description="VE.Direct AR bit mask (1 low voltage, 4 low SOC, ...)"
+        default=None,
+        ge=0,
+        le=INT32_MAX,
+        description="VE.Direct AR bit mask (1 low voltage, 4 low SOC, ...)",
     )
     pv_voltage_v: float | None = Field(default=None, ge=0, le=1000)
-    charge_state: str | None = Field(
+    charge_state: Text | None = Field(
         default=None, max_length=32, description="MPPT state: bulk, absorption, float, ..."
     )
     charger_error: int | None = Field(
@@ -95,22 +125,22 @@ class StatusSample(_Model):
 
     t: UtcDatetime
     online: bool
-    queue_depth: int = Field(default=0, ge=0)
-    counters: dict[str, int] = Field(default_factory=dict)
+    queue_depth: int = Field(default=0, ge=0, le=INT64_MAX)
+    counters: dict[Text, Int64] = Field(default_factory=dict)
 
 
 class EventSample(_Model):
     """Something that happened on the bus (device lost, restart, ...)."""
 
     t: UtcDatetime
-    kind: str = Field(min_length=1, max_length=64)
-    detail: str = Field(default="", max_length=1024)
+    kind: Text = Field(min_length=1, max_length=64)
+    detail: Text = Field(default="", max_length=1024)
 
 
 class _BatchBase(_Model):
     v: Literal[1] = Field(default=SCHEMA_VERSION, description="schema version")
     vehicle: VehicleId
-    seq: int = Field(ge=0, description="per (vehicle, stream), +1 per batch")
+    seq: int = Field(ge=0, le=INT64_MAX, description="per (vehicle, stream), +1 per batch")
 
 
 class GpsBatch(_BatchBase):

@@ -3,6 +3,7 @@ the API and pushed to a webhook receiver (a real HTTP server), across an ingest 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -14,7 +15,17 @@ from paho.mqtt.enums import CallbackAPIVersion
 from ingest.itinerary import Itinerary
 from ingest.settings import AlertSettings, DomainSettings
 from ingest.store import Store
-from protocol import Batch, FridgeBatch, FridgeSample, StatusBatch, StatusSample, encode, topic_for
+from protocol import (
+    Batch,
+    FridgeBatch,
+    FridgeSample,
+    GpsBatch,
+    GpsSample,
+    StatusBatch,
+    StatusSample,
+    encode,
+    topic_for,
+)
 from protocol.clock import ManualClock
 from simulators.fridge_device import FridgeThermalModel
 from tests.support.domain import WebhookReceiver, running_domain_ingest, webhook_receiver
@@ -128,12 +139,11 @@ def test_the_last_will_makes_a_bus_offline_until_it_comes_back(
     store: Store, itinerary: Itinerary, mosquitto: Mosquitto
 ) -> None:
     now = datetime.now(UTC)
-    # Like the agent's, the will is composed when the bus connects: it is older than
-    # the "online" status that follows it.
-    will = StatusBatch(vehicle="caux-01", seq=0, samples=[StatusSample(t=now, online=False)])
-    online = StatusBatch(
-        vehicle="caux-01", seq=1, samples=[StatusSample(t=now + timedelta(seconds=1), online=True)]
+    # A will newer than everything the bus sent before it dropped off: the newest news.
+    will = StatusBatch(
+        vehicle="caux-01", seq=1, samples=[StatusSample(t=now + timedelta(seconds=1), online=False)]
     )
+    online = StatusBatch(vehicle="caux-01", seq=0, samples=[StatusSample(t=now, online=True)])
     with (
         webhook_receiver() as receiver,
         running_domain_ingest(store, itinerary, mosquitto.url, settings(receiver)),
@@ -163,6 +173,65 @@ def test_the_last_will_makes_a_bus_offline_until_it_comes_back(
             wait_for(lambda: alerts(api, "offline", active="false"), what="back online")
         wait_for(lambda: len(receiver.events("offline")) == 2, what="clear pushed")
     assert receiver.events("offline") == [("raised", offline["id"]), ("cleared", offline["id"])]
+
+
+def test_an_old_status_or_last_will_never_marks_a_live_bus_offline(
+    store: Store, itinerary: Itinerary, mosquitto: Mosquitto
+) -> None:
+    """A status older than fresh data (replayed, or delivered late after an outage) and a
+    last will composed before the data sent since: the bus stays online, no alert; once it
+    goes silent, the silence rule says offline."""
+    now = datetime.now(UTC)
+    clock = ManualClock(now)
+    will = StatusBatch(
+        vehicle="vexin-01", seq=0, samples=[StatusSample(t=now - 5 * MIN, online=False)]
+    )
+
+    def fix(seq: int, t: datetime) -> GpsBatch:
+        return GpsBatch(
+            vehicle="vexin-01", seq=seq, samples=[GpsSample(t=t, lat=49.24, lon=1.63, fix_mode=3)]
+        )
+
+    with (
+        webhook_receiver() as receiver,
+        running_domain_ingest(
+            store, itinerary, mosquitto.url, settings(receiver, offline_after_s=60), clock=clock
+        ),
+        running_api(store) as api,
+    ):
+
+        def vexin() -> dict[str, Any]:
+            (found,) = [v for v in api.get("/api/v1/vehicles").json() if v["id"] == "vexin-01"]
+            return found
+
+        with bus(mosquitto, "vexin-01", will=will) as client:
+            publish(
+                client,
+                StatusBatch(vehicle="vexin-01", seq=1, samples=[StatusSample(t=now, online=True)]),
+                fix(0, now),
+            )
+            # Delivered late: a status from before an outage, saying the link was down.
+            late = StatusSample(t=now - 10 * MIN, online=False)
+            publish(client, StatusBatch(vehicle="vexin-01", seq=2, samples=[late]), fix(1, now))
+            wait_for(lambda: store.count_batches("vexin-01") == 4, what="all four stored")
+            clock.advance(1)
+            time.sleep(1)  # the evaluator wakes every 0.1 s
+            assert alerts(api, "offline") == []
+            assert vexin()["online"] is True
+            publish(client, fix(2, now + timedelta(seconds=2)))
+            # The link drops without a goodbye: the broker publishes the will, composed
+            # when the bus connected, older than the fixes sent since.
+            client.loop_stop()
+            client.socket().close()
+            wait_for(lambda: store.count_batches("vexin-01") == 6, what="the will stored")
+        time.sleep(1)
+        assert alerts(api, "offline") == []
+        assert vexin()["online"] is True
+        # Silent past the timeout: offline, by silence.
+        clock.advance(61)
+        (offline,) = wait_for(lambda: alerts(api, "offline", active="true"), what="offline")
+        assert offline["detail"]["reason"] == "silence"
+    assert receiver.events("offline") == [("raised", offline["id"])]
 
 
 def test_silence_longer_than_the_timeout_is_offline(

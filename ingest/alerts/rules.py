@@ -144,8 +144,8 @@ class VehicleHealth:
     vehicle: str
     # When the ingest last received anything from it (its clock).
     last_seen: datetime | None
-    # The last status received from the agent (online=False: its last will), the time
-    # written in it, and when it was received.
+    # The newest status from the agent by its own time (online=False: its last will),
+    # that time, and when it was received.
     online: bool | None
     status_t: datetime | None
     status_seen_at: datetime | None
@@ -181,10 +181,17 @@ def _utc(t: datetime) -> str:
 
 
 def offline(h: VehicleHealth, th: HealthThresholds, now: datetime) -> Condition | None:
-    """Offline: the agent's last will (status online=false), or silence past the timeout."""
-    if h.online is False and h.status_t is not None:
-        # A last will is written when the agent connects: when it was received says
-        # better when the link was lost.
+    """Offline: the agent said so (status online=false, its last will) and nothing newer
+    than that status has come since, or silence past the timeout.
+
+    An old status (replayed, or delivered late after an outage) never outweighs fresher
+    samples: the state moves only forward in time.
+    """
+    stale = h.latest_sample is not None and h.status_t is not None and h.latest_sample > h.status_t
+    if h.online is False and h.status_t is not None and not stale:
+        # The status may have been composed long before it was sent (a last will is
+        # written when the agent connects): when it was received says better when the
+        # link was lost.
         since = h.status_seen_at or h.status_t
         return Condition(
             h.vehicle,

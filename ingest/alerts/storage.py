@@ -28,7 +28,7 @@ from ingest.alerts.rules import (
     Severity,
     VehicleHealth,
 )
-from ingest.sql_dialects import insert_or_skip, upsert
+from ingest.sql_dialects import insert_or_skip
 from ingest.store import (
     UtcDateTime,
     energy_samples,
@@ -92,10 +92,8 @@ alert_notifications = sa.Table(
     sa.Index("ix_alert_notifications_open", "delivered_at", "abandoned_at"),
 )
 
-# The link state of each vehicle in the order its status messages arrived. A last will
-# carries the time it was composed (when the agent connected), older than the agent's
-# later "online" statuses, so ordering statuses by their own time would never let it
-# count; the broker publishes it after the agent's last message, so arrival order does.
+# The link state of each vehicle: its newest status by the status's own time, and when
+# that status was received. A status older than the one held changes nothing.
 vehicle_links = sa.Table(
     "vehicle_links",
     metadata,
@@ -197,29 +195,37 @@ def _earliest(conn: Connection, table: sa.Table, vehicle: str) -> datetime | Non
 def record_link(
     conn: Connection, vehicle: str, online: bool, status_t: datetime, observed_at: datetime
 ) -> None:
-    upsert(
-        conn,
-        vehicle_links,
-        ("vehicle",),
-        {"vehicle": vehicle, "online": online, "status_t": status_t, "observed_at": observed_at},
+    row = {"vehicle": vehicle, "online": online, "status_t": status_t, "observed_at": observed_at}
+    conn.execute(insert_or_skip(conn, vehicle_links).values(**row))
+    lk = vehicle_links.c
+    conn.execute(
+        vehicle_links.update()
+        .where(lk.vehicle == vehicle, lk.status_t < status_t)
+        .values(online=online, status_t=status_t, observed_at=observed_at)
     )
 
 
 def link_health(conn: Connection, vehicle: str) -> VehicleHealth:
-    """Only what the offline rule reads: last contact and link state."""
+    """Only what the offline rule reads: last contact, link state and the newest sample
+    time the live state holds."""
     vs, lk = vehicle_state.c, vehicle_links.c
-    seen = conn.execute(sa.select(vs.last_seen).where(vs.vehicle == vehicle)).scalar()
+    state = conn.execute(
+        sa.select(vs.last_seen, vs.gps_t, vs.energy_t, vs.fridge_t, vs.status_t).where(
+            vs.vehicle == vehicle
+        )
+    ).first()
+    times = [] if state is None else [t for t in state[1:] if t is not None]
     link = conn.execute(
         sa.select(lk.online, lk.status_t, lk.observed_at).where(lk.vehicle == vehicle)
     ).first()
     return VehicleHealth(
         vehicle=vehicle,
-        last_seen=seen,
+        last_seen=state.last_seen if state is not None else None,
         online=link.online if link is not None else None,
         status_t=link.status_t if link is not None else None,
         status_seen_at=link.observed_at if link is not None else None,
         last_valid_fix=None,
-        latest_sample=None,
+        latest_sample=max(times) if times else None,
         first_sample=None,
     )
 

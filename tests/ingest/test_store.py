@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from ingest.pipeline import Ingestor
-from ingest.store import Store
+from ingest.store import Store, VehicleRow
 from protocol import (
+    EnergyBatch,
+    EnergySample,
     FridgeBatch,
     FridgeSample,
     GpsBatch,
@@ -66,22 +68,52 @@ def test_times_come_back_as_aware_utc(store: Store) -> None:
     assert sample.t.tzinfo is not None
 
 
-def test_the_last_will_marks_a_vehicle_offline(store: Store) -> None:
-    # The will is set when the bus connects, so it carries an older time than the
-    # statuses sent since; the broker delivers it when the bus drops off.
-    will = StatusBatch(vehicle="vexin-01", seq=0, samples=[StatusSample(t=T0, online=False)])
-    online = StatusBatch(
-        vehicle="vexin-01", seq=1, samples=[StatusSample(t=T0 + timedelta(minutes=5), online=True)]
+def status(seq: int, t: datetime, online: bool) -> StatusBatch:
+    return StatusBatch(vehicle="vexin-01", seq=seq, samples=[StatusSample(t=t, online=online)])
+
+
+def test_live_state_moves_only_forward_in_time_per_field(store: Store) -> None:
+    def vexin() -> VehicleRow:
+        return {v.id: v for v in store.vehicles()}["vexin-01"]
+
+    fresh = T0 + timedelta(minutes=10)
+    store.save_batch(gps(0, fresh, lat=49.30), fresh)
+    store.save_batch(status(0, fresh, online=True), fresh)
+    energy = EnergyBatch(
+        vehicle="vexin-01", seq=0, samples=[EnergySample(t=fresh, soc_pct=80, voltage_v=12.9)]
     )
-    store.save_batch(online, T0 + timedelta(minutes=5))
-    assert {v.id: v.online for v in store.vehicles()}["vexin-01"] is True
-    store.save_batch(will, T0 + timedelta(minutes=9))
-    assert {v.id: v.online for v in store.vehicles()}["vexin-01"] is False
-    back = StatusBatch(
-        vehicle="vexin-01", seq=2, samples=[StatusSample(t=T0 + timedelta(minutes=10), online=True)]
+    store.save_batch(energy, fresh)
+    store.save_batch(
+        FridgeBatch(vehicle="vexin-01", seq=0, samples=[FridgeSample(t=fresh, temp_c=4.0)]), fresh
     )
-    store.save_batch(back, T0 + timedelta(minutes=10))
-    assert {v.id: v.online for v in store.vehicles()}["vexin-01"] is True
+    # Older news received later: a status from an outbox catching up, an agent's last
+    # will composed when it connected, readings of a replayed drive.
+    later = fresh + timedelta(minutes=1)
+    store.save_batch(status(1, T0 + timedelta(minutes=2), online=False), later)
+    store.save_batch(status(2, T0, online=False), later)
+    store.save_batch(gps(1, T0, lat=49.10), later)
+    old_energy = EnergyBatch(
+        vehicle="vexin-01", seq=1, samples=[EnergySample(t=T0, soc_pct=15, voltage_v=11.5)]
+    )
+    store.save_batch(old_energy, later)
+    store.save_batch(
+        FridgeBatch(vehicle="vexin-01", seq=1, samples=[FridgeSample(t=T0, temp_c=12.0)]), later
+    )
+    # Received in a batch whose reception time is older (a slow writer): last contact stays.
+    store.save_batch(gps(2, T0 + timedelta(minutes=1)), fresh - timedelta(minutes=5))
+    row = vexin()
+    assert row.online is True
+    assert (row.soc_pct, row.battery_v, row.energy_t) == (80, 12.9, fresh)
+    assert (row.fridge_temp_c, row.fridge_t) == (4.0, fresh)
+    assert row.last_seen == later
+    (position,) = [p for p in store.positions() if p.vehicle == "vexin-01"]
+    assert (position.lat, position.t, position.online) == (49.30, fresh, True)
+    # A status newer than everything held says offline ...
+    store.save_batch(status(3, fresh + timedelta(minutes=2), online=False), later)
+    assert vexin().online is False
+    # ... until a sample newer than it shows the link back.
+    store.save_batch(gps(3, fresh + timedelta(minutes=3)), later)
+    assert vexin().online is True
 
 
 def test_ingestor_quarantines_and_counts(store: Store) -> None:

@@ -44,12 +44,17 @@ def test_a_healthy_vehicle_has_no_condition() -> None:
     assert vehicle_conditions(health(soc_t=NOW, soc_pct=80.0), TH, NOW) == []
 
 
-def test_offline_from_the_last_will_and_from_silence() -> None:
-    # A last will was written when the agent connected, hours before it was received.
-    h = health(online=False, status_t=NOW - 180 * MIN, status_seen_at=NOW - 2 * MIN)
-    will = offline(h, TH, NOW)
-    assert will is not None
-    assert (will.since, will.detail["reason"]) == (NOW - 2 * MIN, "status")
+def test_offline_from_the_agents_status_and_from_silence() -> None:
+    # The newest news is a status saying offline, composed before it was received.
+    h = health(
+        online=False,
+        status_t=NOW - 3 * MIN,
+        status_seen_at=NOW - 2 * MIN,
+        latest_sample=NOW - 3 * MIN,
+    )
+    said = offline(h, TH, NOW)
+    assert said is not None
+    assert (said.since, said.detail["reason"]) == (NOW - 2 * MIN, "status")
     # Silence: exactly the timeout is not yet offline; a second more is.
     assert offline(health(last_seen=NOW - 5 * MIN), TH, NOW) is None
     silent = offline(health(last_seen=NOW - 5 * MIN - timedelta(seconds=1)), TH, NOW)
@@ -57,6 +62,24 @@ def test_offline_from_the_last_will_and_from_silence() -> None:
     assert "nothing received for 5 min" in silent.message
     # Never heard of: nothing to say yet.
     assert offline(health(last_seen=None, online=None, status_t=None), TH, NOW) is None
+
+
+def test_an_old_status_never_outweighs_fresher_samples() -> None:
+    # A last will composed when the agent connected, or a status replayed or delivered
+    # late: older than the samples received since, it says nothing of the link now.
+    for status_t in (NOW - 180 * MIN, NOW - MIN - timedelta(microseconds=1)):
+        h = health(online=False, status_t=status_t, status_seen_at=NOW, latest_sample=NOW - MIN)
+        assert offline(h, TH, NOW) is None
+        assert [c.kind for c in vehicle_conditions(h, TH, NOW)] == []
+    # The freshest samples are old too: silence decides.
+    quiet = health(
+        online=False,
+        status_t=NOW - 180 * MIN,
+        last_seen=NOW - 6 * MIN,
+        latest_sample=NOW - 6 * MIN,
+    )
+    found = offline(quiet, TH, NOW)
+    assert found is not None and found.detail["reason"] == "silence"
 
 
 def test_no_fix_is_judged_on_the_samples_own_times() -> None:
