@@ -87,6 +87,17 @@ class OutboxConfig(_Section):
     max_inflight: int = Field(
         default=100, ge=1, le=10000, description="batches sent but not yet acknowledged"
     )
+    confirm_timeout_s: float = Field(
+        default=60.0,
+        ge=1,
+        le=3600,
+        description="a batch the ingest has not confirmed this long after the broker took "
+        "it is sent again (same seq: the ingest drops copies); each new attempt of the same "
+        "batch waits twice as long, up to confirm_timeout_max_s",
+    )
+    confirm_timeout_max_s: float = Field(
+        default=1800.0, ge=1, le=86400, description="longest wait between two attempts"
+    )
 
 
 class AgentConfig(TomlSettings):

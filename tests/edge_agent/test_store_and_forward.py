@@ -138,7 +138,9 @@ def test_every_sample_read_while_the_broker_is_down_arrives_once_in_order(
     assert last.counters["gps.gps_fixes"] >= after
     assert last.counters["link.connects"] >= 2
     assert last.counters["link.losses"] >= 1
-    assert agent.outbox_depth == 0
+    # No ingest confirmed anything: the outbox keeps what it sent, the floor where it was.
+    assert agent.outbox_depth >= len(times)
+    assert min(last.held_from.values()) <= min(b.seq for b in sub.batches("gps"))
 
 
 def committed_gps(state_dir: Path) -> list[GpsSample]:
