@@ -25,7 +25,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from typing import Final, Protocol
+from typing import Final
 
 from edge_agent.batching import Sample
 from edge_agent.counters import DeviceCounters
@@ -35,6 +35,7 @@ from edge_agent.gps_reader import GpsReader
 from edge_agent.outbox import Outbox, OutboxLimits, StoredBatch
 from edge_agent.publisher import Acknowledged, Confirmed, LinkEvent, LinkUp, MqttPublisher
 from edge_agent.sampling import FixDecimator
+from edge_agent.supervisor import Supervisor
 from edge_agent.vedirect_reader import VeDirectReader
 from firmware_config.agent import AgentConfig
 from firmware_config.vedirect import VeDirectPortConfig
@@ -56,14 +57,6 @@ MAX_PENDING_SAMPLES: Final = 100_000
 SHUTDOWN_GRACE_S: Final = 5.0
 # Longest wait for a link event, so a stop request is noticed promptly.
 EVENT_POLL_S: Final = 0.2
-
-
-class Device(Protocol):
-    """A reader of one serial device, running in its own thread."""
-
-    def start(self) -> None: ...
-
-    def stop(self) -> None: ...
 
 
 class Agent:
@@ -91,7 +84,9 @@ class Agent:
         self.counters = DeviceCounters()
         self.gps_counters = DeviceCounters()
         self.device_counters: dict[str, DeviceCounters] = {"gps": self.gps_counters}
-        self._devices: list[Device] = []
+        # Every reader runs under one supervisor: whatever ends a reader is counted
+        # under its device, with the error, and the reader runs again.
+        self._readers = Supervisor()
         if config.gps is not None:
             decimator = FixDecimator(config.gps.keep_every_s)
 
@@ -101,20 +96,21 @@ class Agent:
                 else:
                     self.gps_counters.add("gps_fixes_thinned")
 
-            self._devices.append(GpsReader(config.gps, record_fix, self.gps_counters))
+            gps = GpsReader(config.gps, record_fix, self.gps_counters)
+            self._readers.add("gps", gps.run, self.gps_counters)
         for port in config.vedirect:
             name = f"vedirect_{port.device}"
             if name in self.device_counters:
                 name = f"{name}_{len(self.device_counters)}"
             counters = self.device_counters[name] = DeviceCounters()
-            self._devices.append(
-                VeDirectReader(port, self._energy_recorder(port), counters, self._clock)
-            )
+            vedirect = VeDirectReader(port, self._energy_recorder(port), counters, self._clock)
+            self._readers.add(name, vedirect.run, counters)
         if config.fridge is not None:
             counters = self.device_counters["fridge"] = DeviceCounters()
-            self._devices.append(
-                FridgeReader(config.fridge, self.record, self.record_event, counters, self._clock)
+            fridge = FridgeReader(
+                config.fridge, self.record, self.record_event, counters, self._clock
             )
+            self._readers.add("fridge", fridge.run, counters)
         self._publisher = MqttPublisher(config.vehicle, config.broker, self._max_inflight)
         self._sent: dict[int, int] = {}  # paho mid -> batch id, handed over, not acknowledged
         self._sent_up_to = 0  # batches are handed over in id order; the last one handed
@@ -171,8 +167,7 @@ class Agent:
         self._started = True
         self._commit(status=False, form=False)  # numbers the first last will
         self._publisher.start()
-        for device in self._devices:
-            device.start()
+        self._readers.start()
         self._thread.start()
 
     def stop(self) -> None:
@@ -183,8 +178,7 @@ class Agent:
         if self._closed:
             return
         self._closed = True
-        for device in self._devices:
-            device.stop()
+        self._readers.stop()
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=30.0)
@@ -362,14 +356,18 @@ class Agent:
 
     def _status_sample(self, online: bool) -> StatusSample:
         counters: dict[str, int] = {}
+        errors: dict[str, str] = {}
         for device, device_counters in self.device_counters.items():
             for name, value in device_counters.snapshot().items():
                 counters[f"{device}.{name}"] = value
+            if device_counters.last_error is not None:
+                errors[device] = device_counters.last_error
         counters.update(self.counters.snapshot())
         return StatusSample(
             t=self._clock.now(),
             online=online,
             queue_depth=self.outbox_depth,
             counters=counters,
+            errors=errors,
             held_from=self._outbox.held_from(),
         )
