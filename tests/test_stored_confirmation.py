@@ -24,9 +24,14 @@ from paho.mqtt.enums import CallbackAPIVersion
 from edge_agent.agent import Agent
 from edge_agent.outbox import Outbox
 from firmware_config.agent import AgentConfig, BrokerConfig, OutboxConfig
+from ingest.itinerary import Itinerary
 from ingest.store import Store, energy_samples, gps_samples
+from protocol.clock import ScaledClock
 from protocol.models import EnergySample, GpsSample
 from protocol.topics import confirmation_topic
+from simulators.gps_device import GpsSimulator
+from simulators.route import DriveRoute, Waypoint
+from tests.support.live import running_ingest
 from tests.support.mosquitto import Mosquitto, free_port
 from tests.support.wait import wait_for
 
@@ -251,3 +256,71 @@ def test_a_bus_reads_only_its_own_confirmation_and_cannot_write_one(
         for c in [ingest, *buses.values()]:
             c.disconnect()
             c.loop_stop()
+
+
+def test_an_agent_killed_while_offline_loses_and_doubles_nothing_it_kept(
+    tmp_path: Path, mosquitto: Mosquitto, itinerary: Itinerary
+) -> None:
+    """A real agent process reading a simulated GPS, killed with SIGKILL while the broker
+    is away and started again: what its outbox held (sent and unconfirmed, or never
+    sent) is stored once, beside what was stored before."""
+    vehicle = "caux-01"
+    state_dir = tmp_path / "agent"
+    config = tmp_path / "agent.toml"
+    log = tmp_path / "agent.log"
+    store = Store.open(f"sqlite:///{tmp_path / 'cloud.sqlite'}")
+    store.load_fleet(itinerary)
+    route = DriveRoute([Waypoint("a", 49.6175, 0.7539), Waypoint("b", 49.6558, 0.5911)])
+    sim = GpsSimulator(route, ScaledClock(datetime.now(UTC)), rate_hz=10, route_offset_s=20)
+    sim.start()
+    try:
+        config.write_text(
+            f'vehicle = "{vehicle}"\nstate_dir = "{state_dir}"\nstatus_interval_s = 2\n'
+            f'[broker]\nurl = "{mosquitto.url}"\n'
+            f'[gps]\nport = "{sim.path}"\nrate_hz = 10\nkeep_every_s = 0\n'
+            "[outbox]\nconfirm_timeout_s = 3\nconfirm_timeout_max_s = 6\n"
+        )
+
+        def stored() -> list[datetime]:
+            return stored_times(store, gps_samples, vehicle)
+
+        with running_ingest(store, mosquitto.url, "ingest-agent-killed"):
+            with log.open("ab") as out:
+                agent = subprocess.Popen(
+                    [MEDICOBUS, "agent", "--config", str(config)], stdout=out, stderr=out
+                )
+            wait_for(lambda: len(stored()) >= 30, what="live fixes stored")
+            mosquitto.stop()
+            written = len(sim.truth)
+            wait_for(lambda: len(sim.truth) >= written + 30, what="3 s of fixes offline")
+            agent.send_signal(signal.SIGKILL)
+            agent.wait()
+            outbox = Outbox(state_dir / "outbox.sqlite", vehicle)
+            try:
+                kept = {s.t for s in outbox.stored_samples().get("gps", [])}
+            finally:
+                outbox.close()
+            assert len(kept - set(stored())) >= 20, "the outbox held fixes not yet stored"
+            before = set(stored())
+            mosquitto.start()
+            with log.open("ab") as out:
+                agent = subprocess.Popen(
+                    [MEDICOBUS, "agent", "--config", str(config)], stdout=out, stderr=out
+                )
+            try:
+                wait_for(
+                    lambda: (kept | before) <= set(stored()),
+                    timeout=60,
+                    what=f"every fix the killed agent kept stored (see {log})",
+                )
+            finally:
+                agent.send_signal(signal.SIGTERM)
+                assert agent.wait(timeout=30) == 0, log.read_text()
+        times = stored()
+        lost = len((kept | before) - set(times))
+        doubled = len(times) - len(set(times))
+        assert (lost, doubled) == (0, 0)
+        assert "Traceback" not in log.read_text()
+    finally:
+        sim.stop()
+        store.close()
