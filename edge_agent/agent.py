@@ -165,6 +165,7 @@ class Agent:
     def start(self) -> None:
         """Start devices, publisher and the agent's thread."""
         self._started = True
+        self._outbox.number_streams()
         self._commit(status=False, form=False)  # numbers the first last will
         self._publisher.start()
         self._readers.start()

@@ -36,7 +36,7 @@ from edge_agent.batching import (
     stream_of,
 )
 from edge_agent.eviction import eviction_plan
-from edge_agent.sequence import SEQUENCE_SCHEMA, take_seq
+from edge_agent.sequence import SEQUENCE_SCHEMA, first_seq, take_seq
 from protocol.codec import ProtocolError, decode, encode
 from protocol.models import Stream
 from protocol.topics import STREAMS
@@ -158,6 +158,16 @@ class Outbox:
     def usage(self) -> dict[Stream, int]:
         """Bytes kept per stream, as the size bound counts them."""
         return {s: n for s, n in self._tally.bytes.items() if n}
+
+    def number_streams(self) -> None:
+        """Give every stream its first number now, if it has none, without taking it: the
+        floors the status reports carry then cover streams that have sent nothing yet."""
+        with self.transaction():
+            for stream in STREAMS:
+                self._db.execute(
+                    "INSERT INTO sequence (stream, next) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                    (stream, first_seq()),
+                )
 
     def held_from(self) -> dict[Stream, int]:
         """Per stream, the lowest seq still held (formed, not confirmed), or the next seq
