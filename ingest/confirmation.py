@@ -22,6 +22,7 @@ publishes.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
@@ -56,34 +57,69 @@ def _seq(value: object) -> int | None:
     return None
 
 
+# The top-level "seq" as the protocol's encoder writes it, before any nested value; read
+# without parsing the whole payload, which would cost the writer as much again as
+# validating it. Anything else is parsed in full.
+_HEAD_SEQ = re.compile(rb'(?<!\\)"seq"\s*:\s*(\d{1,19})(?![\d.eE])')
+_HEAD_BYTES: Final = 512
+
+
+def _seq_in_head(payload: bytes) -> int | None:
+    found = _HEAD_SEQ.search(payload, 0, _HEAD_BYTES)
+    if found is None:
+        return None
+    before = payload[: found.start()]
+    if before.count(b"{") != 1 or b"[" in before or not before.lstrip().startswith(b"{"):
+        return None
+    return _seq(int(found.group(1)))
+
+
+def _document(payload: bytes) -> dict[str, object] | None:
+    try:
+        doc = json.loads(payload)
+    except (ValueError, RecursionError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def _floors(doc: dict[str, object] | None) -> dict[Stream, int]:
+    floors: dict[Stream, int] = {}
+    samples = doc.get("samples") if doc is not None else None
+    if not isinstance(samples, list):
+        return floors
+    for sample in samples:
+        held = sample.get("held_from") if isinstance(sample, dict) else None
+        if not isinstance(held, dict):
+            continue
+        for name, value in held.items():
+            floor = _seq(value)
+            if name in STREAMS and floor is not None:
+                key: Stream = STREAMS[STREAMS.index(name)]
+                floors[key] = max(floor, floors.get(key, floor))
+    return floors
+
+
 def handled_batch(topic: str, payload: bytes, status: str, reason: str = "") -> Handled | None:
     """The key of a message whose outcome (``stored``, ``duplicate`` or ``rejected`` with
     ``reason``) is committed, or None when it counts for nothing (no readable key, or a
-    rejection that a later re-send may overcome)."""
+    rejection that a later re-send may overcome). A status report's floors are taken
+    unless the report was refused."""
     if status == "rejected" and reason in RETRYABLE_REJECTIONS:
         return None
     try:
         vehicle, stream = parse_topic(topic)
-        doc = json.loads(payload)
-    except (TopicError, ValueError, RecursionError):
+    except TopicError:
         return None
-    if not isinstance(doc, dict):
-        return None
-    seq = _seq(doc.get("seq"))
+    doc: dict[str, object] | None = None
+    seq = _seq_in_head(payload)
     if seq is None:
-        return None
+        doc = _document(payload)
+        seq = _seq(doc.get("seq")) if doc is not None else None
+        if seq is None:
+            return None
     floors: dict[Stream, int] = {}
-    samples = doc.get("samples")
-    if stream == "status" and status != "rejected" and isinstance(samples, list):
-        for sample in samples:
-            held = sample.get("held_from") if isinstance(sample, dict) else None
-            if not isinstance(held, dict):
-                continue
-            for name, value in held.items():
-                floor = _seq(value)
-                if name in STREAMS and floor is not None:
-                    key: Stream = STREAMS[STREAMS.index(name)]
-                    floors[key] = max(floor, floors.get(key, floor))
+    if stream == "status" and status != "rejected":
+        floors = _floors(doc if doc is not None else _document(payload))
     return Handled(vehicle, stream, seq, floors)
 
 

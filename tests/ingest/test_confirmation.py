@@ -100,6 +100,22 @@ def test_stored_copies_and_refusals_count_as_handled_but_not_an_unknown_vehicle(
 
 
 @pytest.mark.parametrize(
+    ("body", "seq"),
+    [
+        (payload(12), 12),
+        (b'{"samples": [{"seq": 1}], "seq": 7}', 7),
+        (b'{"a\\"seq": 3, "seq": 8}', 8),
+        (b'  {"seq":\n 9, "v": 1}', 9),
+        (payload(MAX_SEQ), MAX_SEQ),
+    ],
+)
+def test_the_seq_is_the_top_level_one_whatever_the_layout(body: bytes, seq: int) -> None:
+    handled = handled_batch(f"medicobus/v1/{BUS}/gps", body, "stored")
+    assert handled is not None
+    assert handled.seq == seq
+
+
+@pytest.mark.parametrize(
     ("topic", "body"),
     [
         (f"medicobus/v1/{BUS}/gps", b"not json"),
