@@ -324,3 +324,48 @@ def test_an_agent_killed_while_offline_loses_and_doubles_nothing_it_kept(
     finally:
         sim.stop()
         store.close()
+
+
+def test_batches_evicted_from_a_full_outbox_do_not_hold_the_confirmation_back(
+    tmp_path: Path, mosquitto: Mosquitto, itinerary: Itinerary
+) -> None:
+    """The ingest is away and the outbox fills: the oldest batches, sent and unconfirmed,
+    are given up. Their seqs never arrive, yet once the ingest is back everything the
+    outbox kept is stored once and confirmed, from the floor the bus reports."""
+    vehicle = "vexin-01"
+    store = Store.open(f"sqlite:///{tmp_path / 'cloud.sqlite'}")
+    store.load_fleet(itinerary)
+    agent = Agent(
+        AgentConfig(
+            vehicle=vehicle,
+            state_dir=tmp_path / "agent",
+            status_interval_s=2,
+            broker=BrokerConfig(url=mosquitto.url),
+            outbox=OutboxConfig(max_bytes=64 * 1024, confirm_timeout_s=2, confirm_timeout_max_s=4),
+        )
+    )
+    start = datetime.now(UTC) - timedelta(hours=1)
+    recorded = [start + timedelta(seconds=i) for i in range(2000)]
+    try:
+        agent.start()
+        wait_for(lambda: agent.connected, what="the agent connected")
+        for i, t in enumerate(recorded):
+            agent.record(GpsSample(t=t, lat=49.2 + i * 1e-6, lon=1.6, fix_mode=3))
+            if i % 100 == 99:
+                time.sleep(0.3)  # a few commits: batches formed, sent, then evicted
+        wait_for(lambda: agent.counters.get("outbox.evicted.gps") > 0, what="the outbox giving up")
+        with running_ingest(store, mosquitto.url, "ingest-after-eviction"):
+            wait_for(
+                lambda: agent.outbox_depth <= 2,
+                timeout=60,
+                what="everything the outbox kept confirmed",
+            )
+        evicted = agent.counters.get("outbox.evicted.gps")
+    finally:
+        agent.stop()
+        stored = stored_times(store, gps_samples, vehicle)
+        store.close()
+    assert len(stored) == len(set(stored)), "a sample stored twice"
+    assert set(stored) <= set(recorded)
+    assert len(stored) == len(recorded) - evicted
+    assert 0 < evicted < len(recorded)
