@@ -280,7 +280,9 @@ class Agent:
             self._sent_up_to = batch.id
 
     def _send(self, batch: StoredBatch, attempts: int) -> bool:
-        mid = self._publisher.publish(batch.stream, batch.payload, retain=batch.stream == "status")
+        # A status report sent again is older than the one the broker retains now.
+        retain = batch.stream == "status" and attempts == 0
+        mid = self._publisher.publish(batch.stream, batch.payload, retain=retain)
         if mid is None:
             return False
         self._sent[mid] = batch.id
