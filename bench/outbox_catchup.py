@@ -1,15 +1,17 @@
 """Catch-up after a long outage: the outbox holds 8 hours of GPS (1 Hz), VE.Direct
 (1 Hz) and fridge (every 5 s) samples; the link comes back; how long until a
-subscriber has every one of them, and are any lost or duplicated?
+subscriber has every one of them, until the ingest has stored and confirmed them all
+(the outbox let go of them), and are any lost or duplicated?
 
 Samples are written straight into the agent's outbox (as its commits would have done
 once a second; here an hour per transaction) and the agent is then started against a
-real Mosquitto, configured like the test brokers. A plain paho subscriber with a
-persistent session de-duplicates by ``(stream, seq)``.
+real Mosquitto, configured like the test brokers, with the ingest (SQLite) running. A
+plain paho subscriber with a persistent session de-duplicates by ``(stream, seq)``.
 
     .venv/bin/python bench/outbox_catchup.py [--hours 8]
 
-Last line: ``samples=… drain_s=… lost=… duplicated=…`` and more key=value figures.
+Last line: ``samples=… drain_s=… confirmed_s=… lost=… duplicated=… stored_lost=…
+stored_doubled=…`` and more key=value figures.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+import sqlalchemy as sa
 from paho.mqtt.enums import CallbackAPIVersion
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -32,10 +35,15 @@ from edge_agent.agent import Agent
 from edge_agent.batching import Sample, stream_of
 from edge_agent.outbox import Outbox, OutboxLimits
 from firmware_config.agent import AgentConfig, BrokerConfig
+from ingest.itinerary import load_itinerary
+from ingest.store import Store, energy_samples, fridge_samples, gps_samples
 from protocol.codec import decode
 from protocol.models import EnergySample, FridgeSample, GpsSample
 from protocol.topics import subscription
+from tests.support.live import running_ingest
 from tests.support.mosquitto import Mosquitto
+
+FLEET = Path(__file__).resolve().parent.parent / "tests" / "data" / "itineraries.toml"
 
 VEHICLE = "vexin-01"
 TELEMETRY = ("gps", "energy", "fridge")
@@ -140,6 +148,17 @@ class Receiver:
         self.client.loop_stop()
 
 
+def stored_keys(store: Store) -> list[tuple[str, datetime]]:
+    """Every telemetry sample the ingest stored, one entry per row."""
+    out: list[tuple[str, datetime]] = []
+    tables = {"gps": gps_samples, "energy": energy_samples, "fridge": fridge_samples}
+    with store.engine.connect() as conn:
+        for stream, table in tables.items():
+            for (t,) in conn.execute(sa.select(table.c.t).where(table.c.vehicle == VEHICLE)):
+                out.append((stream, t if t.tzinfo else t.replace(tzinfo=UTC)))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--hours", type=float, default=8.0, help="length of the outage")
@@ -154,20 +173,29 @@ def main() -> None:
             expected = fill_outbox(state_dir / "outbox.sqlite", args.hours)
             fill_s = time.monotonic() - filled
             receiver = Receiver(broker)
-            agent = Agent(
-                AgentConfig(
-                    vehicle=VEHICLE, state_dir=state_dir, broker=BrokerConfig(url=broker.url)
+            store = Store.open(f"sqlite:///{work / 'cloud.sqlite'}")
+            store.load_fleet(load_itinerary(FLEET))
+            with running_ingest(store, broker.url, "bench-catchup-ingest"):
+                agent = Agent(
+                    AgentConfig(
+                        vehicle=VEHICLE, state_dir=state_dir, broker=BrokerConfig(url=broker.url)
+                    )
                 )
-            )
-            link_back = time.monotonic()
-            agent.start()
-            deadline = link_back + args.timeout
-            while not receiver.has_all(expected) and time.monotonic() < deadline:
-                time.sleep(0.01)
-            drain_s = receiver.last_arrival - link_back
-            time.sleep(0.5)  # let any late resend arrive before counting duplicates
-            agent.stop()
-            receiver.stop()
+                link_back = time.monotonic()
+                agent.start()
+                deadline = link_back + args.timeout
+                while not receiver.has_all(expected) and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                drain_s = receiver.last_arrival - link_back
+                # Confirmed: what is left is at most the last status reports.
+                while agent.outbox_depth > 3 and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                confirmed_s = time.monotonic() - link_back
+                time.sleep(0.5)  # let any late resend arrive before counting duplicates
+                agent.stop()
+                receiver.stop()
+            stored = stored_keys(store)
+            store.close()
         finally:
             broker.stop()
         left = Outbox(state_dir / "outbox.sqlite", VEHICLE)
@@ -181,7 +209,13 @@ def main() -> None:
             f"largest_batch={receiver.largest_batch} left_in_outbox={left.depth}"
         )
         left.close()
-        print(f"samples={len(expected)} drain_s={drain_s:.2f} lost={lost} duplicated={duplicated}")
+        stored_lost = len(expected - set(stored))
+        stored_doubled = len(stored) - len(set(stored))
+        print(
+            f"samples={len(expected)} drain_s={drain_s:.2f} confirmed_s={confirmed_s:.2f} "
+            f"lost={lost} duplicated={duplicated} stored_lost={stored_lost} "
+            f"stored_doubled={stored_doubled}"
+        )
 
 
 if __name__ == "__main__":

@@ -2,12 +2,19 @@
 
 Readers call :meth:`Agent.record` from their own threads. Once per commit interval
 the agent's thread writes what was recorded to the outbox in one transaction, in
-which it also deletes the batches the broker acknowledged since the last commit,
+which it also deletes the batches the ingest confirmed since the last commit,
 applies the size bound and, when the link is up, forms the next batches. Then it
-hands formed batches to paho, oldest first, never more than ``max_inflight`` at a
-time, and more as acknowledgements come in. A sample is thus on disk before it is
-sent, and leaves the disk only after its PUBACK. Starting adds one commit (the first
-last will's number), stopping up to two (the last batches, their acknowledgements).
+hands formed batches to paho, oldest first, never more than ``max_inflight`` awaiting
+the broker's PUBACK at a time, and more as PUBACKs come in.
+
+A PUBACK says only that the broker has the message, and a broker that crashes loses
+what it had not yet saved. So a batch stays on disk until the ingest's confirmation
+(retained, on the bus's own topic) says it is stored; one the broker took but the
+ingest has not confirmed ``confirm_timeout_s`` later is sent again, same seq, waiting
+twice as long after each attempt up to ``confirm_timeout_max_s``. The status reports
+carry the outbox's floor per stream (``held_from``), so that seqs the bus will never
+send (evicted, or a last will the broker did not need) do not hold the confirmation
+back. Starting adds one commit (the first last will's number), stopping up to two.
 """
 
 from __future__ import annotations
@@ -18,21 +25,29 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from typing import Final, Protocol
+from typing import Final
 
 from edge_agent.batching import Sample
 from edge_agent.counters import DeviceCounters
 from edge_agent.engine import EngineWatch
 from edge_agent.fridge_reader import FridgeReader
 from edge_agent.gps_reader import GpsReader
-from edge_agent.outbox import Outbox, OutboxLimits
-from edge_agent.publisher import Acknowledged, LinkEvent, LinkUp, MqttPublisher
+from edge_agent.outbox import Outbox, OutboxLimits, StoredBatch
+from edge_agent.publisher import Acknowledged, Confirmed, LinkEvent, LinkUp, MqttPublisher
 from edge_agent.sampling import FixDecimator
+from edge_agent.supervisor import Supervisor
 from edge_agent.vedirect_reader import VeDirectReader
 from firmware_config.agent import AgentConfig
 from firmware_config.vedirect import VeDirectPortConfig
 from protocol.clock import Clock, SystemClock
-from protocol.models import EnergySample, EventSample, GpsSample, StatusBatch, StatusSample
+from protocol.models import (
+    EnergySample,
+    EventSample,
+    GpsSample,
+    StatusBatch,
+    StatusSample,
+    Stream,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +57,6 @@ MAX_PENDING_SAMPLES: Final = 100_000
 SHUTDOWN_GRACE_S: Final = 5.0
 # Longest wait for a link event, so a stop request is noticed promptly.
 EVENT_POLL_S: Final = 0.2
-
-
-class Device(Protocol):
-    """A reader of one serial device, running in its own thread."""
-
-    def start(self) -> None: ...
-
-    def stop(self) -> None: ...
 
 
 class Agent:
@@ -77,7 +84,9 @@ class Agent:
         self.counters = DeviceCounters()
         self.gps_counters = DeviceCounters()
         self.device_counters: dict[str, DeviceCounters] = {"gps": self.gps_counters}
-        self._devices: list[Device] = []
+        # Every reader runs under one supervisor: whatever ends a reader is counted
+        # under its device, with the error, and the reader runs again.
+        self._readers = Supervisor()
         if config.gps is not None:
             decimator = FixDecimator(config.gps.keep_every_s)
 
@@ -87,24 +96,29 @@ class Agent:
                 else:
                     self.gps_counters.add("gps_fixes_thinned")
 
-            self._devices.append(GpsReader(config.gps, record_fix, self.gps_counters, self._clock))
+            gps = GpsReader(config.gps, record_fix, self.gps_counters, self._clock)
+            self._readers.add("gps", gps.run, self.gps_counters)
         for port in config.vedirect:
             name = f"vedirect_{port.device}"
             if name in self.device_counters:
                 name = f"{name}_{len(self.device_counters)}"
             counters = self.device_counters[name] = DeviceCounters()
-            self._devices.append(
-                VeDirectReader(port, self._energy_recorder(port), counters, self._clock)
-            )
+            vedirect = VeDirectReader(port, self._energy_recorder(port), counters, self._clock)
+            self._readers.add(name, vedirect.run, counters)
         if config.fridge is not None:
             counters = self.device_counters["fridge"] = DeviceCounters()
-            self._devices.append(
-                FridgeReader(config.fridge, self.record, self.record_event, counters, self._clock)
+            fridge = FridgeReader(
+                config.fridge, self.record, self.record_event, counters, self._clock
             )
+            self._readers.add("fridge", fridge.run, counters)
         self._publisher = MqttPublisher(config.vehicle, config.broker, self._max_inflight)
         self._sent: dict[int, int] = {}  # paho mid -> batch id, handed over, not acknowledged
         self._sent_up_to = 0  # batches are handed over in id order; the last one handed
-        self._acknowledged: set[int] = set()  # batch ids to delete at the next commit
+        # Batch id -> (when to send it again, attempts so far), for every batch handed
+        # over and not yet confirmed.
+        self._awaiting: dict[int, tuple[float, int]] = {}
+        self._confirmed: dict[Stream, int] = {}  # the ingest's latest word, per stream
+        self._confirmation_new = False
         self._will_due = True
         self._link_changed = False
         self._thread = threading.Thread(target=self._run, name="agent", daemon=True)
@@ -127,7 +141,7 @@ class Agent:
 
     @property
     def outbox_depth(self) -> int:
-        """Samples recorded and not yet acknowledged by the broker."""
+        """Samples recorded and not yet confirmed by the ingest."""
         with self._lock:
             in_memory = len(self._pending)
         return self._outbox.depth + in_memory
@@ -151,10 +165,10 @@ class Agent:
     def start(self) -> None:
         """Start devices, publisher and the agent's thread."""
         self._started = True
+        self._outbox.number_streams()
         self._commit(status=False, form=False)  # numbers the first last will
         self._publisher.start()
-        for device in self._devices:
-            device.start()
+        self._readers.start()
         self._thread.start()
 
     def stop(self) -> None:
@@ -165,8 +179,7 @@ class Agent:
         if self._closed:
             return
         self._closed = True
-        for device in self._devices:
-            device.stop()
+        self._readers.stop()
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=30.0)
@@ -176,7 +189,7 @@ class Agent:
             deadline = time.monotonic() + SHUTDOWN_GRACE_S
             while self._sent and self.connected and time.monotonic() < deadline:
                 self._handle_events(min(deadline, time.monotonic() + EVENT_POLL_S), final=True)
-            if self._acknowledged:
+            if self._confirmation_new:
                 self._commit(status=False, form=False)
             self._publisher.stop()
         self._outbox.close()
@@ -217,6 +230,10 @@ class Agent:
             self._on_event(event)
             self._hand_out()
 
+    def _wait_after(self, attempts: int) -> float:
+        timeout = self.config.outbox.confirm_timeout_s * 2.0 ** min(attempts, 32)
+        return min(timeout, max(self.config.outbox.confirm_timeout_max_s, 1.0))
+
     def _on_event(self, event: LinkEvent) -> None:
         if isinstance(event, Acknowledged):
             batch_id = self._sent.pop(event.mid, None)
@@ -225,9 +242,22 @@ class Agent:
             if event.refused is not None:
                 # Kept in the outbox: it goes again after the next start.
                 self.counters.add("link.refused")
+                self._awaiting.pop(batch_id, None)
                 log.error("the broker refused batch %d: %s", batch_id, event.refused)
                 return
-            self._acknowledged.add(batch_id)
+            if batch_id in self._awaiting:
+                _, attempts = self._awaiting[batch_id]
+                self._awaiting[batch_id] = (time.monotonic() + self._wait_after(attempts), attempts)
+        elif isinstance(event, Confirmed):
+            if event.stored is None:
+                self.counters.add("link.confirmations_refused")
+                log.warning("ignored a message on the confirmation topic: %s", event.refused)
+                return
+            self.counters.add("link.confirmations")
+            for stream, upto in event.stored.items():
+                if upto > self._confirmed.get(stream, -1):
+                    self._confirmed[stream] = upto
+                    self._confirmation_new = True
         elif isinstance(event, LinkUp):
             self.counters.add("link.connects")
             self._link_changed = True
@@ -240,29 +270,61 @@ class Agent:
     def _hand_out(self) -> None:
         if not self._publisher.connected:
             return
+        self._send_again()
         room = self._max_inflight - len(self._sent)
         if room <= 0:
             return
         for batch in self._outbox.batches_after(self._sent_up_to, room):
-            mid = self._publisher.publish(
-                batch.stream, batch.payload, retain=batch.stream == "status"
-            )
-            if mid is None:
+            if not self._send(batch, attempts=0):
                 return
-            self._sent[mid] = batch.id
             self._sent_up_to = batch.id
+
+    def _send(self, batch: StoredBatch, attempts: int) -> bool:
+        # A status report sent again is older than the one the broker retains now.
+        retain = batch.stream == "status" and attempts == 0
+        mid = self._publisher.publish(batch.stream, batch.payload, retain=retain)
+        if mid is None:
+            return False
+        self._sent[mid] = batch.id
+        # Until its PUBACK comes, the wait runs from now: a PUBACK paho never gets (a
+        # session the broker forgot) must not keep the batch from going again.
+        self._awaiting[batch.id] = (time.monotonic() + self._wait_after(attempts), attempts)
+        return True
+
+    def _send_again(self) -> None:
+        """Send again the batches whose confirmation is overdue, as the window allows."""
+        now = time.monotonic()
+        due = [i for i, (at, _) in self._awaiting.items() if at <= now]
+        room = self._max_inflight - len(self._sent)
+        if not due or room <= 0:
+            return
+        due = sorted(due)[:room]
+        found = {b.id: b for b in self._outbox.batches_by_id(due)}
+        for batch_id in due:
+            batch = found.get(batch_id)
+            if batch is None:  # confirmed or evicted meanwhile
+                self._awaiting.pop(batch_id, None)
+                continue
+            # A copy still in paho's hands is superseded: its mid no longer counts.
+            for mid in [m for m, b in self._sent.items() if b == batch_id]:
+                del self._sent[mid]
+            _, attempts = self._awaiting[batch_id]
+            if not self._send(batch, attempts + 1):
+                return
+            self.counters.add("link.sent_again")
 
     def _commit(self, status: bool, form: bool) -> None:
         with self._lock:
             samples, self._pending = self._pending, []
         if status:
             samples.append(self._status_sample(online=self._publisher.connected))
-        acknowledged = set(self._acknowledged)
+        confirmed = dict(self._confirmed) if self._confirmation_new else {}
+        self._confirmation_new = False
         will_seq: int | None = None
         try:
             with self._outbox.transaction() as tx:
                 tx.add(samples)
-                tx.remove_batches(acknowledged)
+                removed = tx.remove_confirmed(confirmed)
                 evicted = tx.evict()
                 if self._will_due:
                     will_seq = tx.take_seq("status")
@@ -279,8 +341,10 @@ class Agent:
             )
             with self._lock:
                 self._pending[:0] = samples
+            self._confirmation_new = self._confirmation_new or bool(confirmed)
             return
-        self._acknowledged -= acknowledged
+        for batch_id in removed:
+            self._awaiting.pop(batch_id, None)
         for stream, n in evicted.items():
             self.counters.add(f"outbox.evicted.{stream}", n)
         if tx.rejected:
@@ -295,13 +359,18 @@ class Agent:
 
     def _status_sample(self, online: bool) -> StatusSample:
         counters: dict[str, int] = {}
+        errors: dict[str, str] = {}
         for device, device_counters in self.device_counters.items():
             for name, value in device_counters.snapshot().items():
                 counters[f"{device}.{name}"] = value
+            if device_counters.last_error is not None:
+                errors[device] = device_counters.last_error
         counters.update(self.counters.snapshot())
         return StatusSample(
             t=self._clock.now(),
             online=online,
             queue_depth=self.outbox_depth,
             counters=counters,
+            errors=errors,
+            held_from=self._outbox.held_from(),
         )

@@ -10,6 +10,7 @@ class DeviceCounters:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
+        self._last_error: str | None = None
 
     def add(self, name: str, n: int = 1) -> None:
         with self._lock:
@@ -22,3 +23,13 @@ class DeviceCounters:
     def snapshot(self) -> dict[str, int]:
         with self._lock:
             return dict(self._counts)
+
+    def note_error(self, text: str) -> None:
+        """Keep the text of the last error that stopped the device's reader."""
+        with self._lock:
+            self._last_error = text
+
+    @property
+    def last_error(self) -> str | None:
+        with self._lock:
+            return self._last_error

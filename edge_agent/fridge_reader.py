@@ -8,6 +8,7 @@ them that owns the serial port.
 from __future__ import annotations
 
 import logging
+import struct
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -23,6 +24,7 @@ from pymodbus.framer import FramerRTU
 from pymodbus.pdu import DecodePDU, ModbusPDU
 
 from edge_agent.counters import DeviceCounters
+from edge_agent.supervisor import Supervisor
 from firmware_config.fridge import FridgePortConfig, FridgeSensorConfig
 from firmware_config.sensor_profiles import (
     DataType,
@@ -185,7 +187,9 @@ class FridgeReader:
 
     Timeouts and CRC errors are counted and retried with back-off; a sensor silent for
     ``silent_after_s`` is reported through ``on_event`` (and again when it answers); a
-    port that disappears is reopened with back-off. Nothing a device does ends the thread.
+    port that disappears is reopened with back-off. :meth:`run` is the polling loop, for
+    a :class:`~edge_agent.supervisor.Supervisor`, which restarts it whatever ends it;
+    :meth:`start` runs it under one of its own.
     """
 
     def __init__(
@@ -208,41 +212,41 @@ class FridgeReader:
         ]
         self._crc = _CrcWatch()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="fridge-reader", daemon=True)
+        self._supervisor: Supervisor | None = None
 
     def start(self) -> None:
-        self._thread.start()
+        self._supervisor = Supervisor(
+            first_pause_s=self._config.reopen_backoff_s,
+            max_pause_s=self._config.reopen_backoff_max_s,
+        )
+        self._supervisor.add("fridge", self.run, self.counters)
+        self._supervisor.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5.0)
+        if self._supervisor is not None:
+            self._supervisor.stop(timeout_s=5.0)
 
-    def _run(self) -> None:
+    def run(self, stop: threading.Event) -> None:
+        self._stop = stop
         backoff = self._config.reopen_backoff_s
         while not self._stop.is_set():
-            try:
-                client = self._open()
-                if client is None:
-                    self.counters.add("port_errors")
-                    log.warning(
-                        "fridge port %s cannot be opened; retrying in %.1f s",
-                        self._config.port,
-                        backoff,
-                    )
-                    self._check_silence()
-                    self._stop.wait(backoff)
-                    backoff = min(backoff * 2, self._config.reopen_backoff_max_s)
-                    continue
-                backoff = self._config.reopen_backoff_s
-                try:
-                    self._poll_until_port_lost(client)
-                finally:
-                    client.close()  # type: ignore[no-untyped-call]  # untyped in pymodbus
-            except Exception:
-                # A defect here must not leave the fridge unwatched: log it and start over.
-                self.counters.add("reader_errors")
-                log.exception("fridge reader failed; restarting in %.1f s", backoff)
+            client = self._open()
+            if client is None:
+                self.counters.add("port_errors")
+                log.warning(
+                    "fridge port %s cannot be opened; retrying in %.1f s",
+                    self._config.port,
+                    backoff,
+                )
+                self._check_silence()
                 self._stop.wait(backoff)
+                backoff = min(backoff * 2, self._config.reopen_backoff_max_s)
+                continue
+            backoff = self._config.reopen_backoff_s
+            try:
+                self._poll_until_port_lost(client)
+            finally:
+                client.close()  # type: ignore[no-untyped-call]  # untyped in pymodbus
 
     def _open(self) -> ModbusSerialClient | None:
         config = self._config
@@ -327,6 +331,12 @@ class FridgeReader:
             except ModbusException as exc:
                 self.counters.add("read_errors")
                 log.warning("%s: %s", sensor.config.label, exc)
+                continue
+            except (ValueError, IndexError, KeyError, TypeError, struct.error) as exc:
+                # An answer with a right CRC that pymodbus cannot take apart (a wrong
+                # length or function): a bad frame from the device, not a reader fault.
+                self.counters.add("malformed_responses")
+                log.warning("%s: malformed answer (%s)", sensor.config.label, exc)
                 continue
             if response.isError():
                 # The device is there but refuses (wrong address in the profile, say):

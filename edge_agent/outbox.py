@@ -1,8 +1,8 @@
-"""The store-and-forward outbox: every sample on disk (SQLite) until the broker has it.
+"""The store-and-forward outbox: every sample on disk (SQLite) until the ingest has it.
 
 Two tables. ``sample`` holds samples not yet in a batch, one row each, in arrival
-order. ``batch`` holds batches formed and not yet acknowledged: the encoded payload
-exactly as published, with its ``(stream, seq)``. A batch is formed, numbered and
+order. ``batch`` holds batches formed and not yet confirmed by the ingest: the encoded
+payload exactly as published, with its ``(stream, seq)``. A batch is formed, numbered and
 its samples deleted in one transaction, so a batch re-sent after a crash is the same
 message with the same ``seq`` and the cloud recognises it as a duplicate.
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections import Counter
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +36,7 @@ from edge_agent.batching import (
     stream_of,
 )
 from edge_agent.eviction import eviction_plan
-from edge_agent.sequence import SEQUENCE_SCHEMA, take_seq
+from edge_agent.sequence import SEQUENCE_SCHEMA, first_seq, take_seq
 from protocol.codec import ProtocolError, decode, encode
 from protocol.models import Stream
 from protocol.topics import STREAMS
@@ -159,6 +159,44 @@ class Outbox:
         """Bytes kept per stream, as the size bound counts them."""
         return {s: n for s, n in self._tally.bytes.items() if n}
 
+    def number_streams(self) -> None:
+        """Give every stream its first number now, if it has none, without taking it: the
+        floors the status reports carry then cover streams that have sent nothing yet."""
+        with self.transaction():
+            for stream in STREAMS:
+                self._db.execute(
+                    "INSERT INTO sequence (stream, next) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                    (stream, first_seq()),
+                )
+
+    def held_from(self) -> dict[Stream, int]:
+        """Per stream, the lowest seq still held (formed, not confirmed), or the next seq
+        to be taken when none is: every lower seq is confirmed or given up."""
+        floors: dict[Stream, int] = {}
+        for stream, next_seq in self._db.execute("SELECT stream, next FROM sequence"):
+            if stream in STREAMS:
+                floors[stream] = int(next_seq)
+        for stream, lowest in self._db.execute(
+            "SELECT stream, MIN(seq) FROM batch GROUP BY stream"
+        ):
+            floors[stream] = min(int(lowest), floors.get(stream, int(lowest)))
+        return floors
+
+    def batches_by_id(self, ids: Collection[int]) -> list[StoredBatch]:
+        """The formed batches among ``ids`` (those evicted or confirmed are gone)."""
+        id_list = sorted(ids)
+        out: list[StoredBatch] = []
+        for start in range(0, len(id_list), _CHUNK):
+            chunk = id_list[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT id, stream, seq, samples, payload FROM batch WHERE id IN ({marks}) "
+                "ORDER BY id",
+                chunk,
+            ).fetchall()
+            out.extend(StoredBatch(i, st, sq, n, bytes(p)) for i, st, sq, n, p in rows)
+        return out
+
     def batches_after(self, batch_id: int, limit: int) -> list[StoredBatch]:
         """Formed batches with an id over ``batch_id``, oldest first."""
         rows = self._db.execute(
@@ -223,6 +261,21 @@ class OutboxTransaction:
             for stream, size, samples in rows:
                 self._forget_batch(stream, size, samples)
             removed += len(rows)
+        return removed
+
+    def remove_confirmed(self, stored: Mapping[Stream, int]) -> list[int]:
+        """Delete the batches the ingest confirmed (per stream, every seq up to the
+        given one); returns their ids."""
+        removed: list[int] = []
+        for stream, upto in stored.items():
+            rows = self._db.execute(
+                "DELETE FROM batch WHERE stream = ? AND seq <= ? "
+                "RETURNING id, length(payload), samples",
+                (stream, upto),
+            ).fetchall()
+            for batch_id, size, samples in rows:
+                self._forget_batch(stream, size, samples)
+                removed.append(batch_id)
         return removed
 
     def _forget_batch(self, stream: Stream, size: int, samples: int) -> None:

@@ -1,6 +1,8 @@
-"""The MQTT side of the agent (paho-mqtt): QoS 1 publishing, acknowledgements, last will.
+"""The MQTT side of the agent (paho-mqtt): QoS 1 publishing, acknowledgements, last will,
+and the ingest's confirmations of what it stored.
 
-Whatever paho reports (a PUBACK, the link going up or down) is put on :attr:`events`
+Whatever paho reports (a PUBACK, a confirmation, the link going up or down) is put on
+:attr:`events`
 for the agent's own thread. Nothing else happens in paho's callbacks: paho calls
 ``on_publish`` while holding its own lock, so touching the outbox or publishing from
 there could deadlock against the agent publishing at the same moment.
@@ -19,11 +21,12 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from pydantic import ValidationError
 
 from firmware_config.agent import BrokerConfig
 from protocol.codec import encode
-from protocol.models import StatusBatch, Stream
-from protocol.topics import topic_for
+from protocol.models import StatusBatch, StoredConfirmation, Stream
+from protocol.topics import confirmation_topic, topic_for
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,15 @@ class Acknowledged:
 
 
 @dataclass(frozen=True)
+class Confirmed:
+    """The ingest's word on what it stored: per stream, every seq up to this one. ``None``
+    with ``refused`` when the message on the confirmation topic was not readable."""
+
+    stored: dict[Stream, int] | None
+    refused: str | None = None
+
+
+@dataclass(frozen=True)
 class LinkUp:
     pass
 
@@ -46,7 +58,7 @@ class LinkDown:
     reason: str
 
 
-LinkEvent = Acknowledged | LinkUp | LinkDown
+LinkEvent = Acknowledged | Confirmed | LinkUp | LinkDown
 
 
 class MqttPublisher:
@@ -78,6 +90,7 @@ class MqttPublisher:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_publish = self._on_publish
+        self._client.on_message = self._on_message
 
     def _on_connect(
         self,
@@ -91,6 +104,8 @@ class MqttPublisher:
             log.warning("broker %s refused the connection: %s", self._broker.url, rc)
             return
         log.info("connected to %s", self._broker.url)
+        # Every time: a broker that lost its disk lost the session's subscription too.
+        client.subscribe(confirmation_topic(self._vehicle), qos=1)
         self._connected.set()
         self.events.put(LinkUp())
 
@@ -117,6 +132,17 @@ class MqttPublisher:
         props: Properties | None,
     ) -> None:
         self.events.put(Acknowledged(mid, str(rc) if rc.is_failure else None))
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            confirmation = StoredConfirmation.model_validate_json(msg.payload)
+        except ValidationError as exc:
+            self.events.put(Confirmed(None, f"unreadable: {exc.error_count()} error(s)"))
+            return
+        if confirmation.vehicle != self._vehicle:
+            self.events.put(Confirmed(None, f"confirmation for {confirmation.vehicle}"))
+            return
+        self.events.put(Confirmed(dict(confirmation.stored)))
 
     @property
     def connected(self) -> bool:

@@ -10,6 +10,7 @@ import serial
 
 from edge_agent.counters import DeviceCounters
 from edge_agent.serial_link import keep_port_open
+from edge_agent.supervisor import Supervisor
 from edge_agent.vedirect import VeDirectFramer, decode_block, to_energy_sample
 from firmware_config.vedirect import VeDirectPortConfig
 from protocol.clock import Clock, SystemClock
@@ -24,7 +25,8 @@ class VeDirectReader:
     (USB unplugged) and never gives up.
 
     Samples are stamped with ``clock`` when their block's checksum byte arrives: the
-    protocol carries no time of its own.
+    protocol carries no time of its own. :meth:`run` is the reading loop, for a
+    :class:`~edge_agent.supervisor.Supervisor`; :meth:`start` runs it under one of its own.
     """
 
     def __init__(
@@ -38,37 +40,36 @@ class VeDirectReader:
         self._on_sample = on_sample
         self.counters = counters or DeviceCounters()
         self._clock: Clock = clock or SystemClock()
-        self._stop = threading.Event()
         self._warned_kind = False
-        self._thread = threading.Thread(
-            target=self._run, name=f"vedirect-{config.device}", daemon=True
-        )
+        self._supervisor: Supervisor | None = None
 
     def start(self) -> None:
-        self._thread.start()
+        self._supervisor = Supervisor()
+        self._supervisor.add(f"vedirect_{self._config.device}", self.run, self.counters)
+        self._supervisor.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2.0)
+        if self._supervisor is not None:
+            self._supervisor.stop(timeout_s=2.0)
 
     @property
     def running(self) -> bool:
-        return self._thread.is_alive()
+        return self._supervisor is not None and all(self._supervisor.alive().values())
 
-    def _run(self) -> None:
+    def run(self, stop: threading.Event) -> None:
         keep_port_open(
             f"VE.Direct {self._config.device}",
             self._config.port,
             self._config.baudrate,
-            self._read,
-            stop=self._stop,
+            lambda port: self._read(port, stop),
+            stop=stop,
             counters=self.counters,
         )
 
-    def _read(self, port: serial.Serial) -> None:
+    def _read(self, port: serial.Serial, stop: threading.Event) -> None:
         # A fresh framer per opening: the first block after it may be partial.
         framer = VeDirectFramer(self.counters)
-        while not self._stop.is_set():
+        while not stop.is_set():
             data = port.read(max(1, port.in_waiting))
             if not data:
                 continue

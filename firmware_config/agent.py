@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from firmware_config.fridge import FridgePortConfig
@@ -87,6 +87,23 @@ class OutboxConfig(_Section):
     max_inflight: int = Field(
         default=100, ge=1, le=10000, description="batches sent but not yet acknowledged"
     )
+    confirm_timeout_s: float = Field(
+        default=60.0,
+        ge=1,
+        le=3600,
+        description="a batch the ingest has not confirmed this long after the broker took "
+        "it is sent again (same seq: the ingest drops copies); each new attempt of the same "
+        "batch waits twice as long, up to confirm_timeout_max_s",
+    )
+    confirm_timeout_max_s: float = Field(
+        default=1800.0, ge=1, le=86400, description="longest wait between two attempts"
+    )
+
+    @model_validator(mode="after")
+    def _longest_wait_not_shorter(self) -> OutboxConfig:
+        if self.confirm_timeout_max_s < self.confirm_timeout_s:
+            raise ValueError("confirm_timeout_max_s must not be shorter than confirm_timeout_s")
+        return self
 
 
 class AgentConfig(TomlSettings):

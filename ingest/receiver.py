@@ -11,9 +11,10 @@ Pipe protocol (tuples, pickled by :mod:`multiprocessing`):
 * receiver to ingest: ``("messages", [(mid, qos, topic, payload), ...])``,
   ``("ready", bool)`` when the subscription is confirmed or the link is lost,
   ``("drained", None)`` once nothing more will be sent after a stop.
-* ingest to receiver: ``("ack", [(mid, qos), ...])``, ``("stop", None)`` (take no new
-  messages, send what was taken, then ``drained``) and ``("close", None)`` (disconnect
-  and exit).
+* ingest to receiver: ``("ack", [(mid, qos), ...])``, ``("publish", [(topic, payload),
+  ...])`` (retained, QoS 1: the buses' stored confirmations), ``("stop", None)`` (take no
+  new messages, send what was taken, then ``drained``) and ``("close", None)``
+  (disconnect and exit).
 
 If the ingest process dies, the pipe closes: the receiver exits at once without
 acknowledging anything more, and the broker keeps the rest for the next session.
@@ -157,6 +158,9 @@ class _Receiver:
                 for mid, qos in body:
                     if qos > 0:
                         self.client.ack(mid, qos)
+            elif kind == "publish":
+                for topic, payload in body:
+                    self.client.publish(topic, payload, qos=1, retain=True)
             elif kind == "stop":
                 with self._lock:
                     self._stopping = True

@@ -14,15 +14,19 @@ from typing import Final
 
 from firmware_config.agent import BrokerConfig
 from ingest import receiver
-from ingest.pipeline import Ingestor, Message
+from ingest.confirmation import StoredLedger, StoredSeqs, handled_batch
+from ingest.pipeline import Ingestor, Message, Outcome
 from protocol.clock import Clock, SystemClock
-from protocol.topics import subscription
+from protocol.topics import confirmation_topic, subscription
 
 log = logging.getLogger(__name__)
 
 MAX_GROUP: Final = 2000  # messages committed in one transaction
 MAX_RETRY_DELAY_S: Final = 30.0
 FIRST_RESTART_DELAY_S: Final = 1.0
+# A bus's confirmation is published at most this often: the bus waits much longer
+# before it re-sends, and a fleet's confirmations stay a small share of the traffic.
+CONFIRM_EVERY_S: Final = 1.0
 
 
 class IngestSubscriber:
@@ -37,6 +41,11 @@ class IngestSubscriber:
     dies, the broker delivers the unacknowledged messages again and the store drops the
     ones it already has.
 
+    After each commit, each bus whose batches were handled is told, on its own retained
+    confirmation topic and through the receiver, up to which seq of each stream it may
+    delete its copies (:mod:`ingest.confirmation`); ``stored_seqs`` reads the stored
+    batches when memory does not say (after a restart).
+
     With ``shared_group`` several ingest processes share the load through an MQTT
     shared subscription (``$share/<group>/...``), each with its own client id.
     """
@@ -47,8 +56,14 @@ class IngestSubscriber:
         broker: BrokerConfig,
         clock: Clock | None = None,
         shared_group: str | None = None,
+        stored_seqs: StoredSeqs | None = None,
     ) -> None:
         self._ingestor = ingestor
+        self._stored_seqs = stored_seqs
+        self._ledger = StoredLedger()
+        self._confirm_due: set[str] = set()
+        self._next_confirm: dict[str, float] = {}
+        self._confirm_all = False
         self._clock = clock or SystemClock()
         topic = subscription()
         if shared_group:
@@ -118,6 +133,8 @@ class IngestSubscriber:
                 (self.connected.set if body else self.connected.clear)()
                 if body:
                     self._restart_delay = FIRST_RESTART_DELAY_S
+                    # The broker may have lost its retained messages with its disk.
+                    self._confirm_all = True
             elif kind == "drained":
                 self._drained = True
                 break
@@ -133,6 +150,7 @@ class IngestSubscriber:
                 self._restart_receiver()
                 continue
             if not group:
+                self._confirm()
                 continue
             received_at = self._clock.now()
             self._backlog = len(group)
@@ -140,7 +158,7 @@ class IngestSubscriber:
             delay = 0.5
             while True:
                 try:
-                    self._ingestor.handle_many(messages)
+                    outcomes = self._ingestor.handle_many(messages)
                     break
                 except Exception:
                     if self._stop.is_set():
@@ -151,10 +169,53 @@ class IngestSubscriber:
                     delay = min(delay * 2, MAX_RETRY_DELAY_S)
             self._backlog = 0
             self._acknowledge(group)
+            self._note_handled(group, outcomes)
+            self._confirm()
+        self._confirm(at_once=True)
 
     def _acknowledge(self, group: list[tuple[int, int, str, bytes]]) -> None:
         # If the receiver died, the broker delivers these again to the next one.
         self._tell_receiver("ack", [(mid, qos) for mid, qos, _, _ in group])
+
+    def _note_handled(
+        self, group: list[tuple[int, int, str, bytes]], outcomes: list[Outcome]
+    ) -> None:
+        try:
+            for (_, _, topic, payload), outcome in zip(group, outcomes, strict=True):
+                handled = handled_batch(topic, payload, outcome.status, outcome.reason)
+                if handled is not None:
+                    self._ledger.note(handled)
+        except Exception:
+            # Confirmations must never stop the flow: the buses re-send, and wait.
+            log.exception("could not account for %d handled messages", len(group))
+
+    def _confirm(self, at_once: bool = False) -> None:
+        """Publish the confirmations that moved, each bus at most every
+        ``CONFIRM_EVERY_S`` (all of them at once when stopping)."""
+        try:
+            if self._stored_seqs is not None:
+                for vehicle, stream, first in self._ledger.to_look_up():
+                    seqs = self._stored_seqs(vehicle, stream, first)
+                    self._ledger.add_handled(vehicle, stream, seqs)
+            self._confirm_due |= self._ledger.changed()
+            if self._confirm_all:
+                self._confirm_due |= self._ledger.vehicles()
+                self._confirm_all = False
+            now = time.monotonic()
+            out: list[tuple[str, bytes]] = []
+            for vehicle in sorted(self._confirm_due):
+                if not at_once and now < self._next_confirm.get(vehicle, 0.0):
+                    continue
+                self._confirm_due.discard(vehicle)
+                self._next_confirm[vehicle] = now + CONFIRM_EVERY_S
+                confirmation = self._ledger.confirmation(vehicle)
+                if confirmation is not None:
+                    topic = confirmation_topic(vehicle)
+                    out.append((topic, confirmation.model_dump_json().encode()))
+            if out:
+                self._tell_receiver("publish", out)
+        except Exception:
+            log.exception("could not publish the stored confirmations")
 
     @property
     def backlog(self) -> int:

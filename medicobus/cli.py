@@ -109,6 +109,7 @@ def ingest(config: ConfigOption) -> None:
     from ingest.runtime import settle_heap
     from ingest.settings import IngestSettings
     from ingest.store import Store
+    from ingest.stored_batches import stored_seqs
     from ingest.subscriber import IngestSubscriber
     from ingest.timeseries import TimeseriesForwarder
     from ingest.validation import Limits
@@ -142,6 +143,7 @@ def ingest(config: ConfigOption) -> None:
         Ingestor(store, limits, observers=[punctuality, *domain.observers], metrics=metrics),
         settings.broker,
         shared_group=settings.shared_group,
+        stored_seqs=stored_seqs(store),
     )
     metrics.track_backlog(lambda: subscriber.backlog)
     forwarder = TimeseriesForwarder(store, settings.influx) if settings.influx else None

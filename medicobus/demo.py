@@ -29,6 +29,7 @@ from ingest.punctuality.late_arrival import LateArrivals
 from ingest.punctuality.tracker import PunctualityTracker
 from ingest.settings import DomainSettings
 from ingest.store import Store
+from ingest.stored_batches import stored_seqs
 from ingest.subscriber import IngestSubscriber
 from medicobus.embedded_broker import EmbeddedBroker
 from protocol.clock import ScaledClock
@@ -84,6 +85,7 @@ def run_demo(port: int, data_dir: Path | None, itinerary_file: Path | None, spee
         subscriber = IngestSubscriber(
             Ingestor(store, observers=[punctuality, *domain.observers], metrics=metrics),
             BrokerConfig(url=broker.url, client_id="medicobus-ingest"),
+            stored_seqs=stored_seqs(store),
         )
         metrics.track_backlog(lambda: subscriber.backlog)
         subscriber.start()

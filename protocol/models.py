@@ -120,6 +120,12 @@ class FridgeSample(_Model):
     door_open: bool | None = None
 
 
+MAX_SEQ: Final = INT64_MAX  # a batch number fits a signed 64-bit column
+
+Seq = Annotated[int, Field(ge=0, le=MAX_SEQ)]
+CounterName = Annotated[Text, Field(min_length=1, max_length=128)]
+
+
 class StatusSample(_Model):
     """Agent health and link state; published retained, with a last will."""
 
@@ -127,6 +133,16 @@ class StatusSample(_Model):
     online: bool
     queue_depth: int = Field(default=0, ge=0, le=INT64_MAX)
     counters: dict[Text, Int64] = Field(default_factory=dict)
+    errors: dict[CounterName, Annotated[Text, Field(max_length=512)]] = Field(
+        default_factory=dict,
+        description="per device, the last error that stopped its reader (it was restarted)",
+    )
+    held_from: dict[Stream, Seq] = Field(
+        default_factory=dict,
+        description="per stream, the lowest seq the bus still holds unconfirmed (or the "
+        "next it will use): every lower seq is confirmed or given up, so the ingest's "
+        "confirmation need not wait for it",
+    )
 
 
 class EventSample(_Model):
@@ -166,6 +182,17 @@ class StatusBatch(_BatchBase):
 class EventBatch(_BatchBase):
     stream: Literal["event"] = "event"
     samples: list[EventSample] = Field(min_length=1, max_length=MAX_SAMPLES_PER_BATCH)
+
+
+class StoredConfirmation(_Model):
+    """What the ingest has handled of one bus's batches, published retained on the bus's
+    own confirmation topic: per stream, every batch with a seq up to ``stored[stream]``
+    is stored, or refused for good, from the bus's ``held_from`` on. The bus deletes
+    its batches up to there."""
+
+    v: Literal[1] = Field(default=SCHEMA_VERSION, description="schema version")
+    vehicle: VehicleId
+    stored: dict[Stream, Seq]
 
 
 Batch = Annotated[

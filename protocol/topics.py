@@ -1,4 +1,12 @@
-"""The one topic builder: ``medicobus/v1/<vehicle>/<stream>``."""
+"""The one topic builder.
+
+* ``medicobus/v1/<vehicle>/<stream>``: telemetry, written by the bus only.
+* ``medicobus/stored/v1/<vehicle>``: what the ingest has stored of that bus's batches
+  (:class:`~protocol.models.StoredConfirmation`), written by the ingest only and read by
+  that bus only. It lives outside ``medicobus/v1/`` so that no bus's right to write under
+  its own telemetry topics covers it, and the ingest's subscription to telemetry does
+  not receive it.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +16,7 @@ from typing import Final, get_args
 from protocol.models import VEHICLE_ID_PATTERN, Stream
 
 TOPIC_PREFIX: Final = "medicobus/v1"
+CONFIRMATION_PREFIX: Final = "medicobus/stored/v1"
 STREAMS: Final[tuple[Stream, ...]] = get_args(Stream)
 
 _VEHICLE_ID = re.compile(VEHICLE_ID_PATTERN)
@@ -27,6 +36,13 @@ def topic_for(vehicle: str, stream: Stream) -> str:
     if stream not in STREAMS:
         raise TopicError(f"unknown stream {stream!r}: expected one of {', '.join(STREAMS)}")
     return f"{TOPIC_PREFIX}/{vehicle}/{stream}"
+
+
+def confirmation_topic(vehicle: str) -> str:
+    """Where the ingest tells ``vehicle`` what it has stored (retained)."""
+    if not is_valid_vehicle_id(vehicle):
+        raise TopicError(f"invalid vehicle id {vehicle!r}: use lowercase letters, digits and '-'")
+    return f"{CONFIRMATION_PREFIX}/{vehicle}"
 
 
 def subscription(vehicle: str = "+", stream: str = "+") -> str:

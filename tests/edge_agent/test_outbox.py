@@ -208,3 +208,35 @@ def test_a_file_that_is_not_an_outbox_gets_a_clear_error(tmp_path: Path) -> None
     path.write_bytes(b"this is not a database, just some bytes" * 100)
     with pytest.raises(OutboxError, match=r"outbox\.sqlite: not a usable outbox database"):
         Outbox(path, VEHICLE)
+
+
+def test_confirmed_batches_go_and_the_floor_says_what_the_bus_still_holds(
+    tmp_path: Path,
+) -> None:
+    outbox = store(tmp_path / "outbox.sqlite", [gps(i) for i in range(1500)] + [fridge(0)])
+    outbox.number_streams()
+    before = outbox.held_from()
+    # Every stream has a floor, numbered or not: nothing of it is held yet.
+    assert set(before) == {"gps", "energy", "fridge", "status", "event"}
+    with outbox.transaction() as tx:
+        tx.form_batches(10)
+    batches = outbox.batches_after(0, 10)
+    gps_seqs = [b.seq for b in batches if b.stream == "gps"]
+    assert gps_seqs == [before["gps"], before["gps"] + 1, before["gps"] + 2]
+    assert outbox.held_from()["gps"] == before["gps"]
+    # The ingest confirmed the first two GPS batches, and a seq of a stream not held.
+    with outbox.transaction() as tx:
+        removed = tx.remove_confirmed({"gps": gps_seqs[1], "energy": before["energy"] + 5})
+    confirmed = [b for b in batches if b.stream == "gps" and b.seq in gps_seqs[:2]]
+    assert sorted(removed) == sorted(b.id for b in confirmed)
+    assert outbox.held_from()["gps"] == gps_seqs[2]
+    assert outbox.depth == 500 + 1
+    assert outbox.batches_by_id([b.id for b in batches]) == [
+        b for b in batches if b not in confirmed
+    ]
+    # A confirmation again, or an older one, changes nothing.
+    with outbox.transaction() as tx:
+        assert tx.remove_confirmed({"gps": gps_seqs[1]}) == []
+    outbox.number_streams()  # numbers already given stay
+    assert outbox.held_from()["gps"] == gps_seqs[2]
+    outbox.close()

@@ -16,6 +16,7 @@ from firmware_config.agent import BrokerConfig
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import Ingestor
 from ingest.store import Store
+from ingest.stored_batches import stored_seqs
 from ingest.subscriber import IngestSubscriber
 from ingest.visit_figures import VisitFigures
 from tests.support.mosquitto import free_port
@@ -26,7 +27,9 @@ def running_ingest(
     store: Store, broker_url: str, client_id: str, metrics: IngestMetrics | None = None
 ) -> Iterator[Ingestor]:
     ingestor = Ingestor(store, metrics=metrics)
-    subscriber = IngestSubscriber(ingestor, BrokerConfig(url=broker_url, client_id=client_id))
+    subscriber = IngestSubscriber(
+        ingestor, BrokerConfig(url=broker_url, client_id=client_id), stored_seqs=stored_seqs(store)
+    )
     subscriber.start()
     if not subscriber.connected.wait(10):
         raise AssertionError(f"ingest could not connect to {broker_url}")
