@@ -24,7 +24,14 @@ from ingest.punctuality.classification import (
     stays_from_events,
 )
 from ingest.punctuality.detector import Evidence, Fix, StopArrival, StopDeparture, StopEvent
-from ingest.punctuality.eta import Prediction, PredictionOutcome
+from ingest.punctuality.eta import (
+    EtaSource,
+    EtaState,
+    HorizonAccuracy,
+    Prediction,
+    PredictionOutcome,
+    accuracy_by_horizon,
+)
 from ingest.punctuality.ledger import ChangeKind, CoordinatorChange, VisitFacts, visit_state
 from ingest.punctuality.schedule import Visit
 from ingest.sql_dialects import insert_or_skip
@@ -131,6 +138,8 @@ REMOVED_FROM_TIMETABLE = "removed from the timetable"
 PREDICTION_MOVED = timedelta(seconds=30)
 PREDICTION_MIN_INTERVAL = timedelta(minutes=1)
 PREDICTION_REPUBLISH = timedelta(minutes=5)
+# The ETAs' accuracy is served over the arrivals of this last stretch.
+ACCURACY_WINDOW = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -151,10 +160,10 @@ class VisitRow:
     eta_distance_m: float | None
     # The stop's distance to the nearest surgery, as the fleet file last loaded says.
     nearest_surgery_km: float | None = None
-    eta_state: str | None = None
+    eta_state: EtaState | None = None
     eta_earliest: datetime | None = None
     eta_latest: datetime | None = None
-    eta_source: str | None = None
+    eta_source: EtaSource | None = None
 
 
 @dataclass(frozen=True)
@@ -616,6 +625,47 @@ class PunctualityStore:
                 )
                 for r in conn.execute(query)
             ]
+
+    def prediction_outcomes_of_days(
+        self, first: date, last: date, vehicle: str | None = None
+    ) -> list[tuple[str, PredictionOutcome]]:
+        """(operator, outcome) of the published predictions of the visits of ``first`` to
+        ``last`` (local dates) that the bus arrived at."""
+        e, v = eta_predictions.c, visits.c
+        query = (
+            sa.select(
+                vehicles.c.operator,
+                e.rank,
+                e.made_at,
+                e.predicted_arrival,
+                e.scheduled_arrival,
+                e.arrival,
+            )
+            .select_from(
+                eta_predictions.join(visits, v.id == e.visit_id).join(
+                    vehicles, vehicles.c.id == v.vehicle
+                )
+            )
+            .where(v.day >= first, v.day <= last, e.arrival.is_not(None))
+        )
+        if vehicle is not None:
+            query = query.where(v.vehicle == vehicle)
+        with self.engine.connect() as conn:
+            return [
+                (
+                    r.operator,
+                    PredictionOutcome(
+                        r.rank, r.made_at, r.predicted_arrival, r.scheduled_arrival, r.arrival
+                    ),
+                )
+                for r in conn.execute(query)
+            ]
+
+    def recent_accuracy(
+        self, now: datetime, over: timedelta = ACCURACY_WINDOW
+    ) -> list[HorizonAccuracy]:
+        """The accuracy by horizon of the predictions of arrivals in the last ``over``."""
+        return accuracy_by_horizon(self.prediction_outcomes(now - over, now))
 
     def published_predictions(self, visit_id: str) -> list[tuple[datetime, datetime, str]]:
         """(made at, predicted arrival, state) of each prediction published for a visit."""
