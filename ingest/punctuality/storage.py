@@ -134,10 +134,12 @@ eta_predictions = sa.Table(
 
 REMOVED_FROM_TIMETABLE = "removed from the timetable"
 # A prediction is stored again when it moved this much, or its state changed, or after
-# ``REPUBLISH`` so that every horizon has samples; never twice within ``MIN_INTERVAL``.
+# ``REPUBLISH`` (each ``MIN_INTERVAL`` within ``NEAR`` of the arrival) so that every
+# horizon has samples; never twice within ``MIN_INTERVAL`` unless its state changed.
 PREDICTION_MOVED = timedelta(seconds=30)
 PREDICTION_MIN_INTERVAL = timedelta(minutes=1)
 PREDICTION_REPUBLISH = timedelta(minutes=5)
+PREDICTION_NEAR = timedelta(minutes=30)
 # The ETAs' accuracy is served over the arrivals of this last stretch.
 ACCURACY_WINDOW = timedelta(days=30)
 
@@ -553,8 +555,11 @@ class PunctualityStore:
                 moved = abs(p.expected_arrival - before.predicted_arrival) >= PREDICTION_MOVED
                 if since < timedelta(0):
                     continue
+                # Close to the arrival every minute counts: each horizon needs its samples.
+                near = p.expected_arrival - made_at < PREDICTION_NEAR
+                again = PREDICTION_MIN_INTERVAL if near else PREDICTION_REPUBLISH
                 if before.state == p.state and (
-                    since < PREDICTION_MIN_INTERVAL or (not moved and since < PREDICTION_REPUBLISH)
+                    since < PREDICTION_MIN_INTERVAL or (not moved and since < again)
                 ):
                     continue
             rows.append(
