@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import asdict, fields
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -36,11 +37,13 @@ from ingest.punctuality.ledger import (
 from ingest.punctuality.storage import PunctualityStore, UnscheduledStop, VisitRow
 from ingest.store import Store
 from protocol.clock import Clock, SystemClock
+from protocol.models import VEHICLE_ID_PATTERN
 
 router = APIRouter(prefix="/api/v1", tags=["visits"])
 Viewer = Annotated[Principal, Depends(require(Role.FLEET_MANAGER, Role.COORDINATOR, Role.ENGINEER))]
 Coordinator = Annotated[Principal, Depends(require(Role.COORDINATOR))]
 MAX_REPORT_DAYS = 366
+_VEHICLE_ID = re.compile(VEHICLE_ID_PATTERN)
 VisitId = Annotated[str, Path(description="e.g. vexin-01:2026-11-23:vesly", max_length=200)]
 
 
@@ -167,7 +170,8 @@ class VisitsOut(BaseModel):
 def _check_vehicle(db: PunctualityStore, caller: Principal, vehicle: str | None) -> None:
     if vehicle is None:
         return
-    operator = db.operator_of(vehicle)
+    # Not a vehicle id at all (a NUL byte, 10 kB of text): no database is asked.
+    operator = db.operator_of(vehicle) if _VEHICLE_ID.fullmatch(vehicle) else None
     if operator is None or not caller.sees(operator):
         raise HTTPException(status_code=404, detail=f"unknown vehicle {vehicle!r}")
 
