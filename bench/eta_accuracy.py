@@ -258,6 +258,7 @@ class Sample:
     eta_s: float
     timetable_s: float
     old_s: float
+    inside: bool | None  # the arrival within the interval (None: no upper bound given)
 
 
 @dataclass(frozen=True)
@@ -349,6 +350,7 @@ def evaluate(job: tuple[Case, int]) -> DayResult:
                         abs((p.expected_arrival - arrival).total_seconds()),
                         abs((p.visit.scheduled_arrival - arrival).total_seconds()),
                         abs((old_eta - arrival).total_seconds()),
+                        None if p.latest is None else p.earliest <= arrival <= p.latest,
                     )
                 )
         t += STEP
@@ -511,6 +513,13 @@ def main() -> None:
             f"flagged {'never' if f.flagged_at is None else f'{f.flagged_at:%H:%M}Z'} "
             f"({'-' if f.delay_s is None else f'{f.delay_s:+.0f} s'})"
         )
+    bounded = [s.inside for s in samples if s.inside is not None]
+    coverage = sum(bounded) / len(bounded) if bounded else None
+    print(
+        f"intervals: {len(bounded)} bounded predictions, arrival inside "
+        f"{'nan' if coverage is None else f'{coverage:.3f}'}; "
+        f"{len(samples) - len(bounded)} without an upper bound"
+    )
     delays = [f.delay_s for f in flags if f.delay_s is not None]
     unflagged = sum(1 for f in flags if f.delay_s is None)
     worst = max(delays, default=None)
@@ -532,6 +541,7 @@ def main() -> None:
         f"unflagged={unflagged} worst_flag_delay_s={_f(worst)} "
         f"false_doubtful={sum(r.false_doubtful for r in results)} "
         f"false_not_confirmed={sum(r.false_not_confirmed for r in results)} "
+        f"interval_coverage={'nan' if coverage is None else f'{coverage:.3f}'} "
         f"targets_met={targets} elapsed_s={elapsed:.0f}"
     )
 

@@ -510,9 +510,10 @@ def predict_arrivals(
             else:
                 expected, earliest, latest = usual, max(usual_low, by_road - low), usual_high
                 source = "history" if habit is not None else "timetable"
-        earliest = min(earliest, expected)
+        # Even a bus that keeps its habits to the second is detected a little off them.
+        earliest = min(earliest, expected - MIN_SPREAD)
         if latest is not None:
-            latest = max(latest, expected)
+            latest = max(latest, expected + MIN_SPREAD)
         state: EtaState = _delay_state(expected - visit.scheduled_arrival, bands)
         if rank == 1 and ready is not None and where.at_stop is not None:
             state = "waiting_to_leave"
