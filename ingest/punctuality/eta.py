@@ -15,6 +15,7 @@ source, so a visit the bus can no longer make is flagged as soon as the arithmet
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import statistics
@@ -22,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, ParamSpec
 
 from ingest.geo import haversine_m
 from ingest.itinerary import Stop
@@ -120,6 +121,8 @@ def upcoming_etas(
         leave = max(arrival, visit.scheduled_departure)
     return etas
 
+
+_P = ParamSpec("_P")
 
 # --- predictions the coordinators and patients can trust ---------------------------------
 
@@ -358,6 +361,12 @@ class Whereabouts:
     last_stop: str | None  # the stop it left last
     recent: tuple[Fix, ...] = ()  # the last few minutes of fixes, for its heading
 
+    def __post_init__(self) -> None:
+        if self.t.tzinfo is None:
+            raise ValueError("the whereabouts' time has no time zone")
+        if not (-90.0 <= self.lat <= 90.0 and -180.0 <= self.lon <= 180.0):
+            raise ValueError(f"position ({self.lat}, {self.lon}) is not on the Earth")
+
     def distance_m(self, stop: Stop) -> float:
         return haversine_m(self.lat, self.lon, stop.lat, stop.lon)
 
@@ -425,6 +434,23 @@ def _delay_state(delay: timedelta, thresholds: PunctualityThresholds) -> EtaStat
     return "on_time"
 
 
+def _within_calendar(
+    predict: Callable[_P, list[Prediction]],
+) -> Callable[_P, list[Prediction]]:
+    """A ``ValueError`` naming the problem where times so close to the end of the calendar
+    would put an arrival beyond it."""
+
+    @functools.wraps(predict)
+    def checked(*args: _P.args, **kwargs: _P.kwargs) -> list[Prediction]:
+        try:
+            return predict(*args, **kwargs)
+        except OverflowError:
+            raise ValueError("the arrivals predicted fall beyond the end of the calendar") from None
+
+    return checked
+
+
+@_within_calendar
 def predict_arrivals(
     where: Whereabouts,
     *,
@@ -448,8 +474,6 @@ def predict_arrivals(
     off every stop after it should have set off, or drives away from it, and any visit
     ``doubtful`` once even the fastest drive from where the bus is would miss its window.
     """
-    if where.t.tzinfo is None:
-        raise ValueError("the whereabouts' time has no time zone")
     if limit < 1:
         raise ValueError("limit must be at least 1")
     bands = thresholds or PunctualityThresholds()

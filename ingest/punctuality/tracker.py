@@ -233,16 +233,21 @@ class PunctualityTracker:
         since = day - timedelta(days=SPEED_HISTORY_DAYS)
         stays = self.db.stays(vehicle, since)
         trips = []
+        seen: set[tuple[str, datetime, datetime]] = set()
         for before, after in itertools.pairwise(stays):
             if before.departure is None:
                 continue
             key = (vehicle, before.departure, after.arrival)
+            seen.add(key)
             if key not in self._trips:
                 found = leg_trips([before, after], lambda a, b: self.db.fixes(vehicle, a, b))
                 self._trips[key] = found[0] if found else None
             trip = self._trips[key]
             if trip is not None:
                 trips.append(trip)
+        # Trips out of the history (or re-derived away) are forgotten.
+        for key in [k for k in self._trips if k[0] == vehicle and k not in seen]:
+            del self._trips[key]
         default = DrivingModel.default(self.settings.default_speed_kmh, self.settings.detour_factor)
         held = [
             HeldVisit(
@@ -312,18 +317,22 @@ class PunctualityTracker:
         last_stop = next((s.stop for s in reversed(stays) if s.departure), None)
         recent = self.db.fixes(vehicle, latest.t - RECENT_FIXES, latest.t + timedelta(seconds=1))
         where = whereabouts(recent or [latest], at_stop=at_stop, last_stop=last_stop)
-        predictions = predict_arrivals(
-            where,
-            visits=[v for v in planned if v.id not in cancelled],
-            stops=self._stops,
-            driving=driving,
-            habits=habits,
-            thresholds=self._thresholds,
-            made=made,
-            current=current,
-            limit=self.settings.eta_visits,
-            detour_factor=self.settings.detour_factor,
-        )
+        try:
+            predictions = predict_arrivals(
+                where,
+                visits=[v for v in planned if v.id not in cancelled],
+                stops=self._stops,
+                driving=driving,
+                habits=habits,
+                thresholds=self._thresholds,
+                made=made,
+                current=current,
+                limit=self.settings.eta_visits,
+                detour_factor=self.settings.detour_factor,
+            )
+        except ValueError as exc:
+            log.warning("%s: no ETA from %s: %s", vehicle, latest.t.isoformat(), exc)
+            return
         better = self._buckets_for_timetable(vehicle, latest.t)
         predictions = [with_timetable_where_better(p, latest.t, better) for p in predictions]
         self.db.save_etas(vehicle, day, predictions, latest.t)

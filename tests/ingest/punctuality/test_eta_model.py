@@ -393,9 +393,8 @@ def test_the_default_model_matches_the_simulated_buses_5_to_15_minutes_out(
 
 def test_bad_input_is_refused(day: tuple[list[Visit], dict[str, Stop]]) -> None:
     visits, stops = day
-    naive = Whereabouts(datetime(2026, 11, 23, 8), 49.0, 1.0, False, None, None, None)
     with pytest.raises(ValueError, match="time zone"):
-        predict_arrivals(naive, visits=visits, stops=stops, driving=DRIVING)
+        Whereabouts(datetime(2026, 11, 23, 8), 49.0, 1.0, False, None, None, None)
     where = parked(stops["gisors"], utc(6))
     with pytest.raises(ValueError, match="limit"):
         predict_arrivals(where, visits=visits, stops=stops, driving=DRIVING, limit=0)
@@ -498,3 +497,36 @@ def test_habits_need_three_visits_and_prefer_the_weekday(itinerary: Itinerary) -
     assert habits.of(thursday) == habits.by_stop["vesly"]
     assert learn_habits(mondays[:2]).of(monday) is None
     assert PunctualityThresholds().on_time_until == timedelta(minutes=5)
+
+
+def test_times_at_the_ends_of_the_calendar_and_positions_off_the_earth() -> None:
+    stop = Stop(id="a", name="A", lat=49.0, lon=1.0, radius_m=100)
+    end = datetime(9999, 12, 31, 23, 0, tzinfo=UTC)
+    last = Visit(
+        "x:9999-12-31:a",
+        "x",
+        "a",
+        end.date(),
+        end + timedelta(minutes=30),
+        end + timedelta(minutes=50),
+    )
+    with pytest.raises(ValueError, match="beyond the end of the calendar"):
+        predict_arrivals(
+            parked((49.1, 1.0), end), visits=[last], stops={"a": stop}, driving=DRIVING
+        )
+    start = datetime(1, 1, 1, 1, 0, tzinfo=UTC)
+    first = Visit(
+        "x:0001-01-01:a",
+        "x",
+        "a",
+        start.date(),
+        start + timedelta(minutes=5),
+        start + timedelta(minutes=8),
+    )
+    [p] = predict_arrivals(
+        parked((49.1, 1.0), start), visits=[first], stops={"a": stop}, driving=DRIVING
+    )
+    assert p.state == "doubtful"  # 11 km in the 8 minutes left: not even at full speed
+    for lat, lon in ((math.nan, 1.0), (49.0, math.inf), (91.0, 1.0), (49.0, -180.5)):
+        with pytest.raises(ValueError, match="not on the Earth"):
+            Whereabouts(start, lat, lon, False, None, None, None)
