@@ -530,3 +530,23 @@ def test_times_at_the_ends_of_the_calendar_and_positions_off_the_earth() -> None
     for lat, lon in ((math.nan, 1.0), (49.0, math.inf), (91.0, 1.0), (49.0, -180.5)):
         with pytest.raises(ValueError, match="not on the Earth"):
             Whereabouts(start, lat, lon, False, None, None, None)
+
+
+def test_leg_factors_are_medians_of_direct_drives(itinerary: Itinerary) -> None:
+    stops = {s.id: s for s in itinerary.stops}
+    stays: list[Stay] = []
+    for week, minutes in enumerate((10, 12, 30, 240)):  # the 4-hour one was no direct drive
+        left = utc(8) + timedelta(days=7 * week)
+        stays += [
+            Stay("vexin-01", "vesly", left - timedelta(hours=3), left),
+            Stay("vexin-01", "hacqueville", left + timedelta(minutes=minutes)),
+        ]
+    # No fixes on the way (an outage all along): the whole time counts as driving.
+    trips = leg_trips(stays, lambda a, b: [])
+    assert [t.moving_s for t in trips] == [600, 720, 1800]
+    model = learn_driving(trips, stops, DRIVING)
+    crow = haversine_m(
+        stops["vesly"].lat, stops["vesly"].lon, stops["hacqueville"].lat, stops["hacqueville"].lon
+    )
+    assert model.drive_s(("vesly", "hacqueville"), crow) == pytest.approx(720, rel=1e-6)
+    assert model.drive_s(("hacqueville", "vesly"), crow) == pytest.approx(model.general_s(crow))
