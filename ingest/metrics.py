@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from ingest.punctuality.eta import HorizonAccuracy
 
 
 class IngestMetrics:
@@ -75,6 +79,43 @@ class IngestMetrics:
 
     def track_timeseries(self, pending: Callable[[], int]) -> None:
         self.timeseries_pending.set_function(lambda: float(pending()))
+
+    def track_eta_accuracy(self, accuracy: Callable[[], Sequence[HorizonAccuracy]]) -> None:
+        """Serve the ETAs' measured accuracy, read from ``accuracy`` at each scrape."""
+        self.registry.register(EtaAccuracyCollector(accuracy))
+
+
+class EtaAccuracyCollector(Collector):
+    """Median and 90th percentile of the absolute error of the published ETAs and of the
+    timetable, by horizon bucket, and how many predictions each bucket holds."""
+
+    def __init__(self, accuracy: Callable[[], Sequence[HorizonAccuracy]]) -> None:
+        self._accuracy = accuracy
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        errors = GaugeMetricFamily(
+            "medicobus_eta_abs_error_seconds",
+            "Absolute error of published ETAs (estimate=eta) and of the timetable "
+            "(estimate=timetable) against the detected arrival, by minutes before it",
+            labels=["bucket", "estimate", "quantile"],
+        )
+        counts = GaugeMetricFamily(
+            "medicobus_eta_predictions_settled",
+            "Published ETAs whose arrival was detected, by minutes before it",
+            labels=["bucket"],
+        )
+        for a in self._accuracy():
+            counts.add_metric([a.bucket], float(a.predictions))
+            for estimate, quantile, value in (
+                ("eta", "0.5", a.eta_p50_s),
+                ("eta", "0.9", a.eta_p90_s),
+                ("timetable", "0.5", a.timetable_p50_s),
+                ("timetable", "0.9", a.timetable_p90_s),
+            ):
+                if value is not None:
+                    errors.add_metric([a.bucket, estimate, quantile], value)
+        yield errors
+        yield counts
 
 
 def lag_seconds(received_at: datetime, newest_sample: datetime) -> float:

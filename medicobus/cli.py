@@ -104,6 +104,7 @@ def ingest(config: ConfigOption) -> None:
     from ingest.pipeline import Ingestor
     from ingest.punctuality.late_arrival import LateArrivals
     from ingest.punctuality.schedule import ScheduleError
+    from ingest.punctuality.storage import PunctualityStore
     from ingest.punctuality.tracker import PunctualityTracker
     from ingest.retention import RetentionPruner
     from ingest.runtime import settle_heap
@@ -146,6 +147,7 @@ def ingest(config: ConfigOption) -> None:
         stored_seqs=stored_seqs(store),
     )
     metrics.track_backlog(lambda: subscriber.backlog)
+    metrics.track_eta_accuracy(lambda: PunctualityStore(store).recent_accuracy(datetime.now(UTC)))
     forwarder = TimeseriesForwarder(store, settings.influx) if settings.influx else None
     if forwarder is not None:
         metrics.track_timeseries(store.count_pending_points)

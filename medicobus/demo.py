@@ -26,6 +26,7 @@ from ingest.pipeline import Ingestor
 from ingest.punctuality.config import DetectorSettings, PunctualitySettings
 from ingest.punctuality.figures import StoredVisitFigures
 from ingest.punctuality.late_arrival import LateArrivals
+from ingest.punctuality.storage import PunctualityStore
 from ingest.punctuality.tracker import PunctualityTracker
 from ingest.settings import DomainSettings
 from ingest.store import Store
@@ -88,6 +89,9 @@ def run_demo(port: int, data_dir: Path | None, itinerary_file: Path | None, spee
             stored_seqs=stored_seqs(store),
         )
         metrics.track_backlog(lambda: subscriber.backlog)
+        metrics.track_eta_accuracy(
+            lambda: PunctualityStore(store).recent_accuracy(datetime.now(UTC))
+        )
         subscriber.start()
         stack.callback(subscriber.stop)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import asdict, fields
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -17,6 +18,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from api.auth import Principal, Role, require
 from api.deps import get_store
 from ingest.punctuality.detector import Evidence
+from ingest.punctuality.eta import HorizonAccuracy, accuracy_by_horizon
 from ingest.punctuality.kpis import (
     GroupBy,
     PunctualityFigures,
@@ -35,11 +37,13 @@ from ingest.punctuality.ledger import (
 from ingest.punctuality.storage import PunctualityStore, UnscheduledStop, VisitRow
 from ingest.store import Store
 from protocol.clock import Clock, SystemClock
+from protocol.models import VEHICLE_ID_PATTERN
 
 router = APIRouter(prefix="/api/v1", tags=["visits"])
 Viewer = Annotated[Principal, Depends(require(Role.FLEET_MANAGER, Role.COORDINATOR, Role.ENGINEER))]
 Coordinator = Annotated[Principal, Depends(require(Role.COORDINATOR))]
 MAX_REPORT_DAYS = 366
+_VEHICLE_ID = re.compile(VEHICLE_ID_PATTERN)
 VisitId = Annotated[str, Path(description="e.g. vexin-01:2026-11-23:vesly", max_length=200)]
 
 
@@ -86,6 +90,23 @@ class VisitOut(BaseModel):
     eta_delay_min: float | None
     eta_from: datetime | None = Field(description="time of the position the ETA comes from")
     eta_distance_km: float | None
+    eta_state: (
+        Literal["early", "on_time", "late", "waiting_to_leave", "not_confirmed", "doubtful"] | None
+    ) = Field(
+        default=None,
+        description="on_time, early, late (see eta_delay_min), waiting_to_leave (parked, "
+        "leaves when its visit ends or in time for this one), not_confirmed (standing off "
+        "its round or driving away), doubtful (can no longer arrive within the visit)",
+    )
+    eta_earliest: datetime | None = Field(default=None, description="interval: no sooner")
+    eta_latest: datetime | None = Field(
+        default=None, description="interval: no later; null when no bound can be given"
+    )
+    eta_source: Literal["position", "history", "timetable"] | None = Field(
+        default=None,
+        description="position (driving time from where the bus is), history (the timetable "
+        "as this bus keeps it) or timetable (no prediction does better)",
+    )
     patients_seen: int | None = Field(description="the latest count a coordinator entered")
     patients_seen_by: str | None
 
@@ -121,6 +142,10 @@ def _visit_out(row: VisitRow, state: VisitState) -> VisitOut:
         eta_distance_km=(
             round(row.eta_distance_m / 1000, 2) if pending and row.eta_distance_m else None
         ),
+        eta_state=row.eta_state if pending and row.eta else None,
+        eta_earliest=row.eta_earliest if pending else None,
+        eta_latest=row.eta_latest if pending else None,
+        eta_source=row.eta_source if pending and row.eta else None,
         patients_seen=state.patients_seen,
         patients_seen_by=state.patients_seen_by,
     )
@@ -145,7 +170,8 @@ class VisitsOut(BaseModel):
 def _check_vehicle(db: PunctualityStore, caller: Principal, vehicle: str | None) -> None:
     if vehicle is None:
         return
-    operator = db.operator_of(vehicle)
+    # Not a vehicle id at all (a NUL byte, 10 kB of text): no database is asked.
+    operator = db.operator_of(vehicle) if _VEHICLE_ID.fullmatch(vehicle) else None
     if operator is None or not caller.sees(operator):
         raise HTTPException(status_code=404, detail=f"unknown vehicle {vehicle!r}")
 
@@ -428,3 +454,67 @@ def punctuality_report(
             headers={"Content-Disposition": f'attachment; filename="{filename}"'},
         )
     return ReportOut(first=first, last=last, group_by=group_by, groups=groups, total=total)
+
+
+class HorizonOut(BaseModel):
+    bucket: str = Field(description="minutes from the prediction to the arrival")
+    predictions: int
+    eta_p50_s: float | None = Field(description="median absolute error of the ETA, seconds")
+    eta_p90_s: float | None
+    timetable_p50_s: float | None = Field(description="the same for the timetable")
+    timetable_p90_s: float | None
+
+
+class EtaAccuracyOut(BaseModel):
+    first: date = Field(serialization_alias="from")
+    last: date = Field(serialization_alias="to")
+    rank: int | None = Field(description="1 = the next visit; null = every rank")
+    horizons: list[HorizonOut]
+
+
+def _seconds(value: float | None) -> float | None:
+    return None if value is None else float(round(value))
+
+
+def _horizon_out(a: HorizonAccuracy) -> HorizonOut:
+    return HorizonOut(
+        bucket=a.bucket,
+        predictions=a.predictions,
+        eta_p50_s=_seconds(a.eta_p50_s),
+        eta_p90_s=_seconds(a.eta_p90_s),
+        timetable_p50_s=_seconds(a.timetable_p50_s),
+        timetable_p90_s=_seconds(a.timetable_p90_s),
+    )
+
+
+@router.get(
+    "/reports/punctuality/eta-accuracy",
+    response_model=EtaAccuracyOut,
+    response_model_by_alias=True,
+)
+def eta_accuracy_report(
+    *,
+    db: Db,
+    caller: Viewer,
+    first: Annotated[date, Query(alias="from", description="first local date")],
+    last: Annotated[date, Query(alias="to", description="last local date, included")],
+    vehicle: str | None = None,
+    rank: Annotated[int | None, Query(ge=1, le=20)] = None,
+) -> Any:
+    """How far the published ETAs were from the arrivals, by horizon (0-5, 5-15, 15-30,
+    30-60, > 60 min before the arrival), beside the timetable's error at the same
+    instants: median and 90th percentile, in seconds."""
+    if last < first:
+        raise HTTPException(status_code=422, detail=f"to ({last}) is before from ({first})")
+    if (last - first).days >= MAX_REPORT_DAYS:
+        raise HTTPException(
+            status_code=422, detail=f"a report covers at most {MAX_REPORT_DAYS} days"
+        )
+    _check_vehicle(db, caller, vehicle)
+    outcomes = [
+        o
+        for operator, o in db.prediction_outcomes_of_days(first, last, vehicle)
+        if caller.sees(operator)
+    ]
+    horizons = [_horizon_out(a) for a in accuracy_by_horizon(outcomes, rank)]
+    return EtaAccuracyOut(first=first, last=last, rank=rank, horizons=horizons)

@@ -6,7 +6,9 @@ position (:mod:`ingest.punctuality.eta`); a bus that has not arrived by the end 
 on-time band will be late whatever an older ETA said, so the clock bounds the ETA from
 below. The alert is raised when that expectation passes the scheduled arrival plus the
 on-time band's upper end, and clears when the bus arrives, the visit is cancelled or its
-window closes (it is then missed), or a newer ETA is back within the band.
+window closes (it is then missed), or a newer ETA is back within the band. A visit whose
+ETA is ``doubtful`` (the bus can no longer make it) or ``not_confirmed`` (it stands off its
+round or drives away) raises it too, whatever the expected time: the bus may not come.
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ LATE_ARRIVAL: Final[AlertKind] = "late_arrival"
 # Visits whose window may still be open now, and the next ones: a visit spans hours, not days.
 LOOK_BACK: Final = timedelta(days=1)
 LOOK_AHEAD: Final = timedelta(days=1)
+UNSURE: Final = {
+    "doubtful": "may not come (can no longer arrive within the visit); ",
+    "not_confirmed": "not confirmed (standing off its round or driving away); ",
+}
 # The alerts' subject column holds 100 characters; a longer visit id is shortened uniquely.
 MAX_SUBJECT = 100
 
@@ -54,21 +60,25 @@ def late_arrival(
         return None
     facts = visit.facts
     latest_on_time = facts.scheduled_arrival + facts.on_time_until
-    if visit.eta is not None and visit.eta > latest_on_time:
-        expected, since, basis = max(visit.eta, now), visit.eta_from or now, "eta"
+    unsure = visit.eta is not None and visit.eta_state in ("doubtful", "not_confirmed")
+    basis: str
+    if visit.eta is not None and (unsure or visit.eta > latest_on_time):
+        basis = visit.eta_state if unsure and visit.eta_state else "eta"
+        expected, since = max(visit.eta, now), visit.eta_from or now
     elif now > latest_on_time:
         expected, since, basis = now, latest_on_time, "not arrived"
     else:
         return None
     delay_min = (expected - facts.scheduled_arrival).total_seconds() / 60
-    at_least = " or later" if basis == "not arrived" else ""
+    at_least = " or later" if basis in UNSURE or basis == "not arrived" else ""
     return Condition(
         vehicle,
         LATE_ARRIVAL,
         alert_subject(visit.id),
         since,
-        f"{vehicle}: expected at {visit.stop_name} at {_utc(expected)}{at_least}, "
-        f"{delay_min:.0f} min after its scheduled arrival ({_utc(facts.scheduled_arrival)})",
+        f"{vehicle}: {UNSURE.get(basis, '')}expected at {visit.stop_name} at "
+        f"{_utc(expected)}{at_least}, {delay_min:.0f} min after its scheduled arrival "
+        f"({_utc(facts.scheduled_arrival)})",
         {
             "visit_id": visit.id,
             "stop": visit.stop,
@@ -77,6 +87,9 @@ def late_arrival(
             "expected_delay_min": round(delay_min, 1),
             "basis": basis,
             "eta_from": None if visit.eta_from is None else visit.eta_from.isoformat(),
+            "eta_state": visit.eta_state,
+            "eta_earliest": None if visit.eta_earliest is None else visit.eta_earliest.isoformat(),
+            "eta_latest": None if visit.eta_latest is None else visit.eta_latest.isoformat(),
         },
     )
 

@@ -9,7 +9,7 @@ and may be re-derived; ``visit_changes`` is what people said and is only ever ap
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -24,7 +24,14 @@ from ingest.punctuality.classification import (
     stays_from_events,
 )
 from ingest.punctuality.detector import Evidence, Fix, StopArrival, StopDeparture, StopEvent
-from ingest.punctuality.eta import Eta
+from ingest.punctuality.eta import (
+    EtaSource,
+    EtaState,
+    HorizonAccuracy,
+    Prediction,
+    PredictionOutcome,
+    accuracy_by_horizon,
+)
 from ingest.punctuality.ledger import ChangeKind, CoordinatorChange, VisitFacts, visit_state
 from ingest.punctuality.schedule import Visit
 from ingest.sql_dialects import insert_or_skip
@@ -52,6 +59,10 @@ visits = sa.Table(
     sa.Column("eta", UtcDateTime),
     sa.Column("eta_from", UtcDateTime),
     sa.Column("eta_distance_m", sa.Float),
+    sa.Column("eta_state", sa.String(16)),
+    sa.Column("eta_earliest", UtcDateTime),
+    sa.Column("eta_latest", UtcDateTime),
+    sa.Column("eta_source", sa.String(16)),
     sa.Index("ix_visits_day_vehicle", "day", "vehicle"),
     sa.Index("ix_visits_vehicle_arrival", "vehicle", "scheduled_arrival"),
 )
@@ -100,7 +111,37 @@ visit_changes = sa.Table(
     sa.Index("ix_visit_changes_visit", "visit_id", "id"),
 )
 
+# Each ETA published for a visit, and once the bus arrived, how far off it was.
+eta_predictions = sa.Table(
+    "eta_predictions",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("visit_id", sa.String(200), nullable=False),
+    sa.Column("vehicle", sa.String(64), nullable=False),
+    sa.Column("rank", sa.Integer, nullable=False),
+    sa.Column("made_at", UtcDateTime, nullable=False),
+    sa.Column("predicted_arrival", UtcDateTime, nullable=False),
+    sa.Column("earliest", UtcDateTime, nullable=False),
+    sa.Column("latest", UtcDateTime),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("scheduled_arrival", UtcDateTime, nullable=False),
+    sa.Column("arrival", UtcDateTime),
+    sa.Column("error_s", sa.Float),
+    sa.Index("ix_eta_predictions_visit", "visit_id", "made_at"),
+    sa.Index("ix_eta_predictions_arrival", "arrival"),
+)
+
 REMOVED_FROM_TIMETABLE = "removed from the timetable"
+# A prediction is stored again when it moved this much, or its state changed, or after
+# ``REPUBLISH`` (each ``MIN_INTERVAL`` within ``NEAR`` of the arrival) so that every
+# horizon has samples; never twice within ``MIN_INTERVAL`` unless its state changed.
+PREDICTION_MOVED = timedelta(seconds=30)
+PREDICTION_MIN_INTERVAL = timedelta(minutes=1)
+PREDICTION_REPUBLISH = timedelta(minutes=5)
+PREDICTION_NEAR = timedelta(minutes=30)
+# The ETAs' accuracy is served over the arrivals of this last stretch.
+ACCURACY_WINDOW = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -121,6 +162,10 @@ class VisitRow:
     eta_distance_m: float | None
     # The stop's distance to the nearest surgery, as the fleet file last loaded says.
     nearest_surgery_km: float | None = None
+    eta_state: EtaState | None = None
+    eta_earliest: datetime | None = None
+    eta_latest: datetime | None = None
+    eta_source: EtaSource | None = None
 
 
 @dataclass(frozen=True)
@@ -433,34 +478,210 @@ class PunctualityStore:
                 )
 
     def save_etas(
-        self, vehicle: str, day: date, etas: Sequence[Eta], position_at: datetime
+        self,
+        vehicle: str,
+        day: date,
+        predictions: Sequence[Prediction],
+        position_at: datetime,
     ) -> None:
+        """The vehicle's current predictions on its visits (the others' are cleared), and
+        those worth publishing in the accuracy record (see ``PREDICTION_*``)."""
         c = visits.c
         with self.engine.begin() as conn:
             conn.execute(
                 visits.update()
                 .where(c.vehicle == vehicle, c.day >= day - timedelta(days=1), c.eta.is_not(None))
-                .values(eta=None, eta_from=None, eta_distance_m=None)
-            )
-            if etas:
-                conn.execute(
-                    visits.update()
-                    .where(c.id == sa.bindparam("visit_id"))
-                    .values(
-                        eta=sa.bindparam("expected"),
-                        eta_from=sa.bindparam("position_at"),
-                        eta_distance_m=sa.bindparam("distance"),
-                    ),
-                    [
-                        {
-                            "visit_id": e.visit.id,
-                            "expected": e.expected_arrival,
-                            "position_at": position_at,
-                            "distance": e.road_distance_m,
-                        }
-                        for e in etas
-                    ],
+                .values(
+                    eta=None,
+                    eta_from=None,
+                    eta_distance_m=None,
+                    eta_state=None,
+                    eta_earliest=None,
+                    eta_latest=None,
+                    eta_source=None,
                 )
+            )
+            if not predictions:
+                return
+            conn.execute(
+                visits.update()
+                .where(c.id == sa.bindparam("visit_id"))
+                .values(
+                    eta=sa.bindparam("expected"),
+                    eta_from=sa.bindparam("position_at"),
+                    eta_distance_m=sa.bindparam("distance"),
+                    eta_state=sa.bindparam("state"),
+                    eta_earliest=sa.bindparam("earliest"),
+                    eta_latest=sa.bindparam("latest"),
+                    eta_source=sa.bindparam("source"),
+                ),
+                [
+                    {
+                        "visit_id": p.visit.id,
+                        "expected": p.expected_arrival,
+                        "position_at": position_at,
+                        "distance": p.road_distance_m,
+                        "state": p.state,
+                        "earliest": p.earliest,
+                        "latest": p.latest,
+                        "source": p.source,
+                    }
+                    for p in predictions
+                ],
+            )
+            self._publish(conn, vehicle, predictions, position_at)
+
+    @staticmethod
+    def _publish(
+        conn: Connection, vehicle: str, predictions: Sequence[Prediction], made_at: datetime
+    ) -> None:
+        e = eta_predictions.c
+        ids = [p.visit.id for p in predictions]
+        newest = (
+            sa.select(e.visit_id, sa.func.max(e.id).label("last"))
+            .where(e.visit_id.in_(ids))
+            .group_by(e.visit_id)
+            .subquery()
+        )
+        last = {
+            r.visit_id: r
+            for r in conn.execute(sa.select(eta_predictions).join(newest, newest.c.last == e.id))
+        }
+        rows = []
+        for p in predictions:
+            before = last.get(p.visit.id)
+            if before is not None:
+                since = made_at - before.made_at
+                moved = abs(p.expected_arrival - before.predicted_arrival) >= PREDICTION_MOVED
+                if since < timedelta(0):
+                    continue
+                # Close to the arrival every minute counts: each horizon needs its samples.
+                near = p.expected_arrival - made_at < PREDICTION_NEAR
+                again = PREDICTION_MIN_INTERVAL if near else PREDICTION_REPUBLISH
+                if before.state == p.state and (
+                    since < PREDICTION_MIN_INTERVAL or (not moved and since < again)
+                ):
+                    continue
+            rows.append(
+                {
+                    "visit_id": p.visit.id,
+                    "vehicle": vehicle,
+                    "rank": p.rank,
+                    "made_at": made_at,
+                    "predicted_arrival": p.expected_arrival,
+                    "earliest": p.earliest,
+                    "latest": p.latest,
+                    "state": p.state,
+                    "source": p.source,
+                    "scheduled_arrival": p.visit.scheduled_arrival,
+                }
+            )
+        if rows:
+            conn.execute(eta_predictions.insert(), rows)
+
+    def settle_predictions(self, arrivals: Mapping[str, datetime | None]) -> None:
+        """Record, for each visit's published predictions, the arrival they are judged
+        against and their error (None: the visit has no arrival, or no longer has one)."""
+        if not arrivals:
+            return
+        e = eta_predictions.c
+        ids = list(arrivals)
+        with self.engine.begin() as conn:
+            for i in range(0, len(ids), 500):
+                chunk = ids[i : i + 500]
+                rows = conn.execute(
+                    sa.select(e.id, e.visit_id, e.predicted_arrival, e.arrival).where(
+                        e.visit_id.in_(chunk)
+                    )
+                ).all()
+                changed = [
+                    {
+                        "row_id": r.id,
+                        "arrival": arrivals[r.visit_id],
+                        "error_s": None
+                        if arrivals[r.visit_id] is None
+                        else (r.predicted_arrival - arrivals[r.visit_id]).total_seconds(),
+                    }
+                    for r in rows
+                    if r.arrival != arrivals[r.visit_id]
+                ]
+                if changed:
+                    conn.execute(
+                        eta_predictions.update()
+                        .where(e.id == sa.bindparam("row_id"))
+                        .values(arrival=sa.bindparam("arrival"), error_s=sa.bindparam("error_s")),
+                        changed,
+                    )
+
+    def prediction_outcomes(
+        self, start: datetime, end: datetime, vehicles: Collection[str] | None = None
+    ) -> list[PredictionOutcome]:
+        """The published predictions of visits the bus arrived at in ``[start, end)``."""
+        e = eta_predictions.c
+        query = sa.select(
+            e.rank, e.made_at, e.predicted_arrival, e.scheduled_arrival, e.arrival
+        ).where(e.arrival >= start, e.arrival < end, e.arrival.is_not(None))
+        if vehicles is not None:
+            query = query.where(e.vehicle.in_(list(vehicles)))
+        with self.engine.connect() as conn:
+            return [
+                PredictionOutcome(
+                    r.rank, r.made_at, r.predicted_arrival, r.scheduled_arrival, r.arrival
+                )
+                for r in conn.execute(query)
+            ]
+
+    def prediction_outcomes_of_days(
+        self, first: date, last: date, vehicle: str | None = None
+    ) -> list[tuple[str, PredictionOutcome]]:
+        """(operator, outcome) of the published predictions of the visits of ``first`` to
+        ``last`` (local dates) that the bus arrived at."""
+        e, v = eta_predictions.c, visits.c
+        query = (
+            sa.select(
+                vehicles.c.operator,
+                e.rank,
+                e.made_at,
+                e.predicted_arrival,
+                e.scheduled_arrival,
+                e.arrival,
+            )
+            .select_from(
+                eta_predictions.join(visits, v.id == e.visit_id).join(
+                    vehicles, vehicles.c.id == v.vehicle
+                )
+            )
+            .where(v.day >= first, v.day <= last, e.arrival.is_not(None))
+        )
+        if vehicle is not None:
+            query = query.where(v.vehicle == vehicle)
+        with self.engine.connect() as conn:
+            return [
+                (
+                    r.operator,
+                    PredictionOutcome(
+                        r.rank, r.made_at, r.predicted_arrival, r.scheduled_arrival, r.arrival
+                    ),
+                )
+                for r in conn.execute(query)
+            ]
+
+    def recent_accuracy(
+        self, now: datetime, over: timedelta = ACCURACY_WINDOW
+    ) -> list[HorizonAccuracy]:
+        """The accuracy by horizon of the predictions of arrivals in the last ``over``."""
+        return accuracy_by_horizon(self.prediction_outcomes(now - over, now))
+
+    def published_predictions(self, visit_id: str) -> list[tuple[datetime, datetime, str]]:
+        """(made at, predicted arrival, state) of each prediction published for a visit."""
+        e = eta_predictions.c
+        query = (
+            sa.select(e.made_at, e.predicted_arrival, e.state)
+            .where(e.visit_id == visit_id)
+            .order_by(e.made_at, e.id)
+        )
+        with self.engine.connect() as conn:
+            return [(r.made_at, r.predicted_arrival, r.state) for r in conn.execute(query)]
 
     def stays(self, vehicle: str, since: date) -> list[Stay]:
         """The vehicle's stays (arrival, departure) since ``since``, in time order."""
@@ -517,6 +738,10 @@ class PunctualityStore:
             eta_from=r.eta_from,
             eta_distance_m=r.eta_distance_m,
             nearest_surgery_km=r.nearest_surgery_km,
+            eta_state=r.eta_state,
+            eta_earliest=r.eta_earliest,
+            eta_latest=r.eta_latest,
+            eta_source=r.eta_source,
         )
 
     def visit(self, visit_id: str) -> VisitRow | None:

@@ -19,6 +19,7 @@ each vehicle's detector would see only part of its fixes.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
@@ -29,8 +30,20 @@ from ingest.local_days import LocalDay, local_date
 from ingest.punctuality.classification import classify_visits
 from ingest.punctuality.config import PunctualitySettings
 from ingest.punctuality.detector import ArrivalDetector, Fix, StopEvent, detect_stops
-from ingest.punctuality.eta import leg_speeds, upcoming_etas
-from ingest.punctuality.schedule import expand_schedule, schedule_rules
+from ingest.punctuality.eta import (
+    DrivingModel,
+    Habits,
+    HeldVisit,
+    LegTrip,
+    accuracy_by_horizon,
+    learn_driving,
+    learn_habits,
+    leg_trips,
+    predict_arrivals,
+    whereabouts,
+    with_timetable_where_better,
+)
+from ingest.punctuality.schedule import Visit, expand_schedule, schedule_rules
 from ingest.punctuality.storage import PunctualityStore
 from ingest.store import Store
 from protocol.models import Batch, GpsSample
@@ -38,8 +51,15 @@ from protocol.models import Batch, GpsSample
 log = logging.getLogger(__name__)
 
 RUN_IN = timedelta(hours=6)
-# Leg speeds are learnt from this much history.
+# Driving times and habits are learnt from this much history.
 SPEED_HISTORY_DAYS = 90
+# The fixes that tell whether the bus is moving, since when it stands, and its heading.
+RECENT_FIXES = timedelta(minutes=10)
+# The measured accuracy that decides where the timetable is shown instead, and how often
+# it is looked at again.
+ACCURACY_HISTORY = timedelta(days=30)
+ACCURACY_EVERY = timedelta(hours=1)
+ACCURACY_MIN_PREDICTIONS = 30
 
 
 class PunctualityTracker:
@@ -62,7 +82,10 @@ class PunctualityTracker:
         self._eta_at: dict[str, datetime] = {}
         # How far each vehicle's fixes have gone past visits' windows (see _days_closed).
         self._windows_closed_until: dict[str, datetime] = {}
-        self._speeds: dict[str, dict[tuple[str, str], float]] = {}
+        self._learnt: dict[str, tuple[DrivingModel, Habits]] = {}
+        # Moving time of each trip already measured (fixes are read once per trip).
+        self._trips: dict[tuple[str, datetime, datetime], LegTrip | None] = {}
+        self._timetable_better: dict[str, tuple[datetime, frozenset[str]]] = {}
 
     # --- timetable ------------------------------------------------------------------------
 
@@ -136,7 +159,7 @@ class PunctualityTracker:
         for day in sorted(touched | self._days_closed(vehicle, fixes)):
             self._classify(vehicle, day)
         if touched:
-            self._speeds.pop(vehicle, None)
+            self._learnt.pop(vehicle, None)
         self._update_etas(vehicle, fixes[-1], force=bool(touched))
 
     def _day(self, t: datetime) -> date:
@@ -197,8 +220,67 @@ class PunctualityTracker:
             report = classify_visits(planned, events, as_of=as_of, thresholds=self._thresholds)
         known_until = self.db.newest_fix_time(vehicle) or as_of
         self.db.save_outcomes(vehicle, day, report, known_until=known_until)
+        self.db.settle_predictions({o.visit.id: o.arrival for o in report.outcomes})
 
     # --- ETAs -----------------------------------------------------------------------------
+
+    def _learn(self, vehicle: str, day: date) -> tuple[DrivingModel, Habits]:
+        """The vehicle's driving times (moving time of its past trips) and habits (how it
+        keeps each slot), learnt again when its detections change."""
+        learnt = self._learnt.get(vehicle)
+        if learnt is not None:
+            return learnt
+        since = day - timedelta(days=SPEED_HISTORY_DAYS)
+        stays = self.db.stays(vehicle, since)
+        trips = []
+        seen: set[tuple[str, datetime, datetime]] = set()
+        for before, after in itertools.pairwise(stays):
+            if before.departure is None:
+                continue
+            key = (vehicle, before.departure, after.arrival)
+            seen.add(key)
+            if key not in self._trips:
+                found = leg_trips([before, after], lambda a, b: self.db.fixes(vehicle, a, b))
+                self._trips[key] = found[0] if found else None
+            trip = self._trips[key]
+            if trip is not None:
+                trips.append(trip)
+        # Trips out of the history (or re-derived away) are forgotten.
+        for key in [k for k in self._trips if k[0] == vehicle and k not in seen]:
+            del self._trips[key]
+        default = DrivingModel.default(self.settings.default_speed_kmh, self.settings.detour_factor)
+        held = [
+            HeldVisit(
+                Visit(
+                    r.id,
+                    r.vehicle,
+                    r.stop,
+                    r.day,
+                    r.facts.scheduled_arrival,
+                    r.facts.scheduled_departure,
+                ),
+                r.facts.detected_arrival,
+            )
+            for r in self.db.visits_between(since, day - timedelta(days=1), vehicle)
+            if r.facts.detected_arrival is not None
+        ]
+        learnt = (learn_driving(trips, self._stops, default), learn_habits(held))
+        self._learnt[vehicle] = learnt
+        return learnt
+
+    def _buckets_for_timetable(self, vehicle: str, now: datetime) -> frozenset[str]:
+        """Horizons at which the timetable has been closer than this vehicle's ETAs."""
+        cached = self._timetable_better.get(vehicle)
+        if cached is not None and timedelta(0) <= now - cached[0] < ACCURACY_EVERY:
+            return cached[1]
+        outcomes = self.db.prediction_outcomes(now - ACCURACY_HISTORY, now, [vehicle])
+        better = frozenset(
+            a.bucket
+            for a in accuracy_by_horizon(outcomes)
+            if a.predictions >= ACCURACY_MIN_PREDICTIONS and a.timetable_better
+        )
+        self._timetable_better[vehicle] = (now, better)
+        return better
 
     def _update_etas(self, vehicle: str, latest: Fix, force: bool) -> None:
         previous = self._eta_at.get(vehicle)
@@ -214,28 +296,43 @@ class PunctualityTracker:
         day = self._day(latest.t)
         planned = self.db.planned_visits(vehicle, day)
         rows = self.db.visits_between(day, day, vehicle)
-        done = {r.id for r in rows if r.facts.detected_arrival is not None}
+        made = {r.id for r in rows if r.facts.detected_arrival is not None}
         cancelled = self.db.cancelled_by_coordinators(v.id for v in planned)
-        stays = self.db.stays(vehicle, day - timedelta(days=SPEED_HISTORY_DAYS))
-        if vehicle not in self._speeds:
-            self._speeds[vehicle] = leg_speeds(stays, self._stops, self.settings.detour_factor)
+        driving, habits = self._learn(vehicle, day)
         live = self._live.get(vehicle)
         at_stop = live.current_stop if live is not None else None
         if at_stop is not None:
-            done |= {v.id for v in planned if v.stop == at_stop and v.id not in done}
-        from_stop = at_stop or next((s.stop for s in reversed(stays) if s.departure), None)
-        etas = upcoming_etas(
-            vehicle,
-            latest.lat,
-            latest.lon,
-            latest.t,
-            visits=[v for v in planned if v.id not in cancelled],
-            stops=self._stops,
-            speed_mps=self.settings.default_speed_mps,
-            detour_factor=self.settings.detour_factor,
-            done=done,
-            limit=self.settings.eta_visits,
-            leg_speed_mps=self._speeds[vehicle],
-            from_stop=from_stop,
+            made |= {
+                v.id
+                for v in planned
+                if v.stop == at_stop
+                and v.scheduled_arrival - self._thresholds.match_before <= latest.t
+            }
+        current = max(
+            (v for v in planned if v.id in made and v.stop == at_stop),
+            key=lambda v: v.scheduled_arrival,
+            default=None,
         )
-        self.db.save_etas(vehicle, day, etas, latest.t)
+        stays = self.db.stays(vehicle, day)
+        last_stop = next((s.stop for s in reversed(stays) if s.departure), None)
+        recent = self.db.fixes(vehicle, latest.t - RECENT_FIXES, latest.t + timedelta(seconds=1))
+        where = whereabouts(recent or [latest], at_stop=at_stop, last_stop=last_stop)
+        try:
+            predictions = predict_arrivals(
+                where,
+                visits=[v for v in planned if v.id not in cancelled],
+                stops=self._stops,
+                driving=driving,
+                habits=habits,
+                thresholds=self._thresholds,
+                made=made,
+                current=current,
+                limit=self.settings.eta_visits,
+                detour_factor=self.settings.detour_factor,
+            )
+        except ValueError as exc:
+            log.warning("%s: no ETA from %s: %s", vehicle, latest.t.isoformat(), exc)
+            return
+        better = self._buckets_for_timetable(vehicle, latest.t)
+        predictions = [with_timetable_where_better(p, latest.t, better) for p in predictions]
+        self.db.save_etas(vehicle, day, predictions, latest.t)

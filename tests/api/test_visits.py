@@ -350,7 +350,14 @@ def test_a_pending_visit_shows_its_eta(store: Store, itinerary: Itinerary) -> No
         (eta - calls[1].arrival).total_seconds() / 60, abs=0.1
     )
     assert 0 < hacqueville["eta_distance_km"] < 15
+    # Driving to it: a state, an interval around the ETA, and where the ETA comes from.
+    assert hacqueville["eta_state"] in {"early", "on_time"}
+    assert hacqueville["eta_source"] == "position"
+    earliest = datetime.fromisoformat(hacqueville["eta_earliest"])
+    latest = datetime.fromisoformat(hacqueville["eta_latest"])
+    assert earliest < eta < latest
     assert visits[VESLY]["eta"] is None  # held
+    assert visits[VESLY]["eta_state"] is None
 
 
 def test_a_coordinators_correction_is_queued_for_the_time_series(

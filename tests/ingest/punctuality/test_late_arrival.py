@@ -4,7 +4,7 @@ the ingest's alert evaluator from the ETAs it keeps (SQLite, PostgreSQL)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from ingest.alerts import storage as alert_storage
@@ -251,3 +251,31 @@ def test_raised_on_a_late_eta_cleared_when_the_eta_is_back_on_time(
     assert eta is not None and eta <= utc(13, 5)
     (cleared,) = ingest.at(near.t + timedelta(seconds=5))
     assert cleared.id == alert.id and not cleared.active
+
+
+def test_a_doubtful_or_unconfirmed_eta_raises_the_condition_before_any_delay() -> None:
+    at = utc(11, 0)
+    # The ETA itself is on time, but the bus stands off its round: it may not come.
+    unsure = replace(
+        row(HACQUEVILLE, utc(13, 0), eta=utc(13, 1), eta_from=at),
+        eta_state="not_confirmed",
+        eta_earliest=utc(12, 55),
+    )
+    found = late_arrival("vexin-01", states([unsure], at), at)
+    assert found is not None
+    assert found.detail["basis"] == "not_confirmed"
+    assert found.detail["eta_state"] == "not_confirmed"
+    assert found.detail["eta_earliest"] == "2026-11-16T12:55:00+00:00"
+    assert found.detail["eta_latest"] is None
+    assert found.message.startswith("vexin-01: not confirmed (standing off its round")
+    assert "13:01 UTC or later" in found.message
+
+    doubtful = replace(unsure, eta=utc(16, 20), eta_state="doubtful")
+    found = late_arrival("vexin-01", states([doubtful], at), at)
+    assert found is not None
+    assert found.detail["basis"] == "doubtful"
+    assert "may not come" in found.message
+
+    # Waiting to leave, on time: nothing to say.
+    waiting = replace(unsure, eta_state="waiting_to_leave")
+    assert late_arrival("vexin-01", states([waiting], at), at) is None

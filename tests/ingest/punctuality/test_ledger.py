@@ -4,10 +4,6 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from ingest.geo import haversine_m
-from ingest.itinerary import Itinerary
-from ingest.punctuality.classification import Stay
-from ingest.punctuality.eta import leg_speeds
 from ingest.punctuality.kpis import VisitResult, figures, punctuality_figures
 from ingest.punctuality.ledger import (
     ChangeRefusedError,
@@ -106,23 +102,6 @@ def test_figures_rate_only_the_visits_that_were_due() -> None:
     assert by_stop["vesly"].p90_delay_min == pytest.approx(2 + 0.9 * 18)
     with pytest.raises(ValueError, match="cannot group by 'colour'"):
         punctuality_figures(results, "colour")  # type: ignore[arg-type]
-
-
-def test_leg_speeds_are_medians_of_direct_drives(itinerary: Itinerary) -> None:
-    stops = {s.id: s for s in itinerary.stops}
-    vesly, hacq = stops["vesly"], stops["hacqueville"]
-    road = haversine_m(vesly.lat, vesly.lon, hacq.lat, hacq.lon) * 1.3
-    stays = []
-    for week, minutes in enumerate((10, 12, 30, 240)):  # the 4-hour one was no direct drive
-        left = ARRIVE + timedelta(days=7 * week)
-        stays += [
-            Stay("vexin-01", "vesly", left - timedelta(hours=3), left),
-            Stay("vexin-01", "hacqueville", left + minutes * MIN, left + minutes * MIN * 2),
-        ]
-    speeds = leg_speeds(stays, stops, 1.3)
-    assert speeds == {("vesly", "hacqueville"): pytest.approx(road / (12 * 60))}
-    with pytest.raises(ValueError, match="several vehicles"):
-        leg_speeds([*stays, Stay("caux-01", "yvetot", ARRIVE)], stops)
 
 
 def test_patients_seen_are_the_latest_count_of_a_held_visit() -> None:
