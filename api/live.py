@@ -191,12 +191,12 @@ class LiveBroadcaster:
                 # Nobody to tell: forget what was read, and read again for the next client.
                 self._latest, cursor = None, None
                 self._first.clear()
+                self._wake.clear()
             else:
+                # What woke this read is in it; a change during the read wakes the next.
+                self._wake.clear()
                 try:
-                    days = self._watched_days()
-                    snapshot = await asyncio.to_thread(
-                        read_live_snapshot, self._store.engine, days, cursor
-                    )
+                    snapshot = await asyncio.to_thread(self._read, cursor)
                     self.reads += 1
                     cursor = snapshot.change_cursor
                     self._publish(snapshot)
@@ -205,7 +205,9 @@ class LiveBroadcaster:
                     log.exception("live snapshot failed; trying again")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.interval_s)
-            self._wake.clear()
+
+    def _read(self, cursor: int | None) -> LiveSnapshot:
+        return read_live_snapshot(self._store.engine, self._watched_days(), cursor)
 
     def _watched_days(self) -> list[date]:
         today = self._clock.now().astimezone(self._zone()).date()
