@@ -207,7 +207,8 @@ def api(config: ConfigOption) -> None:
         visit_figures=StoredVisitFigures(store),
         live_interval_s=settings.live_interval_s,
     )
-    uvicorn.run(app, host=settings.host, port=settings.port)
+    # Open live streams never end by themselves: they get a few seconds, then are closed.
+    uvicorn.run(app, host=settings.host, port=settings.port, timeout_graceful_shutdown=3)
 
 
 @app.command("new-token")

@@ -324,7 +324,14 @@ def run_demo(
             flush=True,
         )
         logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
-        uvicorn.run(demo.app(users), host="127.0.0.1", port=port, log_level="warning")
+        # Open live streams never end by themselves: they get a few seconds, then are closed.
+        uvicorn.run(
+            demo.app(users),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            timeout_graceful_shutdown=3,
+        )
 
 
 def demo_users(operators: list[str]) -> tuple[list[ApiUser], dict[str, str]]:
