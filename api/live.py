@@ -165,15 +165,6 @@ class LiveBroadcaster:
         if self._wake is not None:
             self._wake.set()
 
-    async def close(self) -> None:
-        for sub in list(self._subscribers):
-            with contextlib.suppress(asyncio.QueueFull):
-                sub.queue.put_nowait(None)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
     # --- the one reader --------------------------------------------------------------
 
     def _start(self) -> None:
