@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import paho.mqtt.client as mqtt
@@ -300,3 +301,32 @@ def test_clients_connecting_cause_no_read_and_a_change_one_for_all(live: Live) -
         finally:
             for s in streams:
                 s.close()
+
+
+def test_an_acknowledgement_reaches_the_other_boards_at_once(live: Live) -> None:
+    from tests.api.test_alerts_api import raise_some
+
+    raise_some(live.api_store)
+
+    def battery_of(event: ServerEvent) -> dict[str, Any] | None:
+        return next((a for a in event.json() if a["kind"] == "low_battery"), None)
+
+    with live.stream("eng-eure-token") as engineer, live.stream("fm-caux-token") as caux:
+        raised = engineer.wait_for(
+            lambda e: e.event == "alerts" and battery_of(e) is not None, what="the alert"
+        )
+        battery = battery_of(raised)
+        assert battery is not None and battery["acknowledged"] is None
+        with live.client("coord-eure-token") as coordinator:
+            ack = coordinator.post(
+                f"/api/v1/alerts/{battery['id']}/ack", json={"comment": "en charge"}
+            )
+            assert ack.status_code == 200
+            expected = coordinator.get("/api/v1/alerts", params={"active": "true"}).json()
+        acknowledged = engineer.wait_for(
+            lambda e: e.event == "alerts" and (battery_of(e) or {}).get("acknowledged"),
+            what="the acknowledgement",
+        )
+        assert acknowledged.json() == expected
+        caux.wait_for(lambda e: e.event == "alerts", what="caux's alerts")
+    assert all(a["vehicle"] == "caux-01" for e in caux.received("alerts") for a in e.json())
