@@ -11,9 +11,8 @@ at the same interval is measured beside them, as a baseline. The API's CPU use o
 measured period is read from ``/proc``.
 
 Last line: ``p50_ms=… p99_ms=… window_ms=… clients=… api_cpu_pct=… p99_vs_polling=…``
-(target: p99 ≤ window
-+ 250 ms), then ``interval_ms`` (how often the API reads the database, once for all its
-clients) is printed above it.
+(target: p99 ≤ window + 250 ms); above it, ``interval_ms`` (how often the API reads the
+database, once for all its clients) and the polling page's figures.
 
 Run: ``.venv/bin/python -m bench.live_push [--vehicles 100] [--clients 200] [--seconds 25]
 [--window 1.0] [--interval 0.1]``; the default run takes under a minute.
