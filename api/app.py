@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from importlib import resources
 
 from fastapi import FastAPI, HTTPException
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy.exc import SQLAlchemyError
 
 from api.auth import ApiUser, Authenticator
-from api.routes import alerts, coldchain, engineering, fleet, reports, visits
+from api.live import LiveBroadcaster, WakeOnChange
+from api.routes import alerts, coldchain, engineering, fleet, live, reports, track, visits
+from api.scope import itinerary_zone
 from ingest.store import Store
 from ingest.visit_figures import NoVisitFigures, VisitFigures
+from protocol.clock import Clock
+
+# Swagger UI, vendored from npm (swagger-ui-dist, version in its package.json).
+SWAGGER_UI = "/static/vendor/swagger-ui"
 
 
 def create_app(
@@ -22,12 +30,21 @@ def create_app(
     users: Sequence[ApiUser],
     metrics: CollectorRegistry | None = None,
     visit_figures: VisitFigures | None = None,
+    *,
+    live_interval_s: float = 1.0,
+    live_ping_s: float = 15.0,
+    clock: Clock | None = None,
 ) -> FastAPI:
     """``metrics``: a Prometheus registry to serve at ``/metrics`` (the ingest's, when
     ingest and API share a process). ``visit_figures`` answers the reports' questions
     about visits (held, patients seen, punctuality); without it those figures are
-    reported as not recorded."""
+    reported as not recorded. ``live_interval_s``: how often the live push reads the
+    database (once for all its clients); ``live_ping_s``: how often an idle stream gets a
+    comment line. ``clock``: the time the API works with (the system's by default)."""
     app = FastAPI(
+        # /docs is served below from the vendored Swagger UI: it works offline.
+        docs_url=None,
+        redoc_url=None,
         title="Médicobus telemetry",
         version="0.1.0",
         description="Live positions and health of mobile GP surgeries. "
@@ -36,7 +53,19 @@ def create_app(
     app.state.store = store
     app.state.authenticator = Authenticator(users)
     app.state.visit_figures = visit_figures or NoVisitFigures()
+    if clock is not None:
+        app.state.clock = clock
+    app.state.live = LiveBroadcaster(
+        store,
+        clock=clock,
+        interval_s=live_interval_s,
+        ping_s=live_ping_s,
+        zone=functools.partial(itinerary_zone, store),
+    )
+    app.add_middleware(WakeOnChange, broadcaster=app.state.live)
     app.include_router(fleet.router)
+    app.include_router(live.router)
+    app.include_router(track.router)
     app.include_router(engineering.router)
     app.include_router(visits.router)
     app.include_router(alerts.router)
@@ -54,6 +83,18 @@ def create_app(
         @app.get("/metrics", include_in_schema=False)
         def prometheus() -> Response:
             return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} — API",
+            swagger_js_url=f"{SWAGGER_UI}/swagger-ui-bundle.js",
+            swagger_css_url=f"{SWAGGER_UI}/swagger-ui.css",
+            swagger_favicon_url=f"{SWAGGER_UI}/favicon-32x32.png",
+            # No badge from the online validator: nothing leaves the page.
+            swagger_ui_parameters={"validatorUrl": None},
+        )
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:

@@ -56,13 +56,29 @@ def demo(
     itinerary: Annotated[
         Path | None, typer.Option(help="fleet and timetable TOML (default: the bundled one)")
     ] = None,
-    speed: Annotated[float, typer.Option(help="simulated time runs this many times faster")] = 1.0,
+    timetable_of: Annotated[
+        str | None,
+        typer.Option(
+            help="run another weekday's timetable today (monday … sunday): a weekend demo "
+            "can show a working day"
+        ),
+    ] = None,
 ) -> None:
-    """Run everything in one process: broker, simulated buses, agents, ingest, API."""
-    from medicobus.demo import run_demo
+    """Run everything in one process: broker, simulated buses on today's timetable, agents,
+    ingest, API."""
+    from medicobus.demo import WEEKDAYS, run_demo
 
     _logging()
-    run_demo(port, data_dir, itinerary, speed)
+    weekday = None
+    if timetable_of is not None:
+        if timetable_of.strip().lower() not in WEEKDAYS:
+            _fail(
+                ValueError(
+                    f"--timetable-of: {timetable_of!r} is not a weekday ({', '.join(WEEKDAYS)})"
+                )
+            )
+        weekday = WEEKDAYS.index(timetable_of.strip().lower()) + 1
+    run_demo(port, data_dir, itinerary, weekday)
 
 
 @app.command()
@@ -189,8 +205,14 @@ def api(config: ConfigOption) -> None:
     store = Store.open(settings.database_url, timeseries=settings.timeseries)
     if not settings.users:
         typer.echo("warning: no API users configured; every request will be refused", err=True)
-    app = create_app(store, settings.users, visit_figures=StoredVisitFigures(store))
-    uvicorn.run(app, host=settings.host, port=settings.port)
+    app = create_app(
+        store,
+        settings.users,
+        visit_figures=StoredVisitFigures(store),
+        live_interval_s=settings.live_interval_s,
+    )
+    # Open live streams never end by themselves: they get a few seconds, then are closed.
+    uvicorn.run(app, host=settings.host, port=settings.port, timeout_graceful_shutdown=3)
 
 
 @app.command("new-token")
