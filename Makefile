@@ -17,11 +17,13 @@ demo: $(BIN)/python
 	$(BIN)/medicobus demo --port $(PORT)
 
 # The tests start their own Mosquitto brokers and VictoriaMetrics servers (which speak
-# InfluxDB's write API): install them from Debian where missing.
+# InfluxDB's write API) and drive Chromium for the web app: install them from Debian
+# where missing.
 system-deps:
 	@missing=""; \
 	command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing="mosquitto"; \
 	command -v victoria-metrics >/dev/null || missing="$$missing victoria-metrics"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 		$(SUDO) apt-get -o DPkg::Lock::Timeout=600 update -q && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q $$missing; \
