@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from importlib import resources
 
@@ -12,9 +13,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from sqlalchemy.exc import SQLAlchemyError
 
 from api.auth import ApiUser, Authenticator
-from api.routes import alerts, coldchain, engineering, fleet, reports, visits
+from api.live import LiveBroadcaster, WakeOnChange
+from api.routes import alerts, coldchain, engineering, fleet, live, reports, visits
+from api.scope import itinerary_zone
 from ingest.store import Store
 from ingest.visit_figures import NoVisitFigures, VisitFigures
+from protocol.clock import Clock
 
 
 def create_app(
@@ -22,11 +26,17 @@ def create_app(
     users: Sequence[ApiUser],
     metrics: CollectorRegistry | None = None,
     visit_figures: VisitFigures | None = None,
+    *,
+    live_interval_s: float = 1.0,
+    live_ping_s: float = 15.0,
+    clock: Clock | None = None,
 ) -> FastAPI:
     """``metrics``: a Prometheus registry to serve at ``/metrics`` (the ingest's, when
     ingest and API share a process). ``visit_figures`` answers the reports' questions
     about visits (held, patients seen, punctuality); without it those figures are
-    reported as not recorded."""
+    reported as not recorded. ``live_interval_s``: how often the live push reads the
+    database (once for all its clients); ``live_ping_s``: how often an idle stream gets a
+    comment line. ``clock``: the time the API works with (the system's by default)."""
     app = FastAPI(
         title="Médicobus telemetry",
         version="0.1.0",
@@ -36,7 +46,18 @@ def create_app(
     app.state.store = store
     app.state.authenticator = Authenticator(users)
     app.state.visit_figures = visit_figures or NoVisitFigures()
+    if clock is not None:
+        app.state.clock = clock
+    app.state.live = LiveBroadcaster(
+        store,
+        clock=clock,
+        interval_s=live_interval_s,
+        ping_s=live_ping_s,
+        zone=functools.partial(itinerary_zone, store),
+    )
+    app.add_middleware(WakeOnChange, broadcaster=app.state.live)
     app.include_router(fleet.router)
+    app.include_router(live.router)
     app.include_router(engineering.router)
     app.include_router(visits.router)
     app.include_router(alerts.router)

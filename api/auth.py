@@ -44,6 +44,10 @@ class Principal:
     role: Role
     operator: str | None
 
+    @property
+    def sees_all(self) -> bool:
+        return self.role is Role.ADMIN
+
     def sees(self, operator: str) -> bool:
         """Admins see every operator; everyone else only their own."""
         return self.role is Role.ADMIN or self.operator == operator

@@ -17,6 +17,7 @@ from ingest.store import Store, VehicleRow
 from ingest.visit_figures import NoVisitFigures, VisitFigures
 
 MAX_PERIOD_DAYS: Final = 400
+DEFAULT_ZONE: Final = "Europe/Paris"
 
 
 def visible_vehicle(store: Store, caller: Principal, vehicle_id: str) -> VehicleRow:
@@ -30,6 +31,13 @@ def visible_vehicle(store: Store, caller: Principal, vehicle_id: str) -> Vehicle
 
 def visible_vehicle_ids(store: Store, caller: Principal) -> list[str]:
     return [v.id for v in store.vehicles() if caller.sees(v.operator)]
+
+
+def itinerary_zone(store: Store) -> ZoneInfo:
+    """The itinerary's time zone, as the ingest recorded it (Europe/Paris, the itinerary's
+    default, until it has)."""
+    found = load_configuration(store)
+    return ZoneInfo(found.timezone if found is not None else DEFAULT_ZONE)
 
 
 def report_configuration(store: Annotated[Store, Depends(get_store)]) -> ReportConfiguration:

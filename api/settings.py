@@ -23,6 +23,12 @@ class ApiSettings(TomlSettings):
     users: list[ApiUser] = Field(
         default_factory=list, description="who may call the API: name, role, operator, token hash"
     )
+    live_interval_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="how often the live push reads the database, once for all its clients",
+    )
     timeseries: bool = Field(
         default=False,
         description="queue coordinators' visit changes as time-series points, which the "

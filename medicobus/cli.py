@@ -185,7 +185,12 @@ def api(config: ConfigOption) -> None:
     store = Store.open(settings.database_url, timeseries=settings.timeseries)
     if not settings.users:
         typer.echo("warning: no API users configured; every request will be refused", err=True)
-    app = create_app(store, settings.users, visit_figures=StoredVisitFigures(store))
+    app = create_app(
+        store,
+        settings.users,
+        visit_figures=StoredVisitFigures(store),
+        live_interval_s=settings.live_interval_s,
+    )
     uvicorn.run(app, host=settings.host, port=settings.port)
 
 

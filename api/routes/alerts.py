@@ -3,7 +3,9 @@ acknowledged by fleet managers and coordinators."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
+from itertools import islice
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
@@ -19,6 +21,7 @@ from ingest.store import Store
 from protocol.clock import SystemClock
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
+DEFAULT_LIMIT = 200
 StoreDep = Annotated[Store, Depends(get_store)]
 Reader = Annotated[Principal, Depends(require(Role.FLEET_MANAGER, Role.COORDINATOR, Role.ENGINEER))]
 Acknowledger = Annotated[Principal, Depends(require(Role.FLEET_MANAGER, Role.COORDINATOR))]
@@ -74,7 +77,7 @@ def list_alerts(
     active: Annotated[bool | None, Query(description="true: active only; false: cleared")] = None,
     vehicle: str | None = None,
     kind: Annotated[list[AlertKind] | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    limit: Annotated[int, Query(ge=1, le=1000)] = DEFAULT_LIMIT,
 ) -> list[AlertOut]:
     """Alerts of the caller's vehicles, newest first."""
     ids = (
@@ -86,6 +89,13 @@ def list_alerts(
         store.engine, vehicle_ids=ids, active=active, kinds=kind, limit=limit
     )
     return [AlertOut.of(a) for a in found]
+
+
+def active_alerts_out(records: Iterable[storage.AlertRecord], caller: Principal) -> list[AlertOut]:
+    """What ``GET /alerts?active=true`` answers the caller, from every active alert
+    (newest first)."""
+    mine = (a for a in records if a.active and caller.sees(a.operator))
+    return [AlertOut.of(a) for a in islice(mine, DEFAULT_LIMIT)]
 
 
 class DeliveriesOut(BaseModel):

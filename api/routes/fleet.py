@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -10,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from api.auth import Principal, Role, require
 from api.deps import get_store
-from ingest.store import Store
+from ingest.store import Position, Store, VehicleRow
 
 KMH_PER_MPS = 3.6
 
@@ -67,12 +68,22 @@ class FeatureCollection(BaseModel):
 def list_vehicles(store: StoreDep, caller: Viewer) -> list[VehicleOut]:
     """The vehicles of the caller's operator: last contact, link state, auxiliary battery
     and fridge as last reported."""
-    return [VehicleOut(**v.__dict__) for v in store.vehicles() if caller.sees(v.operator)]
+    return vehicles_out(store.vehicles(), caller)
+
+
+def vehicles_out(rows: Iterable[VehicleRow], caller: Principal) -> list[VehicleOut]:
+    """What ``GET /vehicles`` answers the caller, from the vehicles' rows."""
+    return [VehicleOut(**v.__dict__) for v in rows if caller.sees(v.operator)]
 
 
 @router.get("/positions")
 def positions(store: StoreDep, caller: Viewer) -> FeatureCollection:
     """Latest position of each vehicle, as a GeoJSON FeatureCollection (lon, lat)."""
+    return positions_out(store.positions(), caller)
+
+
+def positions_out(rows: Iterable[Position], caller: Principal) -> FeatureCollection:
+    """What ``GET /positions`` answers the caller, from the latest positions."""
     features = [
         PositionFeature(
             id=p.vehicle,
@@ -89,7 +100,7 @@ def positions(store: StoreDep, caller: Viewer) -> FeatureCollection:
                 last_seen=p.last_seen,
             ),
         )
-        for p in store.positions()
+        for p in rows
         if caller.sees(p.operator)
     ]
     return FeatureCollection(features=features)
