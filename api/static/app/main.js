@@ -50,7 +50,9 @@ function show() {
     mounted.add(name);
   }
   current = name;
-  page.show(params);
+  // aria-busy tells assistive technology (and the browser tests) when the page's data is in.
+  el.setAttribute("aria-busy", "true");
+  Promise.resolve(page.show(params)).finally(() => el.setAttribute("aria-busy", "false"));
   document.title = `${t(`title.${name}`)} — Médicobus`;
   closeMenu();
 }

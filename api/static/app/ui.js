@@ -144,9 +144,10 @@ export function infoDialog(title, content) {
 }
 
 export function table(headers, rows, caption) {
+  // Focusable, so a keyboard can scroll a table wider than a phone.
   return h(
     "div",
-    { class: "table-wrap" },
+    { class: "table-wrap", tabindex: "0", role: "region", "aria-label": caption ?? headers.join(", ") },
     h(
       "table",
       {},

@@ -55,7 +55,7 @@ export function show([wanted] = []) {
   day = /^\d{4}-\d{2}-\d{2}$/.test(wanted ?? "") ? wanted : parisDay();
   dateInput.value = day;
   heading.textContent = `${t("board.visits")} — ${fmtDay(day)}`;
-  load();
+  return load();
 }
 
 async function load() {

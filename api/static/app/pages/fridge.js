@@ -28,7 +28,7 @@ export function show([wanted] = []) {
   const ids = [...fleet.vehicles.keys()].sort();
   vehicle = wanted && ids.includes(wanted) ? wanted : ids[0];
   select.replaceChildren(...ids.map((id) => option(id, vehicleLabel(id), id === vehicle)));
-  load();
+  return load();
 }
 
 async function load() {

@@ -75,7 +75,7 @@ export function show([wanted] = []) {
     h("div", { id: "report-chart", class: "chart" }),
     h("div", { id: "report-body" }),
   );
-  load(form);
+  return load(form);
 }
 
 function query(form) {
