@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from api.auth import ApiUser, Authenticator
 from api.live import LiveBroadcaster, WakeOnChange
-from api.routes import alerts, coldchain, engineering, fleet, live, reports, visits
+from api.routes import alerts, coldchain, engineering, fleet, live, reports, track, visits
 from api.scope import itinerary_zone
 from ingest.store import Store
 from ingest.visit_figures import NoVisitFigures, VisitFigures
@@ -58,6 +58,7 @@ def create_app(
     app.add_middleware(WakeOnChange, broadcaster=app.state.live)
     app.include_router(fleet.router)
     app.include_router(live.router)
+    app.include_router(track.router)
     app.include_router(engineering.router)
     app.include_router(visits.router)
     app.include_router(alerts.router)
