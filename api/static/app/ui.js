@@ -144,6 +144,12 @@ export function infoDialog(title, content) {
 }
 
 export function table(headers, rows, caption) {
+  // Each cell carries its column's name, shown beside it where a phone stacks the rows.
+  for (const row of rows) {
+    [...row.children].forEach((cell, i) => {
+      if (headers[i] !== undefined) cell.dataset.label = headers[i];
+    });
+  }
   // Focusable, so a keyboard can scroll a table wider than a phone.
   return h(
     "div",

@@ -72,10 +72,13 @@ export function show() {
   drawBuses();
   drawRoutes(false);
   // A map laid out while its page was hidden has no size yet.
-  setTimeout(() => {
-    map.invalidateSize();
-    if (!fitted) fitAll();
-  }, 0);
+  return new Promise((resolve) =>
+    setTimeout(() => {
+      map.invalidateSize();
+      if (!fitted) fitAll();
+      resolve();
+    }, 0),
+  );
 }
 
 function showNotice(key) {
@@ -273,6 +276,6 @@ function fitAll() {
     ...[...fleet.positions.values()].map((f) => [f.geometry.coordinates[1], f.geometry.coordinates[0]]),
   ];
   if (!points.length) return;
-  map.fitBounds(L.latLngBounds(points), { padding: [30, 30], maxZoom: 13 });
+  map.fitBounds(L.latLngBounds(points), { padding: [30, 30], maxZoom: 13, animate: false });
   fitted = true;
 }
