@@ -72,7 +72,17 @@ USERS = [
         token_sha256=hash_token("fm-eure-token"),
     ),
 ]
-PAGES = ["carte", "trajet", "passages", "alertes", "frigo", "rapports"]
+PAGES = [
+    "carte",
+    "trajet",
+    "passages",
+    "alertes",
+    "frigo",
+    "rapports/ponctualite",
+    "rapports/empreinte",
+    "rapports/froid",
+    "rapports/financeur",
+]
 
 
 def paris(day: date, hh: int, mm: int) -> datetime:
@@ -108,6 +118,29 @@ class World:
     dst_after: date
     screenshots: Path
     seq: dict[str, int]
+
+    server: uvicorn.Server | None = None
+    thread: threading.Thread | None = None
+
+    def start_api(self) -> None:
+        port = int(self.base_url.rsplit(":", 1)[1])
+        config = uvicorn.Config(
+            create_app(self.store, USERS),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            timeout_graceful_shutdown=1,
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        server = self.server
+        wait_for(lambda: server.started, what="the API started")
+
+    def stop_api(self) -> None:
+        if self.server is not None and self.thread is not None:
+            self.server.should_exit = True
+            self.thread.join(timeout=10)
 
     def api(self, token: str) -> httpx.Client:
         return httpx.Client(
@@ -163,11 +196,6 @@ def world(tmp_path_factory: pytest.TempPathFactory, itinerary: Itinerary) -> Ite
     domain.start()
     subscriber.start()
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(store, USERS), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
     w = World(
         base_url=f"http://127.0.0.1:{port}",
         store=store,
@@ -178,9 +206,9 @@ def world(tmp_path_factory: pytest.TempPathFactory, itinerary: Itinerary) -> Ite
         screenshots=screenshots,
         seq={},
     )
+    w.start_api()
     try:
         assert subscriber.connected.wait(10)
-        wait_for(lambda: server.started, what="the API started")
         # vexin-01's Monday: Vesly 3 min late, Hacqueville 12 min late.
         day = simulated_day(
             itinerary,
@@ -214,8 +242,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, itinerary: Itinerary) -> Ite
             )
         yield w
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+        w.stop_api()
         subscriber.stop()
         domain.stop()
         store.close()
@@ -606,7 +633,13 @@ def test_every_page_is_in_french_and_accessible(
             "trajet": f"#/trajet/vexin-01/{world.monday}",
         }.get(name, f"#/{name}")
         page.evaluate(f"location.hash = {hash_!r}")
-        expect(page.locator(f"#page-{name}")).to_have_attribute("aria-busy", "false")
+        section = page.locator(f"#page-{name.split('/')[0]}")
+        expect(section).to_have_attribute("aria-busy", "false")
+        if name.startswith("rapports"):
+            # Each report draws its chart and its table (none answers with an error).
+            expect(section.locator(".error")).to_have_count(0)
+            expect(section.locator("#report-chart canvas, .no-data")).to_have_count(1)
+            expect(section.locator("#report-body table")).to_have_count(1)
         text = visible_text(page)
         leaks = sorted({p.pattern for p in english if p.search(text)})
         assert leaks == [], f"English on {name}: {leaks}"
@@ -614,7 +647,7 @@ def test_every_page_is_in_french_and_accessible(
         assert page.evaluate("document.documentElement.lang") == "fr"
         violations = axe_violations(page)
         assert violations == [], f"{name}: {violations}"
-        screenshot(world, page, f"{name}-{width}")
+        screenshot(world, page, f"{name.replace('/', '-')}-{width}")
     assert not page.errors
 
 
@@ -626,3 +659,64 @@ def test_english_is_the_second_language(world: World, open_page: Callable[..., P
     assert page.evaluate("sessionStorage.getItem('medicobus.token')") == "coord-eure-token"
     page.select_option("#lang-select", "fr")
     expect(page.locator("#main-nav")).to_contain_text("Tableau de bord des passages")
+
+
+# --- the live link ---------------------------------------------------------------------
+
+
+def test_the_live_link_reconnects_with_the_last_event_id(
+    world: World, open_page: Callable[..., Page]
+) -> None:
+    page = open_page("fm-eure-token")
+    asked: list[dict[str, str]] = []
+    page.on(
+        "request", lambda r: asked.append(r.headers) if r.url.endswith("/api/v1/live") else None
+    )
+    link = page.locator("#link-state")
+    expect(link).to_have_text("Direct : connecté")
+    # The API restarts under the open page.
+    world.stop_api()
+    expect(link).to_have_text("Direct : reconnexion…")
+    world.start_api()
+    expect(link).to_have_text("Direct : connecté", timeout=20000)
+    resumed = [h for h in asked if "last-event-id" in h]
+    assert resumed, asked
+    assert re.fullmatch(r"\d+", resumed[-1]["last-event-id"])
+    assert all("token" not in h.get("last-event-id", "") for h in asked)
+    assert all(h["authorization"] == "Bearer fm-eure-token" for h in asked)
+
+
+# --- Paris time in the browser -----------------------------------------------------------
+
+
+def test_local_times_become_instants_with_the_offset_of_their_day(
+    world: World, open_page: Callable[..., Page]
+) -> None:
+    page = open_page("fm-eure-token")
+    cases = {
+        ("2026-03-28", "09:07"): "2026-03-28T09:07:00+01:00",
+        ("2026-03-30", "09:07"): "2026-03-30T09:07:00+02:00",
+        ("2026-10-24", "23:59"): "2026-10-24T23:59:00+02:00",
+        ("2026-10-26", "00:00"): "2026-10-26T00:00:00+01:00",
+        # The hour skipped in spring does not exist.
+        ("2026-03-29", "02:30"): None,
+        ("2026-03-29", "03:00"): "2026-03-29T03:00:00+02:00",
+        ("2026-12-31", "23:59"): "2026-12-31T23:59:00+01:00",
+        ("9999-12-31", "12:00"): "9999-12-31T12:00:00+01:00",
+        ("2026-11-16", "24:00"): None,
+        ("2026-11-16", "9:07"): None,
+        ("2026-11-16", "09:60"): None,
+        ("2026-11-16", ""): None,
+        ("2026-11-16", "09:07\u0000"): None,
+        ("2026-02-30", "09:00"): None,
+    }
+    got = page.evaluate(
+        """cases => import('/static/app/time.js').then(m =>
+             cases.map(([d, t]) => m.parisInstant(d, t)))""",
+        [list(k) for k in cases],
+    )
+    assert dict(zip(cases, got, strict=True)) == cases
+    # "Today" is the Paris day whatever the browser's zone (here UTC+14).
+    assert page.evaluate("import('/static/app/time.js').then(m => m.parisDay())") == (
+        datetime.now(PARIS).date().isoformat()
+    )

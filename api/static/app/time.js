@@ -50,6 +50,7 @@ export function parisInstant(day, hhmm) {
   const date = /^(\d{4})-(\d{2})-(\d{2})$/.exec(day);
   if (!time || !date) return null;
   const [y, mo, d] = [+date[1], +date[2], +date[3]];
+  if (new Date(Date.UTC(y, mo - 1, d)).toISOString().slice(0, 10) !== day) return null;
   const [h, mi] = [+time[1], +time[2]];
   const wall = Date.UTC(y, mo - 1, d, h, mi);
   // Two passes: the offset at the first guess may differ from the one at the answer.

@@ -176,6 +176,7 @@ function footprint(r, body) {
       ],
     ),
   );
+  if (!r.days.length) body.prepend(h("p", { class: "empty no-data" }, t("reports.noData")));
   drawChart(
     r.days.map((d) => d.date),
     [
@@ -206,7 +207,7 @@ function funder(r, body) {
   const line = (key, value) => h("tr", {}, h("th", { scope: "row" }, t(key)), h("td", {}, value));
   body.replaceChildren(
     table(
-      [t("reports.group"), `${r.year}`],
+      [t("reports.funder"), `${r.year}`],
       [
         line("reports.distance", fmtNumber(r.distance_km, 0)),
         line("reports.operatingDays", fmtNumber(r.operating_days, 0)),
@@ -221,11 +222,15 @@ function funder(r, body) {
       ],
     ),
   );
+  // The year's punctuality where visits are recorded, else its cold-chain days.
   const p = r.punctuality;
-  drawChart(null);
   if (p) {
     const keys = ["early", "on_time", "late", "missed"];
-    drawBars(keys.map((k) => t(`status.${k}`)), keys.map((k) => p[k]));
+    drawBars(keys.map((k) => t(`status.${k}`)), keys.map((k) => p[k]), t("reports.visits"));
+  } else {
+    const days = r.coldchain.days;
+    const keys = [["ok", "in_range"], ["incomplete", "incomplete"], ["no_data", "no_data"], ["warning", "with_warnings"], ["alarm", "with_alarms"]];
+    drawBars(keys.map(([k]) => t(`fridge.status.${k}`)), keys.map(([, f]) => days[f]), t("reports.coldchain"));
   }
 }
 
@@ -260,7 +265,7 @@ function drawChart(days, series = []) {
 }
 
 /** A bar chart of a few counts, drawn with uPlot's bars path. */
-function drawBars(labels, values) {
+function drawBars(labels, values, label) {
   destroy();
   const target = root.querySelector("#report-chart");
   if (typeof uPlot === "undefined") return;
@@ -270,7 +275,7 @@ function drawBars(labels, values) {
       width,
       height: 240,
       scales: { x: { time: false, range: [-0.5, labels.length - 0.5] } },
-      series: [{ label: t("reports.group"), value: (_, i) => labels[i] ?? "—" }, { label: t("reports.visits"), fill: "#0b5cad88", stroke: "#0b5cad", paths: uPlot.paths.bars({ size: [0.6] }), points: { show: false } }],
+      series: [{ label: t("reports.group"), value: (_, i) => labels[i] ?? "—" }, { label, fill: "#0b5cad88", stroke: "#0b5cad", paths: uPlot.paths.bars({ size: [0.6] }), points: { show: false } }],
       axes: [{ values: (_, ticks) => ticks.map((i) => labels[i] ?? ""), splits: () => labels.map((_, i) => i) }, { values: (_, ticks) => ticks.map((v) => fmtNumber(v, 0)) }],
     },
     [labels.map((_, i) => i), values],
