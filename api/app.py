@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from importlib import resources
 
 from fastapi import FastAPI, HTTPException
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -19,6 +20,9 @@ from api.scope import itinerary_zone
 from ingest.store import Store
 from ingest.visit_figures import NoVisitFigures, VisitFigures
 from protocol.clock import Clock
+
+# Swagger UI, vendored from npm (swagger-ui-dist, version in its package.json).
+SWAGGER_UI = "/static/vendor/swagger-ui"
 
 
 def create_app(
@@ -38,6 +42,9 @@ def create_app(
     database (once for all its clients); ``live_ping_s``: how often an idle stream gets a
     comment line. ``clock``: the time the API works with (the system's by default)."""
     app = FastAPI(
+        # /docs is served below from the vendored Swagger UI: it works offline.
+        docs_url=None,
+        redoc_url=None,
         title="Médicobus telemetry",
         version="0.1.0",
         description="Live positions and health of mobile GP surgeries. "
@@ -76,6 +83,18 @@ def create_app(
         @app.get("/metrics", include_in_schema=False)
         def prometheus() -> Response:
             return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} — API",
+            swagger_js_url=f"{SWAGGER_UI}/swagger-ui-bundle.js",
+            swagger_css_url=f"{SWAGGER_UI}/swagger-ui.css",
+            swagger_favicon_url=f"{SWAGGER_UI}/favicon-32x32.png",
+            # No badge from the online validator: nothing leaves the page.
+            swagger_ui_parameters={"validatorUrl": None},
+        )
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:

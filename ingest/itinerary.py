@@ -270,6 +270,22 @@ class Itinerary(_Model):
                 return v
         raise KeyError(vehicle_id)
 
+    def stops_served(self) -> set[tuple[str, str]]:
+        """(stop, operator) for every stop an operator's vehicles use: depots, weekly
+        slots, one-off changes and extra visits."""
+        operator_of = {v.id: v.operator for v in self.vehicles}
+        served = {(v.depot, v.operator) for v in self.vehicles}
+        served |= {(s.stop, operator_of[s.vehicle]) for s in self.slots}
+        served |= {
+            (x.stop, operator_of[x.vehicle]) for x in self.extra_visits if x.vehicle in operator_of
+        }
+        for change in self.changes:
+            if change.stop is not None:
+                vehicle, _, _ = parse_visit_id(change.visit)
+                if vehicle in operator_of:
+                    served.add((change.stop, operator_of[vehicle]))
+        return served
+
     def slots_of(self, vehicle_id: str) -> list[Slot]:
         return sorted(
             (s for s in self.slots if s.vehicle == vehicle_id), key=lambda s: (s.weekday, s.arrive)

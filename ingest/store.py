@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from operator import attrgetter
@@ -68,6 +68,15 @@ stops = sa.Table(
     sa.Column("radius_m", sa.Float, nullable=False),
     # Null until the fleet file is loaded again after the column was added: unknown, not 0.
     sa.Column("nearest_surgery_km", sa.Float),
+)
+
+# Which operators' vehicles use each stop (depot, timetable, one-off visits): what each
+# operator's staff are shown.
+stop_operators = sa.Table(
+    "stop_operators",
+    metadata,
+    sa.Column("stop", sa.String(64), primary_key=True),
+    sa.Column("operator", sa.String(64), primary_key=True),
 )
 
 # One row per accepted message: the de-duplication key.
@@ -467,6 +476,11 @@ class Store:
                     "nearest_surgery_km": s.nearest_surgery_km,
                 }
                 upsert(conn, stops, ["id"], stop)
+            operators = [o.id for o in itinerary.operators]
+            conn.execute(stop_operators.delete().where(stop_operators.c.operator.in_(operators)))
+            served = [{"stop": s, "operator": o} for s, o in sorted(itinerary.stops_served())]
+            if served:
+                conn.execute(stop_operators.insert(), served)
 
     def vehicle_ids(self) -> set[str]:
         with self.engine.connect() as conn:
@@ -761,9 +775,14 @@ class Store:
                 for r in conn.execute(query)
             ]
 
-    def stops(self) -> Sequence[sa.Row[Any]]:
+    def stops(self, operator: str | None = None) -> Sequence[sa.Row[Any]]:
+        """Every stop, or with ``operator`` those its vehicles use."""
+        query = sa.select(stops).order_by(stops.c.id)
+        if operator is not None:
+            served = sa.select(stop_operators.c.stop).where(stop_operators.c.operator == operator)
+            query = query.where(stops.c.id.in_(served))
         with self.engine.connect() as conn:
-            return conn.execute(sa.select(stops).order_by(stops.c.id)).all()
+            return conn.execute(query).all()
 
     def gps_track(self, vehicle: str) -> list[GpsSample]:
         c = gps_samples.c
@@ -783,14 +802,21 @@ class Store:
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
 
-    def rejection_counts(self) -> dict[str, int]:
+    def rejection_counts(self, topics: Collection[str] | None = None) -> dict[str, int]:
+        """Rejections by reason; with ``topics``, of messages sent on those only."""
         query = sa.select(rejections.c.reason, sa.func.count()).group_by(rejections.c.reason)
+        if topics is not None:
+            query = query.where(rejections.c.topic.in_(list(topics)))
         with self.engine.connect() as conn:
             return {r[0]: int(r[1]) for r in conn.execute(query)}
 
-    def recent_rejections(self, limit: int = 50) -> list[Rejection]:
+    def recent_rejections(
+        self, limit: int = 50, topics: Collection[str] | None = None
+    ) -> list[Rejection]:
         c = rejections.c
         query = sa.select(rejections).order_by(c.id.desc()).limit(limit)
+        if topics is not None:
+            query = query.where(c.topic.in_(list(topics)))
         with self.engine.connect() as conn:
             return [
                 Rejection(

@@ -108,5 +108,7 @@ def positions_out(rows: Iterable[Position], caller: Principal) -> FeatureCollect
 
 @router.get("/stops")
 def list_stops(store: StoreDep, caller: Viewer) -> list[dict[str, Any]]:
-    """The stops of the itinerary (centre and radius)."""
-    return [dict(r._mapping) for r in store.stops()]
+    """The stops the caller's operator's vehicles use (centre and radius): depots,
+    timetable and one-off visits; every stop for admins."""
+    rows = store.stops() if caller.sees_all else store.stops(caller.operator or "")
+    return [dict(r._mapping) for r in rows]

@@ -6,7 +6,7 @@ from datetime import date
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
 from api.auth import Principal, Role, require
 from api.deps import get_store
@@ -27,7 +27,7 @@ from ingest.footprint.energy import TRACTION_CARRIER, Carrier
 from ingest.reports.coldchain import ColdChainReport, coldchain_report, days_csv, filled_days
 from ingest.reports.configuration import ReportConfiguration
 from ingest.reports.footprint import FootprintReport, footprint_csv, footprint_report
-from ingest.reports.funder import FunderReport, funder_report
+from ingest.reports.funder import FunderReport, funder_csv, funder_report
 from ingest.settings import FridgeRules
 from ingest.store import Store, VehicleRow
 from ingest.visit_figures import VisitFigures
@@ -38,8 +38,18 @@ StoreDep = Annotated[Store, Depends(get_store)]
 Reader = Annotated[Principal, Depends(require(Role.FLEET_MANAGER, Role.COORDINATOR, Role.ENGINEER))]
 From = Annotated[date, Query(alias="from", description="first local day")]
 To = Annotated[date, Query(alias="to", description="last local day, included")]
-Output = Annotated[Literal["json", "csv"], Query(alias="format")]
+Output = Annotated[
+    Literal["json", "csv"] | None,
+    Query(alias="format", description="json or csv; or send Accept: text/csv"),
+]
 _clock = SystemClock()
+
+
+def wants_csv(request: Request, output: Literal["json", "csv"] | None) -> bool:
+    """``format=csv``, or no ``format`` and an ``Accept`` header asking for CSV."""
+    if output is not None:
+        return output == "csv"
+    return "text/csv" in request.headers.get("accept", "")
 
 
 def _footprint(
@@ -91,7 +101,8 @@ def footprint(
     vehicle: str,
     start: From,
     end: To,
-    output: Output = "json",
+    output: Output = None,
+    request: Request,
 ) -> FootprintReport | Response:
     """Distance, energy and CO₂e (tank-to-wheel, well-to-tank, well-to-wheel) per day and
     in total, per km and per operating day; every CO₂e figure names its factor set.
@@ -101,7 +112,7 @@ def footprint(
     report = _footprint(
         store=store, v=v, start=start, end=end, configuration=configuration, visits=visits
     )
-    if output == "csv":
+    if wants_csv(request, output):
         return csv_response(footprint_csv(report), f"footprint-{v.id}-{start}-{end}.csv")
     return report
 
@@ -115,7 +126,8 @@ def coldchain(
     vehicle: str,
     start: From,
     end: To,
-    output: Output = "json",
+    output: Output = None,
+    request: Request,
 ) -> ColdChainReport | Response:
     """The fridge's daily records (min/max, time in range, excursions, alarms) and its
     alarms with acknowledgements; ``format=csv`` gives the daily log for the pharmacy
@@ -136,7 +148,7 @@ def coldchain(
         alarms=coldchain_storage.list_alarms(store.engine, vehicle_ids=[v.id], start=lo, end=hi),
         now=_clock.now(),
     )
-    if output == "csv":
+    if wants_csv(request, output):
         return csv_response(days_csv(report, zone), f"fridge-{v.id}-{start}-{end}.csv")
     return report
 
@@ -157,18 +169,21 @@ def _fridge_rules(configuration: ReportConfiguration, vehicle: str) -> FridgeRul
     return rules
 
 
-@router.get("/funder")
+@router.get("/funder", response_model=None)
 def funder(
     *,
+    request: Request,
     store: StoreDep,
     caller: Reader,
     configuration: ConfigurationDep,
     visits: VisitFiguresDep,
     vehicle: str,
     year: Annotated[int, Query(ge=2000, le=2100)],
-) -> FunderReport:
+    output: Output = None,
+) -> FunderReport | Response:
     """One vehicle's year: distance, energy, CO₂e well-to-wheel and avoided, cold-chain
-    compliance, visits and punctuality (null, with a note, where not recorded)."""
+    compliance, visits and punctuality (null, with a note, where not recorded);
+    ``format=csv`` (or ``Accept: text/csv``) gives it as ``figure,value`` lines."""
     v = visible_vehicle(store, caller, vehicle)
     zone = ZoneInfo(configuration.timezone)
     start, end = date(year, 1, 1), date(year, 12, 31)
@@ -181,7 +196,7 @@ def funder(
     fridge_days = filled_days(
         coldchain_storage.days(store.engine, v.id, start, end), start, end, zone, now
     )
-    return funder_report(
+    report = funder_report(
         year=year,
         footprint=_footprint(
             store=store, v=v, start=start, end=end, configuration=configuration, visits=visits
@@ -195,3 +210,6 @@ def funder(
         patients_seen=None if attendance is None else sum(a.patients_seen for a in attendance),
         punctuality=visits.punctuality(v.id, lo, hi),
     )
+    if wants_csv(request, output):
+        return csv_response(funder_csv(report), f"funder-{v.id}-{year}.csv")
+    return report

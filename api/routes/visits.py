@@ -17,10 +17,10 @@ from pydantic import AwareDatetime, BaseModel, Field
 from api.auth import Principal, Role, require
 from api.deps import get_store
 from ingest.punctuality.detector import Evidence
+from ingest.punctuality.figures import counted_visits
 from ingest.punctuality.kpis import (
     GroupBy,
     PunctualityFigures,
-    VisitResult,
     figures,
     punctuality_figures,
 )
@@ -403,12 +403,9 @@ def punctuality_report(
         )
     _check_vehicle(db, caller, vehicle)
     rows = [r for r in db.visits_between(first, last, vehicle) if caller.sees(r.operator)]
-    changes = db.changes(r.id for r in rows)
+    # The visits every report counts (due ones), by the one rule the reports share.
     now = clock.now()
-    results = []
-    for r in rows:
-        state = visit_state(r.facts, changes.get(r.id, []), now)
-        results.append(VisitResult(r.vehicle, r.stop, r.day, state.status, state.delay))
+    results = [v.result for v in counted_visits(rows, db.changes(r.id for r in rows), now)]
     groups = [_figures_out(f) for f in punctuality_figures(results, group_by)]
     total = _figures_out(figures("all", results))
     wants_csv = format == "csv" or (

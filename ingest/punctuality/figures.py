@@ -4,8 +4,10 @@ visits, with coordinators' changes applied as the visits API applies them.
 A period holds the visits scheduled to arrive in it. Of those, the figures count the
 visits that are due: their scheduled arrival has passed, or the bus already arrived.
 Visits still ahead (the timetable is listed some days in advance) are not counted, so the
-current year's report says what happened so far. A held visit is one with an arrival
-(detected or corrected) that is neither missed nor cancelled.
+current year's report says what happened so far; a visit cancelled in advance counts as
+cancelled once its time has come. A held visit is one with an arrival (detected or
+corrected) that is neither missed nor cancelled. :func:`counted_visits` is that rule, and
+every report (punctuality, footprint, the funder's year) takes its visits from it.
 
 A period with no stored visit at all (before the system ran, or a vehicle without a
 timetable) answers None, "not recorded", rather than zero.
@@ -13,13 +15,13 @@ timetable) answers None, "not recorded", rather than zero.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from ingest.footprint.avoided import VisitAttendance
 from ingest.punctuality.kpis import VisitResult, figures
-from ingest.punctuality.ledger import VisitState, visit_state
+from ingest.punctuality.ledger import CoordinatorChange, VisitState, visit_state
 from ingest.punctuality.storage import PunctualityStore, VisitRow
 from ingest.store import Store
 from ingest.visit_figures import PunctualitySummary, VisitCounts
@@ -37,11 +39,32 @@ class VisitAsItStands:
     def held(self) -> bool:
         return self.state.arrival is not None and self.state.status in HELD
 
+    @property
+    def result(self) -> VisitResult:
+        return VisitResult(
+            self.row.vehicle, self.row.stop, self.row.day, self.state.status, self.state.delay
+        )
+
+
+def as_they_stand(
+    rows: Iterable[VisitRow], changes: Mapping[str, Sequence[CoordinatorChange]], now: datetime
+) -> list[VisitAsItStands]:
+    """Each visit with the coordinators' changes applied, as the visits API shows it."""
+    return [VisitAsItStands(r, visit_state(r.facts, changes.get(r.id, []), now)) for r in rows]
+
 
 def due(visits: Sequence[VisitAsItStands], now: datetime) -> list[VisitAsItStands]:
     return [
         v for v in visits if v.row.facts.scheduled_arrival <= now or v.state.arrival is not None
     ]
+
+
+def counted_visits(
+    rows: Iterable[VisitRow], changes: Mapping[str, Sequence[CoordinatorChange]], now: datetime
+) -> list[VisitAsItStands]:
+    """The visits a report counts, of those of its period: the due ones (see the module),
+    with coordinators' changes applied."""
+    return due(as_they_stand(rows, changes, now), now)
 
 
 def visit_counts(visits: Sequence[VisitAsItStands], now: datetime) -> VisitCounts | None:
@@ -60,13 +83,7 @@ def punctuality_summary(
 ) -> PunctualitySummary | None:
     if not visits:
         return None
-    f = figures(
-        "all",
-        (
-            VisitResult(v.row.vehicle, v.row.stop, v.row.day, v.state.status, v.state.delay)
-            for v in due(visits, now)
-        ),
-    )
+    f = figures("all", (v.result for v in due(visits, now)))
     mean = None if f.mean_delay_min is None else round(f.mean_delay_min, 1)
     return PunctualitySummary(
         early=f.early, on_time=f.on_time, late=f.late, missed=f.missed, mean_delay_min=mean
@@ -107,9 +124,7 @@ class StoredVisitFigures:
         rows = self._db.visits_arriving_between(vehicle, start, end)
         changes = self._db.changes(r.id for r in rows)
         now = self._clock.now()
-        return [
-            VisitAsItStands(r, visit_state(r.facts, changes.get(r.id, []), now)) for r in rows
-        ], now
+        return as_they_stand(rows, changes, now), now
 
     def attendance(
         self, vehicle: str, start: datetime, end: datetime

@@ -4,9 +4,12 @@ are null with a note saying why, never estimated."""
 
 from __future__ import annotations
 
+import csv
+import io
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -138,3 +141,25 @@ def funder_report(
         ),
         notes=notes,
     )
+
+
+def _flat(prefix: str, value: Any) -> Iterator[tuple[str, Any]]:
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            yield from _flat(f"{prefix}.{key}" if prefix else key, inner)
+    elif isinstance(value, list):
+        yield prefix, " | ".join(str(v) for v in value)
+    else:
+        yield prefix, value
+
+
+def funder_csv(report: FunderReport) -> str:
+    """The year as ``figure,value`` lines (RFC 4180, header first): each figure of the JSON
+    report named by its path (``coldchain.days.in_range``), an empty value where the
+    system does not hold it, notes joined by `` | ``."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["figure", "value"])
+    for name, value in _flat("", report.model_dump(mode="json", by_alias=True)):
+        writer.writerow([name, "" if value is None else value])
+    return out.getvalue()
