@@ -173,11 +173,12 @@ function drawBuses() {
   for (const [id, feature] of fleet.positions) {
     const [lon, lat] = feature.geometry.coordinates;
     const { key, icon } = busIcon(id, feature);
-    const name = `${vehicleLabel(id)} — ${t(`state.${vehicleState(id)}`)}`;
+    const last = fleet.vehicles.get(id)?.last_seen ?? feature.properties.last_seen ?? feature.properties.time;
+    const name = `${vehicleLabel(id)} — ${t(`state.${vehicleState(id)}`)} — ${t("vehicle.lastContact")} ${fmtAge(last)}`;
     let marker = markers.get(id);
     if (!marker) {
       marker = L.marker([lat, lon], { icon, title: name, alt: name, keyboard: true, riseOnHover: true });
-      marker.bindTooltip(vehicleLabel(id), { direction: "top" });
+      marker.bindTooltip(name, { direction: "top" });
       marker.on("click", () => focusCard(id));
       marker.addTo(busLayer);
       marker.iconKey = key;
@@ -188,6 +189,7 @@ function drawBuses() {
         marker.setIcon(icon);
         marker.iconKey = key;
       }
+      marker.setTooltipContent(name);
       const el = marker.getElement();
       if (el) {
         el.title = name;

@@ -159,7 +159,7 @@ function punctuality(r, body) {
     drawChart(
       days.map((g) => g.group),
       [
-        { label: t("reports.onTimeRate"), values: days.map((g) => (g.on_time_rate === null ? null : g.on_time_rate * 100)), colour: "#1f7a3a" },
+        { label: `${t("reports.onTimeRate")} (%)`, values: days.map((g) => (g.on_time_rate === null ? null : g.on_time_rate * 100)), colour: "#1f7a3a" },
         { label: t("reports.meanDelay"), values: days.map((g) => g.mean_delay_min), colour: "#b45309" },
       ],
     );
@@ -251,15 +251,23 @@ function drawChart(days, series = []) {
   const target = root.querySelector("#report-chart");
   if (!days || !days.length || typeof uPlot === "undefined") return;
   const width = Math.max(280, Math.min(900, target.clientWidth || 600));
+  const stamps = days.map(dayStamp);
   chart = new uPlot(
     {
       width,
       height: 260,
       tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "UTC"),
       series: [{ label: t("common.date"), value: (_, ts) => (ts === null ? "—" : fmtShortDay(new Date(ts * 1000).toISOString().slice(0, 10))) }, ...series.map((s) => ({ label: s.label, stroke: s.colour, width: 2, points: { show: true }, value: (_, v) => fmtNumber(v, 1) }))],
-      axes: [{ values: (_, ticks) => ticks.map((ts) => fmtShortDay(new Date(ts * 1000).toISOString().slice(0, 10))) }, { values: (_, ticks) => ticks.map((v) => fmtNumber(v, 1)) }],
+      axes: [
+        {
+          // One tick per day (every few days over a long period), never two per day.
+          splits: () => stamps.filter((_, i) => i % Math.ceil(stamps.length / 10) === 0),
+          values: (_, ticks) => ticks.map((ts) => fmtShortDay(new Date(ts * 1000).toISOString().slice(0, 10))),
+        },
+        { values: (_, ticks) => ticks.map((v) => fmtNumber(v, 1)) },
+      ],
     },
-    [days.map(dayStamp), ...series.map((s) => s.values)],
+    [stamps, ...series.map((s) => s.values)],
     target,
   );
 }
