@@ -32,7 +32,16 @@ from ingest.punctuality.tracker import PunctualityTracker
 from ingest.settings import AlertSettings, DomainSettings
 from ingest.store import Store
 from ingest.subscriber import IngestSubscriber
-from protocol import Batch, FridgeBatch, GpsBatch, GpsSample, encode, topic_for
+from protocol import (
+    Batch,
+    FridgeBatch,
+    GpsBatch,
+    GpsSample,
+    StatusBatch,
+    StatusSample,
+    encode,
+    topic_for,
+)
 from tests.ingest.punctuality.days import Call, batches_of, simulated_day
 from tests.support.live import TEST_USERS
 from tests.support.mosquitto import Mosquitto, free_port
@@ -721,3 +730,30 @@ def test_local_times_become_instants_with_the_offset_of_their_day(
     assert page.evaluate("import('/static/app/time.js').then(m => m.parisDay())") == (
         datetime.now(PARIS).date().isoformat()
     )
+
+
+# --- a bus that stops talking --------------------------------------------------------------
+
+
+def test_a_bus_without_news_shows_stale_then_offline(
+    world: World, open_page: Callable[..., Page]
+) -> None:
+    page = open_page("fm-caux-token")
+    marker = page.locator(".leaflet-marker-icon[data-vehicle='caux-01']")
+    expect(marker).to_have_attribute("title", re.compile("Dernier contact il y a"))
+    # Ten minutes from now, without news, the bus would be shown as without contact.
+    later = page.evaluate(
+        "import('/static/app/state.js').then(m => m.vehicleState('caux-01', Date.now() + 6e5))"
+    )
+    assert later == "stale"
+    # Its link goes down (the broker's last will): offline, live, on the map and its card.
+    world.seq["status"] = world.seq.get("status", 0) + 1
+    world.publish(
+        StatusBatch(
+            vehicle="caux-01",
+            seq=world.seq["status"],
+            samples=[StatusSample(t=datetime.now(UTC).replace(microsecond=0), online=False)],
+        )
+    )
+    expect(marker).to_have_class(re.compile("offline"), timeout=15000)
+    expect(page.locator(".fleet-card[data-vehicle='caux-01'] .state")).to_have_text("Hors ligne")
