@@ -484,6 +484,7 @@ def test_a_correction_typed_in_local_time_is_stored_in_utc_across_daylight_savin
     dialog = page.locator("dialog[open]")
     scheduled = datetime.fromisoformat(target["scheduled_arrival"]).astimezone(PARIS)
     typed = (scheduled + timedelta(minutes=7)).strftime("%H:%M")
+    assert axe_violations(page) == []
     dialog.get_by_label("Heure d'arrivée").fill("9h07")
     dialog.get_by_label("Motif").fill("Saisie du registre")
     dialog.locator("button[type=submit]").click()
@@ -630,11 +631,13 @@ def axe_violations(page: Page) -> list[dict[str, Any]]:
     return [v for v in result if v["impact"] in ("serious", "critical")]
 
 
-@pytest.mark.parametrize("width", [1280, 390])
+@pytest.mark.parametrize(("width", "token"), [(1280, "coord-eure-token"), (390, "fm-caux-token")])
 def test_every_page_is_in_french_and_accessible(
-    world: World, open_page: Callable[..., Page], width: int
+    world: World, open_page: Callable[..., Page], width: int, token: str
 ) -> None:
-    page = open_page("coord-eure-token", width=width)
+    """A coordinator on a desktop, and on a phone a fleet manager whose bus has alerts and
+    fridge alarms (so their tables are checked too)."""
+    page = open_page(token, width=width)
     english = english_phrases(page)
     assert len(english) > 100
     for name in PAGES:
