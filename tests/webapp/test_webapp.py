@@ -377,8 +377,20 @@ def test_a_fleet_manager_sees_both_buses_move_without_reloading(
     page = open_page("admin-token-for-tests")
     expect(page.locator("#link-state")).to_have_text("Direct : connecté")
     expect(page.locator(".leaflet-marker-icon.bus-icon")).to_have_count(2)
-    # The stops and their zones are drawn though no tile loads.
-    assert page.locator("path.leaflet-interactive").count() >= 2 * 10
+    # The stops (a zone and a centre each, and a name) are drawn though no tile loads.
+    with world.api("admin-token-for-tests") as api:
+        stops = api.get("/api/v1/stops").json()
+    expect(page.locator(".stop-label")).to_have_count(len(stops))
+    assert page.locator(".leaflet-overlay-pane path").count() >= 2 * len(stops)
+    # Names that would overlap a bus or another name are hidden, the others shown.
+    shown = page.evaluate(
+        "[...document.querySelectorAll('.stop-label')].filter(l => l.style.visibility !== 'hidden')"
+        ".map(l => l.getBoundingClientRect()).map(r => [r.left, r.top, r.right, r.bottom])"
+    )
+    assert shown
+    for i, a in enumerate(shown):
+        for b in shown[i + 1 :]:
+            assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3])
     expect(page.locator("#page-carte")).to_have_attribute("aria-busy", "false")
     page.evaluate("window.notReloaded = true")
     before = {v: marker_position(page, v) for v in ("vexin-01", "caux-01")}

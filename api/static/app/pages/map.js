@@ -52,6 +52,7 @@ export function mount(el) {
     layer.on("tileerror", () => showNotice("map.tiles.failed"));
     layer.addTo(map);
   });
+  map.on("zoomend moveend", declutter);
   routeLayer = L.layerGroup().addTo(map);
   stopLayer = L.layerGroup().addTo(map);
   busLayer = L.layerGroup().addTo(map);
@@ -107,8 +108,8 @@ function legend() {
 function drawStops() {
   stopLayer.clearLayers();
   for (const s of fleet.stops) {
-    L.circle([s.lat, s.lon], { radius: s.radius_m, color: "#555", weight: 1, fillOpacity: 0.12 })
-      .bindTooltip(s.name)
+    L.circle([s.lat, s.lon], { radius: s.radius_m, color: "#555", weight: 1, fillOpacity: 0.12, interactive: false })
+      .bindTooltip(s.name, { permanent: true, direction: "right", offset: [6, 0], className: "stop-label" })
       .addTo(stopLayer);
     L.circleMarker([s.lat, s.lon], { radius: 4, color: "#333", weight: 1, fillColor: "#fff", fillOpacity: 1 })
       .bindTooltip(s.name)
@@ -205,6 +206,7 @@ function drawBuses() {
     }
   }
   drawList();
+  declutter();
 }
 
 function drawList() {
@@ -258,6 +260,19 @@ function drawList() {
       );
     }),
   );
+}
+
+/** Stop names stay on the map while they have room: a name that would overlap a bus or a
+ * name already placed is hidden (it still shows on hover or tap of its stop). */
+function declutter() {
+  const taken = [...document.querySelectorAll("#fleet-map .bus-icon")].map((el) => el.getBoundingClientRect());
+  const overlaps = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+  for (const label of document.querySelectorAll("#fleet-map .stop-label")) {
+    label.style.visibility = "";
+    const box = label.getBoundingClientRect();
+    if (taken.some((other) => overlaps(box, other))) label.style.visibility = "hidden";
+    else taken.push(box);
+  }
 }
 
 function focusCard(id) {
