@@ -467,11 +467,23 @@ def test_a_confirmation_on_one_board_appears_on_another(
     )
     with world.api("coord-eure-token") as api:
         assert visit(api, world.monday, "vexin-01", "vesly")["confirmed_by"] == "coord-eure"
+    # Patients seen: a count, entered on the board and stored.
+    page.locator(f"{row} button[data-action='attendance']").click()
+    dialog = page.locator("dialog[open]")
+    dialog.get_by_label("Nombre de patients vus").fill("12")
+    dialog.locator("button[type=submit]").click()
+    expect(page.locator(f"{row} .patients")).to_have_text("12")
+    with world.api("coord-eure-token") as api:
+        assert visit(api, world.monday, "vexin-01", "vesly")["patients_seen"] == 12
+    # The stops no visit explains are listed (the depot, morning and evening).
+    expect(page.locator("#board-content")).to_contain_text("Arrêts hors programme")
+    assert page.locator("#board-content table").nth(1).locator("tbody tr").count() >= 2
     # The history says who did what, and when (in Paris time).
     page.locator(f"{row} button[data-action='history']").click()
     dialog = page.locator("dialog[open]")
     expect(dialog).to_contain_text("coord-eure")
     expect(dialog).to_contain_text("Confirmation")
+    expect(dialog).to_contain_text("Patients vus : 12")
     dialog.locator("button", has_text="Fermer").click()
 
 
@@ -514,6 +526,28 @@ def test_a_correction_typed_in_local_time_is_stored_in_utc_across_daylight_savin
     sides = (world.dst_before, world.dst_after)
     offsets = {paris(d, 9, 0).astimezone(PARIS).utcoffset() for d in sides}
     assert offsets == {timedelta(hours=1), timedelta(hours=2)}
+
+
+def test_a_visit_is_cancelled_with_a_reason(world: World, open_page: Callable[..., Page]) -> None:
+    day = world.dst_before
+    with world.api("coord-eure-token") as api:
+        visits = api.get("/api/v1/visits", params={"date": day.isoformat()}).json()["visits"]
+    target = max(
+        (v for v in visits if v["vehicle"] == "vexin-01"), key=lambda v: v["scheduled_arrival"]
+    )
+    page = open_page("coord-eure-token", f"#/passages/{day}")
+    row = page.locator(f"tr[data-visit='{target['id']}']")
+    row.locator("button[data-action='cancel']").click()
+    dialog = page.locator("dialog[open]")
+    dialog.locator("button[type=submit]").click()
+    expect(dialog.locator(".problems")).to_contain_text("Un motif est obligatoire")
+    dialog.get_by_label("Motif").fill("Médecin absent")
+    dialog.locator("button[type=submit]").click()
+    expect(row.locator(".status")).to_have_text("Annulé")
+    expect(row).to_contain_text("Médecin absent")
+    with world.api("coord-eure-token") as api:
+        stored = visit(api, day, "vexin-01", target["stop"])
+    assert (stored["status"], stored["cancelled_reason"]) == ("cancelled", "Médecin absent")
 
 
 # --- alerts, fridge, reports ---------------------------------------------------------------
