@@ -56,13 +56,29 @@ def demo(
     itinerary: Annotated[
         Path | None, typer.Option(help="fleet and timetable TOML (default: the bundled one)")
     ] = None,
-    speed: Annotated[float, typer.Option(help="simulated time runs this many times faster")] = 1.0,
+    timetable_of: Annotated[
+        str | None,
+        typer.Option(
+            help="run another weekday's timetable today (monday … sunday): a weekend demo "
+            "can show a working day"
+        ),
+    ] = None,
 ) -> None:
-    """Run everything in one process: broker, simulated buses, agents, ingest, API."""
-    from medicobus.demo import run_demo
+    """Run everything in one process: broker, simulated buses on today's timetable, agents,
+    ingest, API."""
+    from medicobus.demo import WEEKDAYS, run_demo
 
     _logging()
-    run_demo(port, data_dir, itinerary, speed)
+    weekday = None
+    if timetable_of is not None:
+        if timetable_of.strip().lower() not in WEEKDAYS:
+            _fail(
+                ValueError(
+                    f"--timetable-of: {timetable_of!r} is not a weekday ({', '.join(WEEKDAYS)})"
+                )
+            )
+        weekday = WEEKDAYS.index(timetable_of.strip().lower()) + 1
+    run_demo(port, data_dir, itinerary, weekday)
 
 
 @app.command()

@@ -1,16 +1,27 @@
-"""``medicobus demo``: broker, simulated fleet, agents, ingest and API in one process."""
+"""``medicobus demo``: broker, simulated fleet, agents, ingest and API in one process.
+
+The buses follow today's timetable (the itinerary's visits of today's weekday, local
+time). At start each bus's day so far is sent first, through its edge agent like any
+fix, so the morning's visits are already detected and a coordinator can confirm them;
+then the bus carries on from where the timetable puts it now, at real speed, arriving and
+leaving at the visits' times. A bus with no visit today stays at its depot.
+"""
 
 from __future__ import annotations
 
 import logging
 import socket
 import tempfile
-from contextlib import ExitStack
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
+from typing import Final
 
 import uvicorn
+from fastapi import FastAPI
 
 from api.app import create_app
 from api.auth import ApiUser, Role, hash_token, new_token
@@ -19,11 +30,10 @@ from firmware_config.agent import AgentConfig, BrokerConfig, GpsPortConfig
 from firmware_config.fridge import FridgePortConfig
 from firmware_config.vedirect import VeDirectPortConfig
 from ingest.domain import IngestDomain
-from ingest.itinerary import load_itinerary
+from ingest.itinerary import Itinerary, Vehicle, load_itinerary
 from ingest.local_days import local_date
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import Ingestor
-from ingest.punctuality.config import DetectorSettings, PunctualitySettings
 from ingest.punctuality.figures import StoredVisitFigures
 from ingest.punctuality.late_arrival import LateArrivals
 from ingest.punctuality.tracker import PunctualityTracker
@@ -31,15 +41,24 @@ from ingest.settings import DomainSettings
 from ingest.store import Store
 from ingest.subscriber import IngestSubscriber
 from medicobus.embedded_broker import EmbeddedBroker
-from protocol.clock import ScaledClock
+from protocol.clock import ScaledClock, SystemClock
+from protocol.models import GpsSample
+from simulators.day_plan import DayPlan, plan_day
 from simulators.fridge_device import FridgeSensorSimulator
-from simulators.gps_device import GpsSimulator
-from simulators.route import DriveRoute, weekly_tour
+from simulators.geo import offset
+from simulators.gps_device import NmeaReceiverSimulator
+from simulators.gps_track import GpsErrorModel, ScenarioGpsTrack
+from simulators.nmea_out import Epoch
+from simulators.scenario import Scenario, ScenarioError
+from simulators.scenario_devices import build_devices
+from simulators.scenario_run import agent_config
 from simulators.vedirect_device import AuxiliaryPowerSystem, Bmv712Simulator
 
 log = logging.getLogger(__name__)
 
-DEMO_DWELL_S = 45.0
+# One fix a second, as the agent keeps them from its receiver.
+BACKFILL_STEP_S: Final = 1.0
+WEEKDAYS: Final = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
 def demo_itinerary() -> Path:
@@ -52,79 +71,251 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def run_demo(port: int, data_dir: Path | None, itinerary_file: Path | None, speed: float) -> None:
+def with_timetable_of(itinerary: Itinerary, day: date, weekday: int) -> Itinerary:
+    """The itinerary with ``day``'s weekday running the timetable of ``weekday`` (1 =
+    Monday): a weekend demo can show a working day."""
+    own = day.isoweekday()
+    slots = [s for s in itinerary.slots if s.weekday != own] + [
+        s.model_copy(update={"weekday": own}) for s in itinerary.slots if s.weekday == weekday
+    ]
+    return itinerary.model_copy(update={"slots": slots})
+
+
+def todays_plan(itinerary: Itinerary, vehicle: str, day: date, seed: int) -> DayPlan | None:
+    """The bus's day: depot, each visit of the day at its times, depot; None without
+    visits that day."""
+    scenario = Scenario.model_validate(
+        {"name": f"demo-{vehicle}", "seed": seed, "vehicle": {"id": vehicle}, "day": {"date": day}}
+    )
+    try:
+        return plan_day(scenario, itinerary)
+    except ScenarioError as exc:
+        if "has no visit" in str(exc):
+            return None
+        raise
+
+
+def sample_of(epoch: Epoch) -> GpsSample:
+    return GpsSample(
+        t=epoch.t,
+        lat=epoch.lat,
+        lon=epoch.lon,
+        alt_m=epoch.alt_m,
+        speed_mps=round(epoch.speed_mps, 2),
+        course_deg=round(epoch.course_deg, 1) % 360.0,
+        fix_mode=3 if epoch.fix else 1,
+        sats=epoch.sats,
+        hdop=epoch.hdop,
+    )
+
+
+def day_so_far(
+    plan: DayPlan,
+    now: datetime,
+    after: datetime | None = None,
+    step_s: float = BACKFILL_STEP_S,
+) -> list[GpsSample]:
+    """The fixes the bus's receiver gave from the start of its day (or after ``after``,
+    what the store already has) until ``now``: the same ones the live receiver gives for
+    those times."""
+    track = ScenarioGpsTrack(plan)
+    samples: list[GpsSample] = []
+    t = plan.start
+    if after is not None and after >= t:
+        t += timedelta(seconds=((after - t).total_seconds() // step_s + 1) * step_s)
+    until = min(now, plan.end)
+    while t < until:
+        epoch = track.epoch_at(t)
+        if epoch.fix:
+            samples.append(sample_of(epoch))
+        t += timedelta(seconds=step_s)
+    return samples
+
+
+class ParkedReceiver:
+    """Epochs of a receiver parked at one place: its error wanders a few metres."""
+
+    def __init__(self, lat: float, lon: float, origin: datetime, seed: int) -> None:
+        self._lat, self._lon, self._origin = lat, lon, origin
+        self._errors = GpsErrorModel(seed, 2.5, 30.0)
+
+    def epoch_at(self, t: datetime) -> Epoch:
+        north, east = self._errors.at(max(0.0, (t - self._origin).total_seconds()))
+        lat, lon = offset(self._lat, self._lon, north, east)
+        return Epoch(t, lat, lon, 0.0, 0.0)
+
+
+@dataclass
+class DemoBus:
+    vehicle: Vehicle
+    plan: DayPlan | None
+    agent: Agent
+    backfilled: int
+
+
+def start_bus(
+    stack: ExitStack,
+    *,
+    itinerary: Itinerary,
+    vehicle: Vehicle,
+    seed: int,
+    broker_url: str,
+    state_dir: Path,
+    clock: ScaledClock,
+    stored_until: datetime | None = None,
+) -> DemoBus:
+    """``stored_until``: the newest fix of the bus the store holds (a demo started again
+    with the same data folder sends only what came after)."""
+    now = clock.now()
+    day = local_date(now, itinerary.zone)
+    plan = todays_plan(itinerary, vehicle.id, day, seed)
+    if plan is None:
+        log.warning(
+            "%s has no visit on %s (%s): it stays at its depot, %s",
+            vehicle.id,
+            day,
+            WEEKDAYS[day.isoweekday() - 1],
+            vehicle.depot,
+        )
+        depot = itinerary.stop(vehicle.depot)
+        gps = NmeaReceiverSimulator(ParkedReceiver(depot.lat, depot.lon, now, seed), clock)
+        power = AuxiliaryPowerSystem(now, soc=0.85 - 0.1 * seed, driving=False)
+        bmv = Bmv712Simulator(power, clock, seed=seed)
+        fridge = FridgeSensorSimulator(clock, seed=seed)
+        for device in (gps, bmv, fridge):
+            device.start()
+            stack.callback(device.stop)
+        config = AgentConfig(
+            vehicle=vehicle.id,
+            state_dir=state_dir,
+            gps=GpsPortConfig(port=gps.path),
+            vedirect=[VeDirectPortConfig(port=bmv.path, device="bmv")],
+            fridge=FridgePortConfig.model_validate(
+                {
+                    "port": fridge.path,
+                    "sensors": [{"profile": "sht20-xy-md02"}, {"profile": "rs485-io-door"}],
+                }
+            ),
+            broker=BrokerConfig(url=broker_url, client_id=f"medicobus-demo-{vehicle.id}"),
+        )
+        agent = Agent(config, clock=clock)
+        agent.start()
+        stack.callback(agent.stop)
+        return DemoBus(vehicle, None, agent, 0)
+
+    visits = ", ".join(
+        f"{v.stop.name} {plan.local(v.scheduled_arrival_s):%H:%M}–"
+        f"{plan.local(v.scheduled_departure_s):%H:%M}"
+        for v in plan.visits
+    )
+    devices = build_devices(plan, clock)
+    agent = Agent(agent_config(plan, devices, broker_url, state_dir, 1.0), clock=clock)
+    # The day so far first, through the agent's outbox like any fix; then the receiver.
+    backfill = day_so_far(plan, now, stored_until)
+    for sample in backfill:
+        agent.record(sample)
+    devices.start()
+    stack.callback(devices.stop)
+    agent.start()
+    stack.callback(agent.stop)
+    log.info(
+        "%s follows its timetable of %s: %s; %d fixes of the day so far sent first",
+        vehicle.id,
+        day,
+        visits,
+        len(backfill),
+    )
+    return DemoBus(vehicle, plan, agent, len(backfill))
+
+
+@dataclass
+class RunningDemo:
+    store: Store
+    itinerary: Itinerary
+    metrics: IngestMetrics
+    buses: list[DemoBus]
+    broker_url: str
+
+    def app(self, users: list[ApiUser], clock: ScaledClock | None = None) -> FastAPI:
+        return create_app(
+            self.store,
+            users,
+            metrics=self.metrics.registry,
+            visit_figures=StoredVisitFigures(self.store, clock),
+            clock=clock,
+        )
+
+
+@contextmanager
+def running_demo(
+    data_dir: Path,
+    itinerary: Itinerary,
+    clock: ScaledClock,
+    broker_url: str | None = None,
+) -> Iterator[RunningDemo]:
+    """The ingest (SQLite in ``data_dir``) and the simulated buses on today's timetable,
+    on ``broker_url`` or an embedded broker; ``clock`` is the demo's time (now, at real
+    speed, unless a test fixes it)."""
     with ExitStack() as stack:
-        if data_dir is None:
-            data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="medicobus-")))
-        data_dir.mkdir(parents=True, exist_ok=True)
-        itinerary = load_itinerary(itinerary_file or demo_itinerary())
-
-        broker = EmbeddedBroker(port=free_port()).start()
-        stack.callback(broker.stop)
-        log.info("embedded MQTT broker on %s", broker.url)
-
+        if broker_url is None:
+            broker = EmbeddedBroker(port=free_port()).start()
+            stack.callback(broker.stop)
+            broker_url = broker.url
+            log.info("embedded MQTT broker on %s", broker_url)
         store = Store.open(f"sqlite:///{data_dir / 'medicobus.sqlite'}")
         stack.callback(store.close)
         store.load_fleet(itinerary)
-        # The simulated buses stop for DEMO_DWELL_S only: a shorter dwell lets the demo show
-        # their arrivals.
-        punctuality = PunctualityTracker(
-            store,
-            itinerary,
-            PunctualitySettings(detector=DetectorSettings(dwell_s=DEMO_DWELL_S * 2 / 3)),
-        )
-        punctuality.start(local_date(datetime.now(UTC), itinerary.zone), past_days=1)
+        punctuality = PunctualityTracker(store, itinerary)
+        punctuality.start(local_date(clock.now(), itinerary.zone), past_days=1)
         # Cold chain, daily records and alerts with their default settings, and late arrivals.
         domain = IngestDomain(
-            store, itinerary, DomainSettings(), condition_sources=[LateArrivals(store)]
+            store, itinerary, DomainSettings(), clock, condition_sources=[LateArrivals(store)]
         )
         domain.start()
         stack.callback(domain.stop)
         metrics = IngestMetrics()
         subscriber = IngestSubscriber(
             Ingestor(store, observers=[punctuality, *domain.observers], metrics=metrics),
-            BrokerConfig(url=broker.url, client_id="medicobus-ingest"),
+            BrokerConfig(url=broker_url, client_id="medicobus-ingest"),
+            clock=clock,
         )
         metrics.track_backlog(lambda: subscriber.backlog)
         subscriber.start()
         stack.callback(subscriber.stop)
-
-        clock = ScaledClock(datetime.now(UTC), speed)
-        for i, vehicle in enumerate(itinerary.vehicles):
-            route = DriveRoute(weekly_tour(itinerary, vehicle.id), dwell_s=DEMO_DWELL_S)
-            # Start each bus a little way into its tour so it is moving at once.
-            sim = GpsSimulator(route, clock, route_offset_s=20.0 + 7.0 * i)
-            power = AuxiliaryPowerSystem(clock.now(), soc=0.85 - 0.1 * i, driving=True)
-            bmv = Bmv712Simulator(power, clock, seed=i)
-            fridge = FridgeSensorSimulator(clock, seed=i)
-            for device in (sim, bmv, fridge):
-                device.start()
-                stack.callback(device.stop)
-            agent = Agent(
-                AgentConfig(
-                    vehicle=vehicle.id,
-                    state_dir=data_dir / "agents" / vehicle.id,
-                    gps=GpsPortConfig(port=sim.path),
-                    vedirect=[VeDirectPortConfig(port=bmv.path, device="bmv")],
-                    fridge=FridgePortConfig.model_validate(
-                        {
-                            "port": fridge.path,
-                            "sensors": [{"profile": "sht20-xy-md02"}, {"profile": "rs485-io-door"}],
-                        }
-                    ),
-                    broker=BrokerConfig(url=broker.url),
-                )
+        stored = {p.vehicle: p.t for p in store.positions()}
+        buses = [
+            start_bus(
+                stack,
+                itinerary=itinerary,
+                vehicle=vehicle,
+                seed=i,
+                broker_url=broker_url,
+                state_dir=data_dir / "agents" / vehicle.id,
+                clock=clock,
+                stored_until=stored.get(vehicle.id),
             )
-            agent.start()
-            stack.callback(agent.stop)
-            log.info(
-                "simulated %s: GPS on %s, battery monitor on %s, fridge sensors on %s",
-                vehicle.id,
-                sim.path,
-                bmv.path,
-                fridge.path,
-            )
+            for i, vehicle in enumerate(itinerary.vehicles)
+        ]
+        yield RunningDemo(store, itinerary, metrics, buses, broker_url)
 
+
+def run_demo(
+    port: int,
+    data_dir: Path | None,
+    itinerary_file: Path | None,
+    timetable_of: int | None = None,
+) -> None:
+    with ExitStack() as stack:
+        if data_dir is None:
+            data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="medicobus-")))
+        data_dir.mkdir(parents=True, exist_ok=True)
+        itinerary = load_itinerary(itinerary_file or demo_itinerary())
+        clock = ScaledClock(SystemClock().now(), 1.0)
+        if timetable_of is not None:
+            today = local_date(clock.now(), itinerary.zone)
+            itinerary = with_timetable_of(itinerary, today, timetable_of)
+            log.info("today (%s) runs the timetable of %s", today, WEEKDAYS[timetable_of - 1])
+        demo = stack.enter_context(running_demo(data_dir, itinerary, clock))
         users, tokens = demo_users([o.id for o in itinerary.operators])
         for name, token in tokens.items():
             log.info("API token of %s: %s", name, token)
@@ -132,11 +323,8 @@ def run_demo(port: int, data_dir: Path | None, itinerary_file: Path | None, spee
             f"Dashboard: http://127.0.0.1:{port}/#token={tokens['admin']}  (Ctrl-C to stop)",
             flush=True,
         )
-        app = create_app(
-            store, users, metrics=metrics.registry, visit_figures=StoredVisitFigures(store)
-        )
         logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
-        uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.run(demo.app(users), host="127.0.0.1", port=port, log_level="warning")
 
 
 def demo_users(operators: list[str]) -> tuple[list[ApiUser], dict[str, str]]:
