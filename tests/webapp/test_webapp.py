@@ -712,6 +712,11 @@ def test_every_page_is_in_french_and_accessible(
 
 def test_english_is_the_second_language(world: World, open_page: Callable[..., Page]) -> None:
     page = open_page("coord-eure-token")
+    keys = page.evaluate(
+        "import('/static/app/i18n.js').then(m => [m.DICTIONARIES.fr, m.DICTIONARIES.en]"
+        ".map(d => Object.keys(d).sort()))"
+    )
+    assert keys[0] == keys[1], "every word has its French and its English"
     page.select_option("#lang-select", "en")
     expect(page.locator("#main-nav")).to_contain_text("Visits board")
     assert page.evaluate("document.documentElement.lang") == "en"

@@ -14,7 +14,6 @@ import * as track from "./pages/track.js";
 
 const PAGES = { carte: map, trajet: track, passages: board, alertes: alerts, frigo: fridge, rapports: reports };
 const mounted = new Set();
-let current = null;
 let stopLive = null;
 
 function $(id) {
@@ -49,7 +48,6 @@ function show() {
     page.mount(el);
     mounted.add(name);
   }
-  current = name;
   // aria-busy tells assistive technology (and the browser tests) when the page's data is in.
   el.setAttribute("aria-busy", "true");
   Promise.resolve(page.show(params)).finally(() => el.setAttribute("aria-busy", "false"));
