@@ -698,7 +698,7 @@ def test_every_page_is_in_french_and_accessible(
             # Each report draws its chart and its table (none answers with an error).
             expect(section.locator(".error")).to_have_count(0)
             expect(section.locator("#report-chart canvas, .no-data")).to_have_count(1)
-            expect(section.locator("#report-body table")).to_have_count(1)
+            expect(section.locator("#report-body table, #report-body dl.figures")).to_have_count(1)
         text = visible_text(page)
         leaks = sorted({p.pattern for p in english if p.search(text)})
         assert leaks == [], f"English on {name}: {leaks}"

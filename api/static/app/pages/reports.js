@@ -204,11 +204,11 @@ function coldchain(r, body) {
 }
 
 function funder(r, body) {
-  const line = (key, value) => h("tr", {}, h("th", { scope: "row" }, t(key)), h("td", {}, value));
+  const line = (key, value) => [h("dt", {}, t(key)), h("dd", {}, value)];
   body.replaceChildren(
-    table(
-      [t("reports.funder"), `${r.year}`],
-      [
+    h(
+      "dl",
+      { class: "figures", "aria-label": `${t("reports.funder")} ${r.year}` },
         line("reports.distance", fmtNumber(r.distance_km, 0)),
         line("reports.operatingDays", fmtNumber(r.operating_days, 0)),
         line("reports.co2e", fmtNumber(r.co2e?.wtw_kgco2e, 0)),
@@ -219,7 +219,6 @@ function funder(r, body) {
         line("reports.patients", r.patients_seen === null ? "—" : fmtNumber(r.patients_seen, 0)),
         line("reports.inRange", `${fmtNumber(r.coldchain.days.in_range, 0)} / ${fmtNumber(r.coldchain.days.days, 0)}`),
         line("reports.alarms", fmtNumber(Object.values(r.coldchain.alarms).reduce((a, b) => a + b, 0), 0)),
-      ],
     ),
   );
   // The year's punctuality where visits are recorded, else its cold-chain days.
@@ -283,8 +282,12 @@ function drawBars(labels, values, label) {
       width,
       height: 240,
       scales: { x: { time: false, range: [-0.5, labels.length - 0.5] } },
-      series: [{ label: t("reports.group"), value: (_, i) => labels[i] ?? "—" }, { label, fill: "#0b5cad88", stroke: "#0b5cad", paths: uPlot.paths.bars({ size: [0.6] }), points: { show: false } }],
-      axes: [{ values: (_, ticks) => ticks.map((i) => labels[i] ?? ""), splits: () => labels.map((_, i) => i) }, { values: (_, ticks) => ticks.map((v) => fmtNumber(v, 0)) }],
+      series: [{ label: t("reports.group"), value: (_, i) => labels[i] ?? "—" }, { label, fill: "#0b5cad88", stroke: "#0b5cad", paths: uPlot.paths.bars({ size: [0.6] }), points: { show: false }, value: (_, v) => fmtNumber(v, 0) }],
+      // Category names are slanted so that they never run into one another on a phone.
+      axes: [
+        { values: (_, ticks) => ticks.map((i) => labels[i] ?? ""), splits: () => labels.map((_, i) => i), rotate: -30, size: 70 },
+        { values: (_, ticks) => ticks.map((v) => fmtNumber(v, 0)) },
+      ],
     },
     [labels.map((_, i) => i), values],
     target,

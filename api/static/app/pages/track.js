@@ -99,6 +99,7 @@ function draw(vehicle, day) {
     summary.textContent = `${vehicleLabel(vehicle)} — ${fmtDay(day)} : ${t("track.empty")}`;
     slider.disabled = playButton.disabled = true;
     clock.textContent = "—";
+    if (fleet.stops.length) map.fitBounds(L.latLngBounds(fleet.stops.map((x) => [x.lat, x.lon])), { padding: [20, 20] });
     return;
   }
   L.polyline(points, { color: "#0b5cad", weight: 4, opacity: 0.85 }).addTo(layer);
