@@ -17,13 +17,14 @@ demo: $(BIN)/python
 	$(BIN)/medicobus demo --port $(PORT)
 
 # The tests start their own Mosquitto brokers, VictoriaMetrics servers (which speak
-# InfluxDB's write API) and PostgreSQL clusters (to stop and start them): install them
-# from Debian where missing.
+# InfluxDB's write API) and PostgreSQL clusters (to stop and start them), and drive
+# Chromium for the web app: install them from Debian where missing.
 system-deps:
 	@missing=""; \
 	command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing="mosquitto"; \
 	command -v victoria-metrics >/dev/null || missing="$$missing victoria-metrics"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 		$(SUDO) apt-get -o DPkg::Lock::Timeout=600 update -q && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q $$missing; \

@@ -43,7 +43,10 @@ def test_positions_are_geojson_with_time_speed_and_heading(store: Store) -> None
         assert api.get("/healthz").json() == {"status": "ok", "database": "ok"}
         page = api.get("/")
         assert page.status_code == 200
-        assert "/api/v1/positions" in page.text
+        assert 'src="/static/app/main.js"' in page.text
+        script = api.get("/static/app/main.js")
+        assert "javascript" in script.headers["content-type"]
+        assert "/api/v1/positions" in script.text
         stops = api.get("/api/v1/stops").json()
         assert any(s["id"] == "vesly" and s["radius_m"] == 150 for s in stops)
         assert api.get("/api/v1/rejections?limit=0").status_code == 422

@@ -98,7 +98,8 @@ def test_a_tracked_day_lists_statuses_delays_and_unscheduled_stops(api: httpx.Cl
         "caux-01:2026-11-16:allouville-bellefosse",
     }
     assert visits_of(api, "2026-11-14") == {}  # a Saturday
-    assert "/api/v1/visits?date=" in api.get("/").text  # the dashboard's table of the day
+    # The web app's board asks for the day's visits.
+    assert "/api/v1/visits?date=" in api.get("/static/app/pages/board.js").text
 
 
 def test_callers_see_their_operators_visits_only(api: httpx.Client) -> None:

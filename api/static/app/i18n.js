@@ -1,0 +1,536 @@
+// Words of the web app, French first, and the formatting of dates and numbers for the
+// chosen language. Times are always shown in the itinerary's zone, whatever the browser's.
+
+export const ZONE = "Europe/Paris";
+
+export const DICTIONARIES = {
+  fr: {
+    "app.title": "Médicobus — suivi des bus",
+    "app.zone": "Heures de Paris (Europe/Paris)",
+    "app.skip": "Aller au contenu",
+    "title.carte": "Carte",
+    "title.trajet": "Trajet et relecture",
+    "title.passages": "Tableau de bord des passages",
+    "title.alertes": "Alertes",
+    "title.frigo": "Réfrigérateur",
+    "title.rapports": "Rapports",
+    "nav.label": "Navigation principale",
+    "nav.map": "Carte",
+    "nav.board": "Tableau de bord des passages",
+    "nav.alerts": "Alertes",
+    "nav.fridge": "Réfrigérateur",
+    "nav.reports": "Rapports",
+    "nav.menu": "Menu",
+    "lang.label": "Langue",
+    "link.connected": "Direct : connecté",
+    "link.connecting": "Direct : connexion…",
+    "link.reconnecting": "Direct : reconnexion…",
+    "link.refused": "Direct : jeton refusé",
+    "signin.title": "Connexion",
+    "signin.intro": "Saisissez votre jeton personnel d'accès à l'API. Il reste dans cet onglet et n'apparaît jamais dans une adresse.",
+    "signin.token": "Jeton",
+    "signin.submit": "Se connecter",
+    "signin.out": "Se déconnecter",
+    "signin.refused": "Jeton refusé : vérifiez-le ou demandez-en un nouveau.",
+    "signin.unreachable": "API injoignable : vérifiez le réseau et réessayez.",
+    "signin.checking": "Vérification…",
+    "error.refused": "Jeton refusé.",
+    "error.forbidden": "Votre rôle ne permet pas cette action.",
+    "error.unreachable": "API injoignable.",
+    "error.notfound": "Introuvable.",
+    "error.conflict": "Action refusée : l'état du passage ne la permet pas (il a peut-être changé).",
+    "error.invalid": "Saisie refusée par le serveur.",
+    "error.server": "Erreur du serveur.",
+    "error.detail": "Détail technique",
+    "common.loading": "Chargement…",
+    "common.close": "Fermer",
+    "common.save": "Enregistrer",
+    "common.show": "Afficher",
+    "common.vehicle": "Bus",
+    "common.date": "Date",
+    "common.from": "Du",
+    "common.to": "Au",
+    "common.year": "Année",
+    "common.comment": "Commentaire",
+    "common.reason": "Motif",
+    "common.updated": "Mis à jour à {time}",
+    "common.never": "jamais",
+    "map.title": "Carte de la flotte",
+    "map.fit": "Recentrer sur la flotte",
+    "map.vehicles": "Bus",
+    "map.stops": "Arrêts",
+    "map.legend": "Légende",
+    "map.legend.moving": "en route",
+    "map.legend.parked": "à l'arrêt",
+    "map.legend.stale": "sans nouvelles",
+    "map.legend.offline": "hors ligne",
+    "map.route": "Tournée du jour",
+    "map.tiles.none": "Fond de carte désactivé : arrêts, zones, tournées et bus restent affichés.",
+    "map.tiles.failed": "Fond de carte indisponible (hors ligne) : arrêts, zones, tournées et bus restent affichés.",
+    "map.track": "Trajet du jour",
+    "map.center": "Centrer",
+    "map.noPosition": "aucune position",
+    "state.moving": "En route",
+    "state.parked": "À l'arrêt",
+    "state.stale": "Sans nouvelles",
+    "state.offline": "Hors ligne",
+    "vehicle.speed": "Vitesse",
+    "vehicle.heading": "Cap",
+    "vehicle.lastContact": "Dernier contact",
+    "vehicle.battery": "Batterie auxiliaire",
+    "vehicle.fridge": "Réfrigérateur",
+    "vehicle.doorOpen": "porte ouverte",
+    "vehicle.alerts": "{n} alerte(s) active(s)",
+    "age.seconds": "il y a {n} s",
+    "age.minutes": "il y a {n} min",
+    "age.hours": "il y a {n} h",
+    "age.days": "il y a {n} j",
+    "track.title": "Trajet et relecture",
+    "track.slider": "Instant du trajet",
+    "track.play": "Lecture",
+    "track.pause": "Pause",
+    "track.empty": "Aucune position enregistrée ce jour-là.",
+    "track.points": "{points} points affichés sur {raw} reçus",
+    "track.stay": "Arrêt détecté",
+    "track.stays": "Arrêts détectés",
+    "track.arrival": "arrivée",
+    "track.departure": "départ",
+    "track.back": "Retour à la carte",
+    "board.title": "Tableau de bord des passages",
+    "board.day": "Jour",
+    "board.today": "Aujourd'hui",
+    "board.visits": "Passages",
+    "board.empty": "Aucun passage prévu ce jour-là.",
+    "board.stop": "Arrêt",
+    "board.scheduled": "Prévu",
+    "board.arrival": "Arrivée",
+    "board.departure": "Départ",
+    "board.status": "État",
+    "board.delay": "Écart",
+    "board.eta": "Arrivée estimée",
+    "board.patients": "Patients vus",
+    "board.actions": "Actions",
+    "board.confirm": "Confirmer",
+    "board.correct": "Corriger",
+    "board.cancel": "Annuler le passage",
+    "board.attendance": "Patients",
+    "board.history": "Historique",
+    "board.confirmedBy": "confirmé par {who}",
+    "board.corrected": "corrigé",
+    "board.detected": "détecté",
+    "board.unscheduled": "Arrêts hors programme",
+    "board.unscheduledEmpty": "Aucun arrêt hors programme.",
+    "board.correctTitle": "Corriger le passage",
+    "board.cancelTitle": "Annuler le passage",
+    "board.attendanceTitle": "Patients vus",
+    "board.historyTitle": "Historique du passage",
+    "board.timeHint": "heure de Paris, format 24 h (HH:MM)",
+    "board.arrivalTime": "Heure d'arrivée",
+    "board.departureTime": "Heure de départ (facultative)",
+    "board.patientsCount": "Nombre de patients vus",
+    "board.note": "Note (facultative)",
+    "board.badTime": "Heure invalide : saisissez HH:MM sur 24 h, par exemple 09:05.",
+    "board.departureBeforeArrival": "Le départ doit suivre l'arrivée.",
+    "board.reasonRequired": "Un motif est obligatoire.",
+    "board.detection": "Détection",
+    "board.noChanges": "Aucune modification.",
+    "board.live": "Les modifications des autres coordinateurs apparaissent ici en direct.",
+    "status.early": "En avance",
+    "status.on_time": "À l'heure",
+    "status.late": "En retard",
+    "status.missed": "Manqué",
+    "status.cancelled": "Annulé",
+    "status.pending": "À venir",
+    "change.confirm": "Confirmation",
+    "change.correct": "Correction",
+    "change.cancel": "Annulation",
+    "change.attendance": "Patients vus",
+    "alerts.title": "Alertes actives",
+    "alerts.empty": "Aucune alerte active.",
+    "alerts.kind": "Alerte",
+    "alerts.severity": "Gravité",
+    "alerts.since": "Depuis",
+    "alerts.ack": "Acquitter",
+    "alerts.acked": "Acquittée par {who} le {when}",
+    "alerts.ackTitle": "Acquitter l'alerte",
+    "severity.warning": "Avertissement",
+    "severity.critical": "Critique",
+    "kind.offline": "Bus hors ligne",
+    "kind.no_gps_fix": "Pas de position GPS",
+    "kind.low_battery": "Batterie auxiliaire faible",
+    "kind.fridge_early_warning": "Réfrigérateur : dérive de température",
+    "kind.fridge_heat": "Réfrigérateur : trop chaud",
+    "kind.fridge_freeze": "Réfrigérateur : gel",
+    "kind.late_arrival": "Arrivée en retard",
+    "fridge.title": "Réfrigérateur",
+    "fridge.days": "Enregistreur : 30 derniers jours",
+    "fridge.alarms": "Alarmes",
+    "fridge.noAlarms": "Aucune alarme.",
+    "fridge.start": "Début",
+    "fridge.end": "Fin",
+    "fridge.peak": "Pic",
+    "fridge.duration": "Durée",
+    "fridge.ongoing": "en cours",
+    "fridge.ack": "Acquitter",
+    "fridge.ackTitle": "Acquitter l'alarme du réfrigérateur",
+    "fridge.ackHint": "Ce qui a été vérifié ou fait (obligatoire), par exemple : vaccins mis en quarantaine, pharmacien prévenu.",
+    "fridge.commentRequired": "Le commentaire est obligatoire.",
+    "fridge.status.ok": "Conforme",
+    "fridge.status.incomplete": "Incomplet",
+    "fridge.status.no_data": "Pas de données",
+    "fridge.status.warning": "Avertissement",
+    "fridge.status.alarm": "Alarme",
+    "alarm.heat": "Chaleur",
+    "alarm.freeze": "Gel",
+    "alarm.early_warning": "Alerte précoce",
+    "reports.title": "Rapports",
+    "reports.punctuality": "Ponctualité",
+    "reports.footprint": "Empreinte carbone",
+    "reports.coldchain": "Chaîne du froid",
+    "reports.funder": "Bilan annuel du financeur",
+    "reports.csv": "Télécharger en CSV",
+    "reports.groupBy": "Regrouper par",
+    "reports.group.vehicle": "bus",
+    "reports.group.stop": "arrêt",
+    "reports.group.weekday": "jour de la semaine",
+    "reports.group.day": "jour",
+    "reports.group.week": "semaine",
+    "reports.group.month": "mois",
+    "reports.group": "Groupe",
+    "reports.visits": "Passages",
+    "reports.held": "Tenus",
+    "reports.onTimeRate": "Taux à l'heure",
+    "reports.meanDelay": "Retard moyen (min)",
+    "reports.p90Delay": "Retard au 90e centile (min)",
+    "reports.total": "Total",
+    "reports.distance": "Distance (km)",
+    "reports.co2e": "CO₂e du puits à la roue (kg)",
+    "reports.minC": "Minimum (°C)",
+    "reports.maxC": "Maximum (°C)",
+    "reports.inRange": "Jours conformes",
+    "reports.noData": "Aucune donnée pour cette période.",
+    "reports.downloaded": "Fichier téléchargé : {name}",
+    "reports.operatingDays": "Jours d'activité",
+    "reports.avoided": "CO₂e évité (kg)",
+    "reports.patients": "Patients vus",
+    "reports.cancelled": "Annulés",
+    "reports.scheduled": "Prévus",
+    "reports.alarms": "Alarmes",
+  },
+  en: {
+    "app.title": "Médicobus — fleet tracking",
+    "app.zone": "Paris time (Europe/Paris)",
+    "app.skip": "Skip to content",
+    "title.carte": "Map",
+    "title.trajet": "Track and replay",
+    "title.passages": "Visits board",
+    "title.alertes": "Alerts",
+    "title.frigo": "Fridge",
+    "title.rapports": "Reports",
+    "nav.label": "Main navigation",
+    "nav.map": "Map",
+    "nav.board": "Visits board",
+    "nav.alerts": "Alerts",
+    "nav.fridge": "Fridge",
+    "nav.reports": "Reports",
+    "nav.menu": "Menu",
+    "lang.label": "Language",
+    "link.connected": "Live: connected",
+    "link.connecting": "Live: connecting…",
+    "link.reconnecting": "Live: reconnecting…",
+    "link.refused": "Live: token refused",
+    "signin.title": "Sign in",
+    "signin.intro": "Enter your personal API token. It stays in this tab and never appears in an address.",
+    "signin.token": "Token",
+    "signin.submit": "Sign in",
+    "signin.out": "Sign out",
+    "signin.refused": "Token refused: check it or ask for a new one.",
+    "signin.unreachable": "API unreachable: check the network and try again.",
+    "signin.checking": "Checking…",
+    "error.refused": "Token refused.",
+    "error.forbidden": "Your role does not allow this.",
+    "error.unreachable": "API unreachable.",
+    "error.notfound": "Not found.",
+    "error.conflict": "Refused: the visit's state does not allow it (it may have changed).",
+    "error.invalid": "The server refused this input.",
+    "error.server": "Server error.",
+    "error.detail": "Technical detail",
+    "common.loading": "Loading…",
+    "common.close": "Close",
+    "common.save": "Save",
+    "common.show": "Show",
+    "common.vehicle": "Vehicle",
+    "common.date": "Date",
+    "common.from": "From",
+    "common.to": "To",
+    "common.year": "Year",
+    "common.comment": "Comment",
+    "common.reason": "Reason",
+    "common.updated": "Updated at {time}",
+    "common.never": "never",
+    "map.title": "Fleet map",
+    "map.fit": "Fit the fleet",
+    "map.vehicles": "Vehicles",
+    "map.stops": "Stops",
+    "map.legend": "Legend",
+    "map.legend.moving": "moving",
+    "map.legend.parked": "parked",
+    "map.legend.stale": "no recent contact",
+    "map.legend.offline": "offline",
+    "map.route": "Today's route",
+    "map.tiles.none": "Base map disabled: stops, zones, routes and vehicles are still shown.",
+    "map.tiles.failed": "Base map unavailable (offline): stops, zones, routes and vehicles are still shown.",
+    "map.track": "Today's track",
+    "map.center": "Centre",
+    "map.noPosition": "no position",
+    "state.moving": "Moving",
+    "state.parked": "Parked",
+    "state.stale": "No recent contact",
+    "state.offline": "Offline",
+    "vehicle.speed": "Speed",
+    "vehicle.heading": "Heading",
+    "vehicle.lastContact": "Last contact",
+    "vehicle.battery": "Auxiliary battery",
+    "vehicle.fridge": "Fridge",
+    "vehicle.doorOpen": "door open",
+    "vehicle.alerts": "{n} active alert(s)",
+    "age.seconds": "{n} s ago",
+    "age.minutes": "{n} min ago",
+    "age.hours": "{n} h ago",
+    "age.days": "{n} d ago",
+    "track.title": "Track and replay",
+    "track.slider": "Moment of the track",
+    "track.play": "Play",
+    "track.pause": "Pause",
+    "track.empty": "No position recorded that day.",
+    "track.points": "{points} points shown of {raw} received",
+    "track.stay": "Detected stop",
+    "track.stays": "Detected stops",
+    "track.arrival": "arrival",
+    "track.departure": "departure",
+    "track.back": "Back to the map",
+    "board.title": "Visits board",
+    "board.day": "Day",
+    "board.today": "Today",
+    "board.visits": "Visits",
+    "board.empty": "No visit scheduled that day.",
+    "board.stop": "Stop",
+    "board.scheduled": "Scheduled",
+    "board.arrival": "Arrival",
+    "board.departure": "Departure",
+    "board.status": "Status",
+    "board.delay": "Delay",
+    "board.eta": "Expected arrival",
+    "board.patients": "Patients seen",
+    "board.actions": "Actions",
+    "board.confirm": "Confirm",
+    "board.correct": "Correct",
+    "board.cancel": "Cancel the visit",
+    "board.attendance": "Patients",
+    "board.history": "History",
+    "board.confirmedBy": "confirmed by {who}",
+    "board.corrected": "corrected",
+    "board.detected": "detected",
+    "board.unscheduled": "Unscheduled stops",
+    "board.unscheduledEmpty": "No unscheduled stop.",
+    "board.correctTitle": "Correct the visit",
+    "board.cancelTitle": "Cancel the visit",
+    "board.attendanceTitle": "Patients seen",
+    "board.historyTitle": "Visit history",
+    "board.timeHint": "Paris time, 24-hour format (HH:MM)",
+    "board.arrivalTime": "Arrival time",
+    "board.departureTime": "Departure time (optional)",
+    "board.patientsCount": "Number of patients seen",
+    "board.note": "Note (optional)",
+    "board.badTime": "Invalid time: type HH:MM in 24-hour format, e.g. 09:05.",
+    "board.departureBeforeArrival": "Departure must come after arrival.",
+    "board.reasonRequired": "A reason is required.",
+    "board.detection": "Detection",
+    "board.noChanges": "No change.",
+    "board.live": "Other coordinators' changes appear here live.",
+    "status.early": "Early",
+    "status.on_time": "On time",
+    "status.late": "Late",
+    "status.missed": "Missed",
+    "status.cancelled": "Cancelled",
+    "status.pending": "Upcoming",
+    "change.confirm": "Confirmation",
+    "change.correct": "Correction",
+    "change.cancel": "Cancellation",
+    "change.attendance": "Patients seen",
+    "alerts.title": "Active alerts",
+    "alerts.empty": "No active alert.",
+    "alerts.kind": "Alert",
+    "alerts.severity": "Severity",
+    "alerts.since": "Since",
+    "alerts.ack": "Acknowledge",
+    "alerts.acked": "Acknowledged by {who} on {when}",
+    "alerts.ackTitle": "Acknowledge the alert",
+    "severity.warning": "Warning",
+    "severity.critical": "Critical",
+    "kind.offline": "Vehicle offline",
+    "kind.no_gps_fix": "No GPS fix",
+    "kind.low_battery": "Auxiliary battery low",
+    "kind.fridge_early_warning": "Fridge: temperature drifting",
+    "kind.fridge_heat": "Fridge: too warm",
+    "kind.fridge_freeze": "Fridge: freezing",
+    "kind.late_arrival": "Late arrival",
+    "fridge.title": "Fridge",
+    "fridge.days": "Logger: last 30 days",
+    "fridge.alarms": "Alarms",
+    "fridge.noAlarms": "No alarm.",
+    "fridge.start": "Start",
+    "fridge.end": "End",
+    "fridge.peak": "Peak",
+    "fridge.duration": "Duration",
+    "fridge.ongoing": "ongoing",
+    "fridge.ack": "Acknowledge",
+    "fridge.ackTitle": "Acknowledge the fridge alarm",
+    "fridge.ackHint": "What was checked or done (required), e.g. vaccines quarantined, pharmacist called.",
+    "fridge.commentRequired": "The comment is required.",
+    "fridge.status.ok": "Compliant",
+    "fridge.status.incomplete": "Incomplete",
+    "fridge.status.no_data": "No data",
+    "fridge.status.warning": "Warning",
+    "fridge.status.alarm": "Alarm",
+    "alarm.heat": "Heat",
+    "alarm.freeze": "Freeze",
+    "alarm.early_warning": "Early warning",
+    "reports.title": "Reports",
+    "reports.punctuality": "Punctuality",
+    "reports.footprint": "Carbon footprint",
+    "reports.coldchain": "Cold chain",
+    "reports.funder": "Funder's yearly report",
+    "reports.csv": "Download as CSV",
+    "reports.groupBy": "Group by",
+    "reports.group.vehicle": "vehicle",
+    "reports.group.stop": "stop",
+    "reports.group.weekday": "weekday",
+    "reports.group.day": "day",
+    "reports.group.week": "week",
+    "reports.group.month": "month",
+    "reports.group": "Group",
+    "reports.visits": "Visits",
+    "reports.held": "Held",
+    "reports.onTimeRate": "On-time rate",
+    "reports.meanDelay": "Mean delay (min)",
+    "reports.p90Delay": "90th percentile delay (min)",
+    "reports.total": "Total",
+    "reports.distance": "Distance (km)",
+    "reports.co2e": "Well-to-wheel CO₂e (kg)",
+    "reports.minC": "Minimum (°C)",
+    "reports.maxC": "Maximum (°C)",
+    "reports.inRange": "Compliant days",
+    "reports.noData": "No data for this period.",
+    "reports.downloaded": "File downloaded: {name}",
+    "reports.operatingDays": "Operating days",
+    "reports.avoided": "Avoided CO₂e (kg)",
+    "reports.patients": "Patients seen",
+    "reports.cancelled": "Cancelled",
+    "reports.scheduled": "Scheduled",
+    "reports.alarms": "Alarms",
+  },
+};
+
+const LOCALES = { fr: "fr-FR", en: "en-GB" };
+const STORED = "medicobus.lang";
+
+let lang = DICTIONARIES[localStorage.getItem(STORED)] ? localStorage.getItem(STORED) : "fr";
+
+export function language() {
+  return lang;
+}
+
+export function setLanguage(next) {
+  if (!DICTIONARIES[next]) return;
+  lang = next;
+  localStorage.setItem(STORED, next);
+  document.documentElement.lang = next;
+}
+
+export function t(key, params = {}) {
+  const text = DICTIONARIES[lang][key] ?? DICTIONARIES.fr[key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (_, name) => String(params[name] ?? ""));
+}
+
+/** Fills every element marked data-i18n (text) or data-i18n-attr="attr:key,…". */
+export function translatePage(root = document) {
+  for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  for (const el of root.querySelectorAll("[data-i18n-attr]")) {
+    for (const pair of el.dataset.i18nAttr.split(",")) {
+      const [attr, key] = pair.split(":");
+      el.setAttribute(attr, t(key));
+    }
+  }
+}
+
+function locale() {
+  return LOCALES[lang];
+}
+
+function formatter(options) {
+  return new Intl.DateTimeFormat(locale(), { timeZone: ZONE, hourCycle: "h23", ...options });
+}
+
+/** "14:05" in Paris time. */
+export function fmtTime(iso) {
+  if (!iso) return "—";
+  return formatter({ hour: "2-digit", minute: "2-digit" }).format(new Date(iso));
+}
+
+/** "14:05:09" in Paris time. */
+export function fmtTimeSeconds(iso) {
+  if (!iso) return "—";
+  return formatter({ hour: "2-digit", minute: "2-digit", second: "2-digit" }).format(new Date(iso));
+}
+
+/** "03/12/2026 14:05" in Paris time. */
+export function fmtDateTime(iso) {
+  if (!iso) return "—";
+  return formatter({
+    day: "2-digit",
+    month: "2-digit",
+    year: "numeric",
+    hour: "2-digit",
+    minute: "2-digit",
+  }).format(new Date(iso));
+}
+
+/** A local day "YYYY-MM-DD" as "jeudi 3 décembre 2026". */
+export function fmtDay(day, options = { weekday: "long", day: "numeric", month: "long", year: "numeric" }) {
+  const [y, m, d] = day.split("-").map(Number);
+  return new Intl.DateTimeFormat(locale(), { timeZone: "UTC", ...options }).format(
+    new Date(Date.UTC(y, m - 1, d, 12)),
+  );
+}
+
+export function fmtShortDay(day) {
+  return fmtDay(day, { day: "2-digit", month: "2-digit" });
+}
+
+export function fmtNumber(value, digits = 1) {
+  if (value === null || value === undefined || Number.isNaN(value)) return "—";
+  return new Intl.NumberFormat(locale(), { maximumFractionDigits: digits }).format(value);
+}
+
+export function fmtPercent(ratio) {
+  if (ratio === null || ratio === undefined) return "—";
+  return new Intl.NumberFormat(locale(), { style: "percent", maximumFractionDigits: 1 }).format(ratio);
+}
+
+/** "il y a 12 s" from a past instant to now. */
+export function fmtAge(iso, now = Date.now()) {
+  if (!iso) return t("common.never");
+  const s = Math.max(0, Math.round((now - new Date(iso).getTime()) / 1000));
+  if (s < 60) return t("age.seconds", { n: s });
+  if (s < 3600) return t("age.minutes", { n: Math.floor(s / 60) });
+  if (s < 86400) return t("age.hours", { n: Math.floor(s / 3600) });
+  return t("age.days", { n: Math.floor(s / 86400) });
+}
+
+/** Signed minutes: "+3 min", "−2 min". */
+export function fmtDelay(minutes) {
+  if (minutes === null || minutes === undefined) return "—";
+  const sign = minutes > 0 ? "+" : minutes < 0 ? "−" : "";
+  return `${sign}${fmtNumber(Math.abs(minutes), 0)} min`;
+}
