@@ -71,6 +71,10 @@ def requests_for(operator: str) -> dict[str, list[tuple[str, dict[str, str]]]]:
         "/api/v1/alerts/deliveries": [("/api/v1/alerts/deliveries", {})],
         "/api/v1/coldchain/alarms": [("/api/v1/coldchain/alarms", {})],
         "/api/v1/coldchain/history": [("/api/v1/coldchain/history", {"vehicle": v})],
+        "/api/v1/reports/punctuality/eta-accuracy": [
+            ("/api/v1/reports/punctuality/eta-accuracy", period),
+            ("/api/v1/reports/punctuality/eta-accuracy", {**period, "vehicle": v}),
+        ],
         "/api/v1/reports/footprint": [("/api/v1/reports/footprint", {**period, "vehicle": v})],
         "/api/v1/reports/coldchain": [("/api/v1/reports/coldchain", {**period, "vehicle": v})],
         "/api/v1/reports/funder": [("/api/v1/reports/funder", {"vehicle": v, "year": "2026"})],

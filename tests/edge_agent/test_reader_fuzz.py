@@ -7,7 +7,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -58,13 +58,15 @@ class Collected:
             return list(self.items)
 
 
-def until_read(port: VirtualSerialPort, data: bytes, got: Collected) -> None:
-    """Write ``data`` until the reader hands something out: opening a port discards what
-    was written before, so the first writes may go nowhere."""
-    for _ in range(100):
-        port.write(data)
+def until_read(port: VirtualSerialPort, data: Callable[[int], bytes], got: Collected) -> int:
+    """Write ``data(0)``, ``data(1)`` … until the reader hands something out: opening a
+    port discards what was written before, so the first writes may go nowhere. Each
+    attempt is new data, as a device's would be (a GPS receiver never repeats an epoch's
+    time). Returns the number of attempts."""
+    for attempt in range(150):
+        port.write(data(attempt))
         if got.snapshot():
-            return
+            return attempt + 1
         time.sleep(0.2)
     raise AssertionError("the reader never read the port")
 
@@ -111,7 +113,7 @@ def test_the_gps_reader_reads_good_fixes_after_any_junk() -> None:
         reader.start()
         k = 1000
         try:
-            until_read(port, good_epoch_lines(0), fixes)
+            until_read(port, good_epoch_lines, fixes)
 
             @FUZZ
             @given(junk=st.lists(NMEA_JUNK, min_size=1, max_size=4))
@@ -147,9 +149,9 @@ def test_a_sentence_the_library_refuses_is_counted_and_skipped() -> None:
         reader = GpsReader(GpsPortConfig(port=port.path, keep_every_s=0), fixes.add, counters)
         reader.start()
         try:
-            until_read(port, good_epoch_lines(0), fixes)
-            port.write(nmea("GPTXT,xx,01,02,ANTENNA OK") + nmea("GPGSA,A,x") + good_epoch_lines(1))
-            wanted = T0 + timedelta(seconds=1)
+            k = until_read(port, good_epoch_lines, fixes) + 1
+            port.write(nmea("GPTXT,xx,01,02,ANTENNA OK") + nmea("GPGSA,A,x") + good_epoch_lines(k))
+            wanted = T0 + timedelta(seconds=k)
             wait_for(
                 lambda: any(f.t == wanted for f in fixes.snapshot()),
                 what="a fix after the refused sentences",
@@ -277,7 +279,7 @@ def test_the_vedirect_reader_reads_good_blocks_after_any_junk() -> None:
         reader.start()
         millivolts = 12000
         try:
-            until_read(port, bmv_block(millivolts), samples)
+            until_read(port, lambda _: bmv_block(millivolts), samples)
 
             @FUZZ
             @given(junk=st.lists(VEDIRECT_JUNK, min_size=1, max_size=4))
