@@ -120,7 +120,7 @@ def value_text(facts: AlertFacts, zone: ZoneInfo) -> str | None:
     soc = d.get("soc_pct")
     if facts.kind == "low_battery" and isinstance(soc, int | float):
         return f"charge {_number(float(soc), 0)} %"
-    delay = d.get("delay_min")
+    delay = d.get("expected_delay_min")
     if facts.kind == "late_arrival" and isinstance(delay, int | float):
         return f"retard prévu {_number(float(delay), 0)} min"
     if facts.kind == "offline":

@@ -128,3 +128,11 @@ def test_the_message_names_bus_place_value_and_link_in_french() -> None:
     assert "Lieu : position inconnue." in text
     assert text.startswith("RAPPEL – ")
     assert "Acquitter" not in text
+
+
+def test_late_arrival_and_low_battery_values() -> None:
+    t = datetime(2026, 11, 17, 8, 0, tzinfo=UTC)
+    late = AlertFacts(3, "late_arrival", "v", "v", t, {"expected_delay_min": 22.4}, "Gisors")
+    assert "Valeur : retard prévu 22 min." in compose(late, PARIS, None)[1]
+    low = AlertFacts(4, "low_battery", "v", "v", t, {"soc_pct": 18.0}, None)
+    assert "Valeur : charge 18 %." in compose(low, PARIS, None)[1]
