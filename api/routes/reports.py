@@ -28,6 +28,7 @@ from ingest.reports.coldchain import ColdChainReport, coldchain_report, days_csv
 from ingest.reports.configuration import ReportConfiguration
 from ingest.reports.footprint import FootprintReport, footprint_csv, footprint_report
 from ingest.reports.funder import FunderReport, funder_report
+from ingest.reports.pdf import coldchain_pdf, funder_pdf
 from ingest.settings import FridgeRules
 from ingest.store import Store, VehicleRow
 from ingest.visit_figures import VisitFigures
@@ -39,6 +40,8 @@ Reader = Annotated[Principal, Depends(require(Role.FLEET_MANAGER, Role.COORDINAT
 From = Annotated[date, Query(alias="from", description="first local day")]
 To = Annotated[date, Query(alias="to", description="last local day, included")]
 Output = Annotated[Literal["json", "csv"], Query(alias="format")]
+DocumentOutput = Annotated[Literal["json", "csv", "pdf"], Query(alias="format")]
+YearOutput = Annotated[Literal["json", "pdf"], Query(alias="format")]
 _clock = SystemClock()
 
 
@@ -115,11 +118,12 @@ def coldchain(
     vehicle: str,
     start: From,
     end: To,
-    output: Output = "json",
+    output: DocumentOutput = "json",
 ) -> ColdChainReport | Response:
     """The fridge's daily records (min/max, time in range, excursions, alarms) and its
     alarms with acknowledgements; ``format=csv`` gives the daily log for the pharmacy
-    (the alarm log is ``/api/v1/coldchain/alarms?format=csv``)."""
+    (the alarm log is ``/api/v1/coldchain/alarms?format=csv``), ``format=pdf`` the
+    logger-style sheet in French with the alarms, acknowledgements and comments."""
     v = visible_vehicle(store, caller, vehicle)
     checked_period(start, end)
     zone = ZoneInfo(configuration.timezone)
@@ -138,6 +142,8 @@ def coldchain(
     )
     if output == "csv":
         return csv_response(days_csv(report, zone), f"fridge-{v.id}-{start}-{end}.csv")
+    if output == "pdf":
+        return pdf_response(coldchain_pdf(report, _clock.now()), f"fridge-{v.id}-{start}-{end}.pdf")
     return report
 
 
@@ -157,7 +163,7 @@ def _fridge_rules(configuration: ReportConfiguration, vehicle: str) -> FridgeRul
     return rules
 
 
-@router.get("/funder")
+@router.get("/funder", response_model=None)
 def funder(
     *,
     store: StoreDep,
@@ -166,9 +172,11 @@ def funder(
     visits: VisitFiguresDep,
     vehicle: str,
     year: Annotated[int, Query(ge=2000, le=2100)],
-) -> FunderReport:
+    output: YearOutput = "json",
+) -> FunderReport | Response:
     """One vehicle's year: distance, energy, CO₂e well-to-wheel and avoided, cold-chain
-    compliance, visits and punctuality (null, with a note, where not recorded)."""
+    compliance, visits and punctuality (null, with a note, where not recorded);
+    ``format=pdf`` as a document in French."""
     v = visible_vehicle(store, caller, vehicle)
     zone = ZoneInfo(configuration.timezone)
     start, end = date(year, 1, 1), date(year, 12, 31)
@@ -181,7 +189,7 @@ def funder(
     fridge_days = filled_days(
         coldchain_storage.days(store.engine, v.id, start, end), start, end, zone, now
     )
-    return funder_report(
+    report = funder_report(
         year=year,
         footprint=_footprint(
             store=store, v=v, start=start, end=end, configuration=configuration, visits=visits
@@ -194,4 +202,15 @@ def funder(
         counts=visits.counts(v.id, lo, hi),
         patients_seen=None if attendance is None else sum(a.patients_seen for a in attendance),
         punctuality=visits.punctuality(v.id, lo, hi),
+    )
+    if output == "pdf":
+        return pdf_response(funder_pdf(report, now), f"funder-{v.id}-{year}.pdf")
+    return report
+
+
+def pdf_response(body: bytes, filename: str) -> Response:
+    return Response(
+        body,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
