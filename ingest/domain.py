@@ -37,6 +37,7 @@ from ingest.reports.configuration import (
     record_configuration,
     record_notification_settings,
 )
+from ingest.reports.mailing import ReportMailer
 from ingest.settings import DomainSettings
 from ingest.store import Store
 from protocol.clock import Clock, SystemClock
@@ -146,6 +147,22 @@ class IngestDomain:
             if n.routes
             else None
         )
+        unknown = sorted({v for r in n.reports for v in r.vehicles} - set(vehicle_ids))
+        if unknown:
+            raise DomainConfigError(
+                f"notifications.reports: unknown vehicle(s) {', '.join(unknown)}; "
+                f"the fleet has {', '.join(vehicle_ids)}"
+            )
+        self.report_mailer = (
+            ReportMailer(
+                store,
+                n,
+                self.clock,
+                on_queued=self.notifier.wake if self.notifier is not None else None,
+            )
+            if n.reports
+            else None
+        )
         record_notification_settings(store, n, self.clock.now())
         self.alerts = AlertEvaluator(
             store,
@@ -210,6 +227,8 @@ class IngestDomain:
         self.alerts.evaluate()
         if self.dispatcher is not None:
             self.dispatcher.dispatch()
+        if self.report_mailer is not None:
+            self.report_mailer.mail_due()
         if self.notifier is not None:
             self.notifier.send_due()
 
@@ -218,6 +237,8 @@ class IngestDomain:
         self.alerts.start()
         if self.dispatcher is not None:
             self.dispatcher.start()
+        if self.report_mailer is not None:
+            self.report_mailer.start()
         if self.notifier is not None:
             self.notifier.start()
         log.info(
@@ -232,6 +253,8 @@ class IngestDomain:
         self.alerts.stop()
         if self.dispatcher is not None:
             self.dispatcher.stop()
+        if self.report_mailer is not None:
+            self.report_mailer.stop()
         self.daily.stop()
         if self.notifier is not None:
             self.notifier.stop()

@@ -110,6 +110,17 @@ class DeliverySettings(_Section):
     max_backoff_s: float = Field(default=600, gt=0)
 
 
+class ReportSchedule(_Section):
+    """The monthly cold-chain sheet of ``vehicles`` (PDF), e-mailed to ``recipients`` on
+    day ``day`` of the next month from ``hour`` (local)."""
+
+    report: Literal["coldchain_month"] = "coldchain_month"
+    vehicles: list[str] = Field(min_length=1)
+    recipients: list[str] = Field(min_length=1, description="person or role names")
+    day: int = Field(default=1, ge=1, le=28)
+    hour: int = Field(default=6, ge=0, le=23)
+
+
 class NotificationSettings(_Section):
     public_base_url: AnyHttpUrl | None = Field(
         default=None, description="the web app's address, for the acknowledgement link"
@@ -126,6 +137,7 @@ class NotificationSettings(_Section):
     smtp: SmtpSettings | None = None
     sms: SmsGatewaySettings | None = None
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    reports: list[ReportSchedule] = Field(default_factory=list)
     tick_s: float = Field(default=10, gt=0, description="how often escalations are checked")
 
     @model_validator(mode="after")
@@ -149,6 +161,14 @@ class NotificationSettings(_Section):
                 raise ValueError(f"routes[{i}] sends e-mail but [notifications.smtp] is not set")
             if "sms" in route.channels and self.sms is None:
                 raise ValueError(f"routes[{i}] sends SMS but [notifications.sms] is not set")
+        for i, schedule in enumerate(self.reports):
+            unknown = [
+                r for r in schedule.recipients if r not in self.people and r not in self.roles
+            ]
+            if unknown:
+                raise ValueError(f"reports[{i}]: unknown recipients {', '.join(unknown)}")
+            if self.smtp is None:
+                raise ValueError(f"reports[{i}] are e-mailed but [notifications.smtp] is not set")
         return self
 
     def members(self, recipient: str) -> list[str]:

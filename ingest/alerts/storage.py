@@ -479,6 +479,12 @@ class Message:
     dedup_key: str
     subject: str
     text: str
+    # (file name, PDF bytes): a report sent as a document.
+    attachments: tuple[tuple[str, bytes], ...] = ()
+
+
+# The alert_id of a message about no alert (a scheduled report).
+NO_ALERT = 0
 
 
 def enqueue(conn: Connection, messages: Sequence[Message], now: datetime) -> int:
@@ -486,7 +492,10 @@ def enqueue(conn: Connection, messages: Sequence[Message], now: datetime) -> int
     were new."""
     added = 0
     for m in messages:
-        payload = json.dumps({"to": m.recipient, "subject": m.subject, "text": m.text})
+        body: dict[str, Any] = {"to": m.recipient, "subject": m.subject, "text": m.text}
+        if m.attachments:
+            body["attachments"] = [{"filename": f, "hex": b.hex()} for f, b in m.attachments]
+        payload = json.dumps(body)
         row = {
             "alert_id": m.alert_id,
             "event": m.event,
@@ -735,3 +744,12 @@ def last_place(conn: Connection, vehicle: str, near_m: float = 20_000) -> str | 
         km = f"{best[0] / 1000:.1f}".replace(".", ",")
         return f"à {km} km de {best[1]} ({coords})"
     return coords
+
+
+def queued_keys(conn: Connection, keys: Iterable[str]) -> set[str]:
+    """Which of ``keys`` are already in the queue (whatever their state)."""
+    c = alert_notifications.c
+    wanted = list(keys)
+    if not wanted:
+        return set()
+    return {r[0] for r in conn.execute(sa.select(c.dedup_key).where(c.dedup_key.in_(wanted)))}
