@@ -9,6 +9,7 @@ acknowledged it ``escalate_after_min`` minutes later.
 from __future__ import annotations
 
 import re
+import string
 from pathlib import Path
 from typing import Literal, Self
 
@@ -102,6 +103,21 @@ class SmsGatewaySettings(_Section):
     headers: dict[str, str] = Field(default_factory=dict)
     body: str = Field(default='{"to": $to_json, "text": $text_json}')
     timeout_s: float = Field(default=10, gt=0)
+
+    @model_validator(mode="after")
+    def _templates_resolve(self) -> Self:
+        names = {"to", "text", "key", "to_json", "text_json", "to_url", "text_url"}
+        url_names = {"key", "to_url", "text_url"}
+        checks = [("url", self.url, url_names), ("body", self.body, names)]
+        checks += [(f"headers.{k}", v, names) for k, v in self.headers.items()]
+        for where, template, allowed in checks:
+            try:
+                string.Template(template).substitute(dict.fromkeys(allowed, ""))
+            except (KeyError, ValueError) as exc:
+                raise ValueError(
+                    f"sms.{where}: bad template ({exc}); use {', '.join(sorted(allowed))}"
+                ) from None
+        return self
 
 
 class DeliverySettings(_Section):

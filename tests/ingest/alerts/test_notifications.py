@@ -388,3 +388,19 @@ def test_the_ingest_domain_routes_and_sends_with_its_settings(
     assert "Lieu : position inconnue." in smtp.mails()[0].text
     domain.catch_up()
     assert len(smtp.mails()) == 1
+
+
+@pytest.mark.parametrize(
+    "gateway",
+    [
+        {"url": "http://127.0.0.1/sms", "body": '{"to": $phone}'},
+        {"url": "http://127.0.0.1/sms", "body": "cost: 5$"},
+        {"url": "http://127.0.0.1/sms?to=$to", "body": "{}"},
+        {"url": "http://127.0.0.1/sms", "headers": {"X-Key": "${secret}"}},
+        {"url": "ftp://127.0.0.1/sms"},
+        {"url": "http://127.0.0.1/s\x00ms"},
+    ],
+)
+def test_sms_templates_that_cannot_be_filled_are_refused(gateway: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError, match="sms"):
+        NotificationSettings.model_validate({"sms": gateway})
