@@ -40,6 +40,7 @@ from ingest.reports.configuration import (
 from ingest.reports.mailing import ReportMailer
 from ingest.settings import DomainSettings
 from ingest.store import Store
+from ingest.visit_figures import VisitFigures
 from protocol.clock import Clock, SystemClock
 from protocol.models import Batch
 
@@ -59,7 +60,10 @@ class IngestDomain:
         clock: Clock | None = None,
         *,
         condition_sources: Sequence[ConditionSource] = (),
+        visit_figures: VisitFigures | None = None,
     ) -> None:
+        """``visit_figures``: what the funder's reports sent by e-mail say of visits
+        (none: not recorded)."""
         self.store = store
         self.settings = settings
         self.clock = clock or SystemClock()
@@ -158,6 +162,7 @@ class IngestDomain:
                 store,
                 n,
                 self.clock,
+                visits=visit_figures,
                 on_queued=self.notifier.wake if self.notifier is not None else None,
             )
             if n.reports

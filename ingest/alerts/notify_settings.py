@@ -127,10 +127,11 @@ class DeliverySettings(_Section):
 
 
 class ReportSchedule(_Section):
-    """The monthly cold-chain sheet of ``vehicles`` (PDF), e-mailed to ``recipients`` on
-    day ``day`` of the next month from ``hour`` (local)."""
+    """A report of each of ``vehicles`` as PDF, e-mailed to ``recipients``: the monthly
+    cold-chain sheet on day ``day`` of the next month, the funder's year on day ``day``
+    of the next January; from ``hour`` (local)."""
 
-    report: Literal["coldchain_month"] = "coldchain_month"
+    report: Literal["coldchain_month", "funder_year"] = "coldchain_month"
     vehicles: list[str] = Field(min_length=1)
     recipients: list[str] = Field(min_length=1, description="person or role names")
     day: int = Field(default=1, ge=1, le=28)

@@ -1,8 +1,9 @@
-"""Sends the monthly cold-chain sheets (PDF) by e-mail on the schedule of the settings.
+"""Sends the monthly cold-chain sheets and the funder's yearly reports (PDF) by e-mail on
+the schedule of the settings.
 
-Each sheet is queued once per recipient under a key naming the report, the vehicle and
-the month, in the delivery queue the alerts use; the sheet of the latest month that is
-due is the one sent, so a first start does not send a backlog of past months.
+Each document is queued once per recipient under a key naming the report, the vehicle
+and the period, in the delivery queue the alerts use; the latest period that is due is
+the one sent, so a first start does not send a backlog of past periods.
 """
 
 from __future__ import annotations
@@ -22,8 +23,11 @@ from ingest.coldchain import storage as coldchain_storage
 from ingest.local_days import LocalDay
 from ingest.reports.coldchain import ColdChainReport, coldchain_report
 from ingest.reports.configuration import load_configuration
-from ingest.reports.pdf import MONTHS_FR, coldchain_pdf
+from ingest.reports.documents import ReportUnavailableError, funder_of
+from ingest.reports.funder import FunderReport
+from ingest.reports.pdf import MONTHS_FR, coldchain_pdf, funder_pdf, number
 from ingest.store import Store, vehicles
+from ingest.visit_figures import NoVisitFigures, VisitFigures
 from protocol.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -44,9 +48,35 @@ def due_month(local_now: datetime, day: int, hour: int) -> tuple[date, date] | N
     return start, last
 
 
-def _key(vehicle: str, start: date, address: str) -> str:
+def due_year(local_now: datetime, day: int, hour: int) -> int | None:
+    """The latest year whose report is due: the previous one from 1 January's ``day`` at
+    ``hour``, the one before until then; None before the calendar allows."""
+    back = 1 if (local_now.month, local_now.day, local_now.hour) >= (1, day, hour) else 2
+    year = local_now.year - back
+    return year if year >= 1 else None
+
+
+def _key(report: str, vehicle: str, period: str, address: str) -> str:
     digest = hashlib.sha256(address.encode()).hexdigest()[:16]
-    return f"report-coldchain-{vehicle}-{start:%Y-%m}-email-{digest}"
+    return f"report-{report}-{vehicle}-{period}-email-{digest}"
+
+
+def funder_text(report: FunderReport) -> str:
+    cc = report.coldchain
+    return "\n".join(
+        [
+            "Bonjour,",
+            "",
+            f"Veuillez trouver ci-joint le rapport annuel {report.year} du bus "
+            f"{report.label} ({report.vehicle}).",
+            f"Distance parcourue : {number(report.distance_km)} km ; jours d'activité : "
+            f"{report.operating_days} ; CO2e du puits à la roue : "
+            f"{number(report.co2e.wtw_kgco2e)} kg.",
+            f"Chaîne du froid : {cc.days.in_range} jours conformes sur {cc.days.days}.",
+            "",
+            "Médicobus",
+        ]
+    )
 
 
 def summary_text(report: ColdChainReport) -> str:
@@ -76,9 +106,12 @@ class ReportMailer:
         settings: NotificationSettings,
         clock: Clock,
         *,
+        visits: VisitFigures | None = None,
         on_queued: Callable[[], None] | None = None,
     ) -> None:
         self._store = store
+        self._visits: VisitFigures = visits or NoVisitFigures()
+        self._unavailable: set[tuple[str, int]] = set()
         self._settings = settings
         self._clock = clock
         self._on_queued = on_queued
@@ -94,8 +127,16 @@ class ReportMailer:
         zone = ZoneInfo(configuration.timezone)
         now = self._clock.now()
         queued = 0
+        local = now.astimezone(zone)
         for schedule in self._settings.reports:
-            period = due_month(now.astimezone(zone), schedule.day, schedule.hour)
+            if schedule.report == "funder_year":
+                year = due_year(local, schedule.day, schedule.hour)
+                if year is None:
+                    continue
+                for vehicle in schedule.vehicles:
+                    queued += self._mail_year(schedule, vehicle, year, now)
+                continue
+            period = due_month(local, schedule.day, schedule.hour)
             if period is None:
                 continue
             for vehicle in schedule.vehicles:
@@ -123,7 +164,7 @@ class ReportMailer:
     ) -> int:
         start, end = period
         addresses = self._addresses(schedule)
-        keys = {a: _key(vehicle, start, a) for a in addresses}
+        keys = {a: _key("coldchain", vehicle, f"{start:%Y-%m}", a) for a in addresses}
         engine = self._store.engine
         with engine.connect() as conn:
             if storage.queued_keys(conn, keys.values()) == set(keys.values()):
@@ -154,6 +195,56 @@ class ReportMailer:
         pdf = coldchain_pdf(report, now)
         month = f"{MONTHS_FR[start.month - 1]} {start.year}"
         filename = f"fridge-{vehicle}-{start}-{end}.pdf"
+        subject = f"Médicobus – relevé chaîne du froid {row.label} – {month}"
+        added = self._queue(
+            keys, subject=subject, text=summary_text(report), filename=filename, pdf=pdf, now=now
+        )
+        log.info("cold-chain sheet of %s for %s: %d e-mail(s) queued", vehicle, month, added)
+        return added
+
+    def _mail_year(self, schedule: ReportSchedule, vehicle: str, year: int, now: datetime) -> int:
+        addresses = self._addresses(schedule)
+        keys = {a: _key("funder", vehicle, str(year), a) for a in addresses}
+        with self._store.engine.connect() as conn:
+            if storage.queued_keys(conn, keys.values()) == set(keys.values()):
+                return 0
+        configuration = load_configuration(self._store)
+        v = next((r for r in self._store.vehicles() if r.id == vehicle), None)
+        if configuration is None or v is None:
+            return 0
+        try:
+            report = funder_of(
+                store=self._store,
+                v=v,
+                year=year,
+                configuration=configuration,
+                visits=self._visits,
+                now=now,
+            )
+        except ReportUnavailableError as exc:
+            if (vehicle, year) not in self._unavailable:
+                self._unavailable.add((vehicle, year))
+                log.warning("funder report of %s for %d not sent: %s", vehicle, year, exc)
+            return 0
+        pdf = funder_pdf(report, now)
+        subject = f"Médicobus – rapport annuel {year} – {v.label}"
+        filename = f"funder-{vehicle}-{year}.pdf"
+        added = self._queue(
+            keys, subject=subject, text=funder_text(report), filename=filename, pdf=pdf, now=now
+        )
+        log.info("funder report of %s for %d: %d e-mail(s) queued", vehicle, year, added)
+        return added
+
+    def _queue(
+        self,
+        keys: dict[str, str],
+        *,
+        subject: str,
+        text: str,
+        filename: str,
+        pdf: bytes,
+        now: datetime,
+    ) -> int:
         messages = [
             storage.Message(
                 alert_id=storage.NO_ALERT,
@@ -161,16 +252,14 @@ class ReportMailer:
                 channel="email",
                 recipient=address,
                 dedup_key=key,
-                subject=f"Médicobus – relevé chaîne du froid {row.label} – {month}",
-                text=summary_text(report),
+                subject=subject,
+                text=text,
                 attachments=((filename, pdf),),
             )
             for address, key in keys.items()
         ]
-        with engine.begin() as conn:
-            added = storage.enqueue(conn, messages, now)
-        log.info("cold-chain sheet of %s for %s: %d e-mail(s) queued", vehicle, month, added)
-        return added
+        with self._store.engine.begin() as conn:
+            return storage.enqueue(conn, messages, now)
 
     # --- the thread ----------------------------------------------------------------------
 

@@ -3,25 +3,23 @@ server: once per month and recipient, with the figures of the API's report."""
 
 from __future__ import annotations
 
-import io
-import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from pypdf import PdfReader
 
 from ingest.alerts.notify_settings import NotificationSettings
 from ingest.domain import DomainConfigError, IngestDomain
 from ingest.itinerary import Itinerary
-from ingest.reports.mailing import due_month
+from ingest.reports.mailing import due_month, due_year
 from ingest.reports.pdf import number
-from ingest.settings import DomainSettings
+from ingest.settings import DomainSettings, FootprintSettings
 from ingest.store import Store
 from protocol.clock import ManualClock
-from tests.api import test_coldchain_api
+from tests.api import test_coldchain_api, test_reports
+from tests.api.test_report_pdf import pdf_text
 from tests.support.live import running_api
 from tests.support.smtp import PASSWORD, USER, SmtpServer
 
@@ -100,7 +98,7 @@ def test_the_sheet_of_last_month_is_mailed_once_with_the_reports_figures(
     [attachment] = list(mail.iter_attachments())
     assert attachment.get_filename() == "fridge-vexin-01-2026-01-01-2026-01-31.pdf"
     pdf = attachment.get_content()
-    text = re.sub(r"\s+", " ", " ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages))
+    text = pdf_text(pdf)
     with running_api(store, token="coord-eure-token") as api:
         report = api.get(
             "/api/v1/reports/coldchain",
@@ -124,3 +122,56 @@ def test_a_schedule_for_a_vehicle_outside_the_fleet_is_refused(
 ) -> None:
     with pytest.raises(DomainConfigError, match="ghost-01"):
         IngestDomain(store, itinerary, DomainSettings(notifications=settings(smtp, ["ghost-01"])))
+
+
+@pytest.mark.parametrize(
+    ("local", "expected"),
+    [
+        (datetime(2027, 1, 2, 6, 0), 2026),
+        (datetime(2027, 1, 2, 5, 59), 2025),
+        (datetime(2027, 12, 31, 23, 59), 2026),
+        (datetime(9999, 12, 31, 23, 59), 9998),
+        (datetime(1, 6, 1, 0, 0), None),
+        (datetime(2, 1, 1, 0, 0), None),
+        (datetime(2, 1, 2, 6, 0), 1),
+    ],
+)
+def test_the_year_due(local: datetime, expected: int | None) -> None:
+    assert due_year(local, 2, 6) == expected
+
+
+def test_the_funders_year_is_mailed_once_in_january_with_the_reports_figures(
+    store: Store, itinerary: Itinerary, smtp: SmtpServer
+) -> None:
+    test_reports.derive(store, itinerary, "arrete-2017")
+    base = settings(smtp, ["vexin-01"]).model_dump()
+    base["reports"] = [
+        {"report": "funder_year", "vehicles": ["vexin-01"], "recipients": ["direction"]}
+    ]
+    base["smtp"]["password"] = PASSWORD
+    # 1 Jan 2027 at 06:00 in Paris.
+    clock = ManualClock(datetime(2027, 1, 1, 5, 0, tzinfo=UTC))
+    domain = IngestDomain(
+        store,
+        itinerary,
+        DomainSettings(
+            footprint=FootprintSettings(factor_set="arrete-2017"),
+            notifications=NotificationSettings.model_validate(base),
+        ),
+        clock,
+    )
+    domain.catch_up()
+    domain.catch_up()
+    [mail] = smtp.mails()
+    assert mail.recipients == ["direction@doct-eure.example"]
+    assert mail.message["Subject"] == ("Médicobus – rapport annuel 2026 – Doct'Eure Vexin-Normand")
+    [attachment] = list(mail.message.iter_attachments())
+    assert attachment.get_filename() == "funder-vexin-01-2026.pdf"
+    text = pdf_text(attachment.get_content())
+    with running_api(store, token="coord-eure-token") as api:
+        report = api.get(
+            "/api/v1/reports/funder", params={"vehicle": "vexin-01", "year": 2026}
+        ).json()
+    assert f"Distance parcourue {number(report['distance_km'])} km" in text
+    assert f"CO2e du puits à la roue {number(report['co2e']['wtw_kgco2e'])} kg" in text
+    assert f"Distance parcourue : {number(report['distance_km'])} km" in mail.text
