@@ -21,7 +21,10 @@ Window = Literal["nights", "weekends", "holidays", "working_hours"]
 ChannelName = Literal["email", "sms"]
 
 _PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")
-_EMAIL = re.compile(r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$")
+# A plain address (no display name, no quoting): one mailbox, nothing a header could split.
+_EMAIL = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+$"
+)
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 

@@ -338,6 +338,10 @@ def test_the_routing_is_readable_from_the_api_without_secrets(
     [
         {"people": {"x": {"name": "X", "phone": "0612345678"}}},
         {"people": {"x": {"name": "X", "email": "a\x00b@c.fr"}}},
+        {"people": {"x": {"name": "X", "email": "a@c.fr, b@d.fr"}}},
+        {"people": {"x": {"name": "X", "email": "a@c.fr\r\nBcc: b@d.fr"}}},
+        {"people": {"x": {"name": "X", "email": "Claire <a@c.fr>"}}},
+        {"people": {"x": {"name": "X", "email": "a@" + "c" * 300 + ".fr"}}},
         {"people": {"x": {"name": "X"}}},
         {"roles": {"r": ["nobody"]}},
         {"routes": [{"operator": "doct-eure", "steps": [["nobody"]]}]},
@@ -404,3 +408,21 @@ def test_the_ingest_domain_routes_and_sends_with_its_settings(
 def test_sms_templates_that_cannot_be_filled_are_refused(gateway: dict[str, Any]) -> None:
     with pytest.raises(ValidationError, match="sms"):
         NotificationSettings.model_validate({"sms": gateway})
+
+
+def test_a_cleared_alert_is_neither_reminded_nor_escalated(store: Store, smtp: SmtpServer) -> None:
+    clock = ManualClock(NOW)
+    go_offline(store, clock)
+    s = settings(
+        smtp, steps=[["pharmacienne"], ["coordination"]], remind_after_min=5, escalate_after_min=15
+    )
+    dispatcher = AlertDispatcher(store, s, PARIS, clock)
+    assert dispatcher.dispatch() == 1
+    back = NOW + timedelta(minutes=2)
+    batch = StatusBatch(vehicle="vexin-01", seq=2, samples=[StatusSample(t=back, online=True)])
+    store.save_batch(batch, back)
+    evaluator = AlertEvaluator(store, THRESHOLDS, clock)
+    evaluator.record_links([batch])
+    assert [e for e, _ in evaluator.evaluate(["vexin-01"])] == ["cleared"]
+    clock.set(NOW + timedelta(hours=1))
+    assert dispatcher.dispatch() == 0
