@@ -113,7 +113,10 @@ class DeliveriesOut(BaseModel):
     failed_attempts: int
     last_error: str | None
     by_channel: dict[str, ChannelCounts] = Field(description="webhook, email, sms")
-    abandoned_latest: list[AbandonedOut] = Field(description="the 50 latest given up, newest first")
+    abandoned_latest: list[AbandonedOut] = Field(
+        description="the 50 latest given up about the caller's alerts (all for admins), "
+        "newest first"
+    )
 
 
 @router.get("/alerts/deliveries")
@@ -144,9 +147,16 @@ def deliveries(
                 abandoned_at=a.abandoned_at,
                 reason=a.reason,
             )
-            for a in storage.abandoned_notifications(store.engine)
+            for a in storage.abandoned_notifications(store.engine, operators=_operators(caller))
         ],
     )
+
+
+def _operators(caller: Principal) -> list[str] | None:
+    """Whose recipients the caller may see: every operator's for admins."""
+    if caller.role is Role.ADMIN:
+        return None
+    return [] if caller.operator is None else [caller.operator]
 
 
 @router.get("/alerts/routing")

@@ -604,8 +604,11 @@ class AbandonedNotification:
     reason: str | None
 
 
-def abandoned_notifications(engine: Engine, limit: int = 50) -> list[AbandonedNotification]:
-    """The latest notifications given up on, with why, newest first."""
+def abandoned_notifications(
+    engine: Engine, limit: int = 50, operators: Iterable[str] | None = None
+) -> list[AbandonedNotification]:
+    """The latest notifications given up on, with why, newest first; only those about
+    alerts of ``operators`` when given (a scheduled report is about no alert)."""
     c = alert_notifications.c
     query = (
         sa.select(alert_notifications)
@@ -613,6 +616,13 @@ def abandoned_notifications(engine: Engine, limit: int = 50) -> list[AbandonedNo
         .order_by(c.abandoned_at.desc(), c.id.desc())
         .limit(limit)
     )
+    if operators is not None:
+        mine = (
+            sa.select(alerts.c.id)
+            .join(vehicles, vehicles.c.id == alerts.c.vehicle)
+            .where(vehicles.c.operator.in_(list(operators)))
+        )
+        query = query.where(c.alert_id.in_(mine))
     with engine.connect() as conn:
         return [
             AbandonedNotification(

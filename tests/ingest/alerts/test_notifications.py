@@ -426,3 +426,21 @@ def test_a_cleared_alert_is_neither_reminded_nor_escalated(store: Store, smtp: S
     assert [e for e, _ in evaluator.evaluate(["vexin-01"])] == ["cleared"]
     clock.set(NOW + timedelta(hours=1))
     assert dispatcher.dispatch() == 0
+
+
+def test_another_operators_abandoned_messages_are_counted_but_not_shown(
+    store: Store, smtp: SmtpServer
+) -> None:
+    clock = ManualClock(NOW)
+    go_offline(store, clock, vehicle="caux-01")
+    s = settings(smtp, steps=[["coordination"]], max_attempts=1, operator="cpts-caux")
+    smtp.stop()
+    assert AlertDispatcher(store, s, PARIS, clock).dispatch() == 1
+    worker(store, s).send_due()
+    with running_api(store, token="eng-eure-token") as api:
+        theirs = api.get("/api/v1/alerts/deliveries").json()
+    with running_api(store) as api:
+        admin = api.get("/api/v1/alerts/deliveries").json()
+    assert theirs["abandoned"] == admin["abandoned"] == 1
+    assert theirs["abandoned_latest"] == []
+    assert [a["recipient"] for a in admin["abandoned_latest"]] == [COORDINATOR]
