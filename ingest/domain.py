@@ -151,6 +151,13 @@ class IngestDomain:
             if n.routes
             else None
         )
+        operators = {v.operator for v in itinerary.vehicles}
+        strangers = sorted({r.operator for r in n.routes} - operators)
+        if strangers:
+            raise DomainConfigError(
+                f"notifications.routes: unknown operator(s) {', '.join(strangers)}; "
+                f"the fleet's are {', '.join(sorted(operators))}"
+            )
         unknown = sorted({v for r in n.reports for v in r.vehicles} - set(vehicle_ids))
         if unknown:
             raise DomainConfigError(

@@ -175,3 +175,17 @@ def test_the_funders_year_is_mailed_once_in_january_with_the_reports_figures(
     assert f"Distance parcourue {number(report['distance_km'])} km" in text
     assert f"CO2e du puits à la roue {number(report['co2e']['wtw_kgco2e'])} kg" in text
     assert f"Distance parcourue : {number(report['distance_km'])} km" in mail.text
+
+
+def test_a_route_for_an_operator_outside_the_fleet_is_refused(
+    store: Store, itinerary: Itinerary
+) -> None:
+    routed = NotificationSettings.model_validate(
+        {
+            "people": {"x": {"name": "X", "email": "x@example.fr"}},
+            "routes": [{"operator": "doct-eur", "steps": [["x"]], "channels": ["email"]}],
+            "smtp": {"host": "127.0.0.1", "sender": "a@example.fr"},
+        }
+    )
+    with pytest.raises(DomainConfigError, match="doct-eur;"):
+        IngestDomain(store, itinerary, DomainSettings(notifications=routed))
