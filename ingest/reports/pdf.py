@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4, landscape
-from reportlab.lib.styles import getSampleStyleSheet
+from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
@@ -76,6 +76,14 @@ def period_fr(start: date, end: date) -> str:
 
 
 _STYLES = getSampleStyleSheet()
+_COMMENT = ParagraphStyle("comment", parent=_STYLES["BodyText"], fontSize=7, leading=8.5)
+# A row of a table must fit on one page: a longer comment is cut there.
+COMMENT_MAX_CHARS: Final = 1500
+
+
+def _capped(comment: str | None) -> str:
+    text = comment or ""
+    return text if len(text) <= COMMENT_MAX_CHARS else text[: COMMENT_MAX_CHARS - 1] + "…"
 
 
 def _p(text: str, style: str = "BodyText") -> Paragraph:
@@ -197,7 +205,7 @@ def coldchain_pdf(report: ColdChainReport, generated_at: datetime) -> bytes:
                     number(a.peak_c),
                     ack.by if ack else "non acquittée",
                     local_fr(ack.at if ack else None, zone),
-                    Paragraph(escape(ack.comment or "") if ack else "", _STYLES["BodyText"]),
+                    Paragraph(escape(_capped(ack.comment)) if ack else "", _COMMENT),
                 ]
             )
         widths = [w * mm for w in (12, 35, 32, 32, 18, 16, 35, 32, 61)]

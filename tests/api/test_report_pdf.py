@@ -30,7 +30,7 @@ def test_the_monthly_fridge_sheet_carries_the_reports_figures(
         heat = next(a for a in alarms if a["kind"] == "heat")
         ack = api.post(
             f"/api/v1/coldchain/alarms/{heat['id']}/ack",
-            json={"comment": "Vaccins mis en quarantaine, pharmacie prévenue"},
+            json={"comment": "Vaccins mis en quarantaine, pharmacie prévenue <b>&"},
         )
         assert ack.status_code == 200, ack.text
         report = api.get("/api/v1/reports/coldchain", params=month).json()
@@ -68,7 +68,7 @@ def test_the_monthly_fridge_sheet_carries_the_reports_figures(
     # Each alarm with who acknowledged it and their comment.
     assert len(report["alarms"]) == len(alarms) == 4
     assert "chaleur 12/01/2026 07:00 12/01/2026 17:01 10 h 01 9,0 coord-eure" in text
-    assert "Vaccins mis en quarantaine, pharmacie prévenue" in text
+    assert "Vaccins mis en quarantaine, pharmacie prévenue <b>&" in text
     assert text.count("non acquittée") == 3
 
 
@@ -97,3 +97,27 @@ def test_the_funder_report_as_pdf_carries_the_same_figures(
     assert f"Chaîne du froid : jours conformes {days['in_range']} / {days['days']}" in text
     for note in report["notes"]:
         assert note in text
+
+
+def test_the_longest_comments_and_markup_fit_on_the_sheet(
+    store: Store, itinerary: Itinerary
+) -> None:
+    test_coldchain_api.derive(store, itinerary)
+    comment = "<&>" + "x" * 997  # the longest the API takes, without a space to wrap at
+    with running_api(store, token="coord-eure-token") as api:
+        for alarm in api.get("/api/v1/coldchain/alarms", params={"vehicle": "vexin-01"}).json():
+            ack = api.post(f"/api/v1/coldchain/alarms/{alarm['id']}/ack", json={"comment": comment})
+            assert ack.status_code == 200, ack.text
+        got = api.get(
+            "/api/v1/reports/coldchain",
+            params={
+                "vehicle": "vexin-01",
+                "from": "2026-01-01",
+                "to": "2026-01-31",
+                "format": "pdf",
+            },
+        )
+    assert got.status_code == 200, got.text
+    text = pdf_text(got.content)
+    assert text.count("<&>xxx") == 4
+    assert "non acquittée" not in text
