@@ -10,9 +10,11 @@ import logging
 from collections.abc import Sequence
 from datetime import timedelta
 
+from ingest.alerts.channels import EmailChannel, SmsChannel
+from ingest.alerts.dispatch import AlertDispatcher
 from ingest.alerts.evaluator import AlertEvaluator, ConditionSource
 from ingest.alerts.rules import HealthThresholds
-from ingest.alerts.webhook import WebhookNotifier
+from ingest.alerts.webhook import Channel, DeliveryWorker, WebhookChannel
 from ingest.coldchain.monitor import ColdChainMonitor, FridgeDayRecorder
 from ingest.coldchain.rules import ColdChainConfig
 from ingest.daily_records import (
@@ -33,9 +35,12 @@ from ingest.reports.configuration import (
     FactorSetInfo,
     ReportConfiguration,
     record_configuration,
+    record_notification_settings,
 )
+from ingest.reports.mailing import ReportMailer
 from ingest.settings import DomainSettings
 from ingest.store import Store
+from ingest.visit_figures import VisitFigures
 from protocol.clock import Clock, SystemClock
 from protocol.models import Batch
 
@@ -55,7 +60,10 @@ class IngestDomain:
         clock: Clock | None = None,
         *,
         condition_sources: Sequence[ConditionSource] = (),
+        visit_figures: VisitFigures | None = None,
     ) -> None:
+        """``visit_figures``: what the funder's reports sent by e-mail say of visits
+        (none: not recorded)."""
         self.store = store
         self.settings = settings
         self.clock = clock or SystemClock()
@@ -114,18 +122,60 @@ class IngestDomain:
             store, self.pending, sources, self.clock, settings.derive_every_s
         )
         a = settings.alerts
-        self.notifier = (
-            WebhookNotifier(
-                store,
-                str(a.webhook_url),
-                timeout_s=a.webhook_timeout_s,
-                max_attempts=a.webhook_max_attempts,
-                backoff_s=a.webhook_backoff_s,
-                max_backoff_s=a.webhook_max_backoff_s,
+        n = settings.notifications
+        channels: list[Channel] = []
+        if a.webhook_url is not None:
+            channels.append(
+                WebhookChannel(
+                    str(a.webhook_url),
+                    timeout_s=a.webhook_timeout_s,
+                    max_attempts=a.webhook_max_attempts,
+                    backoff_s=a.webhook_backoff_s,
+                    max_backoff_s=a.webhook_max_backoff_s,
+                )
             )
-            if a.webhook_url is not None
+        if n.smtp is not None:
+            channels.append(EmailChannel(n.smtp, n.delivery))
+        if n.sms is not None:
+            channels.append(SmsChannel(n.sms, n.delivery))
+        # One worker for every channel, from the one queue.
+        self.notifier = DeliveryWorker(store, channels) if channels else None
+        self.dispatcher = (
+            AlertDispatcher(
+                store,
+                n,
+                zone,
+                self.clock,
+                on_queued=self.notifier.wake if self.notifier is not None else None,
+            )
+            if n.routes
             else None
         )
+        operators = {v.operator for v in itinerary.vehicles}
+        strangers = sorted({r.operator for r in n.routes} - operators)
+        if strangers:
+            raise DomainConfigError(
+                f"notifications.routes: unknown operator(s) {', '.join(strangers)}; "
+                f"the fleet's are {', '.join(sorted(operators))}"
+            )
+        unknown = sorted({v for r in n.reports for v in r.vehicles} - set(vehicle_ids))
+        if unknown:
+            raise DomainConfigError(
+                f"notifications.reports: unknown vehicle(s) {', '.join(unknown)}; "
+                f"the fleet has {', '.join(vehicle_ids)}"
+            )
+        self.report_mailer = (
+            ReportMailer(
+                store,
+                n,
+                self.clock,
+                visits=visit_figures,
+                on_queued=self.notifier.wake if self.notifier is not None else None,
+            )
+            if n.reports
+            else None
+        )
+        record_notification_settings(store, n, self.clock.now())
         self.alerts = AlertEvaluator(
             store,
             HealthThresholds(
@@ -135,8 +185,8 @@ class IngestDomain:
                 low_soc_clear_pct=a.low_soc_clear_pct,
             ),
             self.clock,
-            notify=self.notifier is not None,
-            on_change=self.notifier.wake if self.notifier is not None else None,
+            notify=a.webhook_url is not None,
+            on_change=self._alerts_changed,
             sources=condition_sources,
             tick_s=a.tick_s,
         )
@@ -154,6 +204,12 @@ class IngestDomain:
                 recorded_at=self.clock.now(),
             ),
         )
+
+    def _alerts_changed(self) -> None:
+        if self.dispatcher is not None:
+            self.dispatcher.wake()
+        if self.notifier is not None:
+            self.notifier.wake()
 
     def fridge_config(self, vehicle: str) -> ColdChainConfig:
         found = self._configs.get(vehicle)
@@ -181,12 +237,20 @@ class IngestDomain:
         alerts, send due notifications."""
         self.daily.catch_up()
         self.alerts.evaluate()
+        if self.dispatcher is not None:
+            self.dispatcher.dispatch()
+        if self.report_mailer is not None:
+            self.report_mailer.mail_due()
         if self.notifier is not None:
             self.notifier.send_due()
 
     def start(self) -> None:
         self.daily.start()
         self.alerts.start()
+        if self.dispatcher is not None:
+            self.dispatcher.start()
+        if self.report_mailer is not None:
+            self.report_mailer.start()
         if self.notifier is not None:
             self.notifier.start()
         log.info(
@@ -194,11 +258,15 @@ class IngestDomain:
             self.factors.id,
             self.factors.version,
             self.settings.alerts.tick_s,
-            f", webhook {self.settings.alerts.webhook_url}" if self.notifier else "",
+            f", notifications by {', '.join(self.notifier.channels)}" if self.notifier else "",
         )
 
     def stop(self) -> None:
         self.alerts.stop()
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
+        if self.report_mailer is not None:
+            self.report_mailer.stop()
         self.daily.stop()
         if self.notifier is not None:
             self.notifier.stop()

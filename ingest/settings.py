@@ -19,6 +19,7 @@ from pydantic_settings import SettingsConfigDict
 
 from firmware_config.agent import BrokerConfig
 from firmware_config.loader import TomlSettings
+from ingest.alerts.notify_settings import NotificationSettings
 from ingest.coldchain.rules import ColdChainConfig
 from ingest.footprint.emissions import bundled_factor_sets
 from ingest.footprint.energy import DEFAULT_IDLE_SOURCE, IdlingConfig
@@ -143,6 +144,7 @@ class DomainSettings(_Section):
     derive_every_s: float = Field(
         default=30, gt=0, description="how often daily records of changed days are rebuilt"
     )
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
 
     def fridge_rules(self, vehicle: str) -> FridgeRules:
         override = self.fridge_by_vehicle.get(vehicle)
@@ -186,6 +188,10 @@ class IngestSettings(TomlSettings):
     footprint: FootprintSettings = Field(default_factory=FootprintSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     derive_every_s: float = Field(default=30, gt=0)
+    notifications: NotificationSettings = Field(
+        default_factory=NotificationSettings,
+        description="e-mail and SMS: people, roles, routes per operator, SMTP, SMS gateway",
+    )
 
     @model_validator(mode="after")
     def _retention_outlives_max_age(self) -> IngestSettings:
@@ -203,4 +209,5 @@ class IngestSettings(TomlSettings):
             footprint=self.footprint,
             alerts=self.alerts,
             derive_every_s=self.derive_every_s,
+            notifications=self.notifications,
         )

@@ -118,6 +118,7 @@ def ingest(config: ConfigOption) -> None:
     from ingest.local_days import local_date
     from ingest.metrics import IngestMetrics
     from ingest.pipeline import Ingestor
+    from ingest.punctuality.figures import StoredVisitFigures
     from ingest.punctuality.late_arrival import LateArrivals
     from ingest.punctuality.schedule import ScheduleError
     from ingest.punctuality.storage import PunctualityStore
@@ -141,7 +142,11 @@ def ingest(config: ConfigOption) -> None:
     store.load_fleet(itinerary)
     try:
         domain = IngestDomain(
-            store, itinerary, settings.domain(), condition_sources=[LateArrivals(store)]
+            store,
+            itinerary,
+            settings.domain(),
+            condition_sources=[LateArrivals(store)],
+            visit_figures=StoredVisitFigures(store),
         )
     except (DomainConfigError, FactorFileError) as exc:
         store.close()

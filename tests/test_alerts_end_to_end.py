@@ -7,11 +7,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from ingest.alerts.notify_settings import NotificationSettings
 from ingest.itinerary import Itinerary
 from ingest.settings import AlertSettings, DomainSettings
 from ingest.store import Store
@@ -31,6 +33,7 @@ from simulators.fridge_device import FridgeThermalModel
 from tests.support.domain import WebhookReceiver, running_domain_ingest, webhook_receiver
 from tests.support.live import running_api
 from tests.support.mosquitto import Mosquitto
+from tests.support.smtp import PASSWORD, USER, SmtpServer
 from tests.support.wait import wait_for
 
 MIN = timedelta(minutes=1)
@@ -273,3 +276,81 @@ def test_silence_longer_than_the_timeout_is_offline(
         publish(client, status(1))
         wait_for(lambda: alerts(api, "offline", active="false"), what="heard again")
         wait_for(lambda: len(receiver.events("offline")) == 2, what="raise and clear pushed")
+
+
+def test_a_fridge_alarm_reaches_people_by_email_and_sms_and_escalates_until_acknowledged(
+    store: Store, itinerary: Itinerary, mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """Through Mosquitto and a running ingest to a real SMTP server and an HTTP server
+    standing in for the SMS provider (the provider itself is the only fake), with the
+    webhook beside them: one queue, one message per person and step."""
+    samples = fridge_failure(datetime.now(UTC).replace(microsecond=0) - 3 * timedelta(hours=1))
+    chunks = [samples[i : i + 10] for i in range(0, len(samples), 10)]
+    fridge = [FridgeBatch(vehicle="vexin-01", seq=i, samples=c) for i, c in enumerate(chunks)]
+    smtp = SmtpServer(tmp_path).start()
+    try:
+        with webhook_receiver() as receiver, webhook_receiver() as gateway:
+            notifications = NotificationSettings.model_validate(
+                {
+                    "public_base_url": "https://medicobus.example",
+                    "people": {
+                        "claire": {
+                            "name": "Claire",
+                            "email": "pharmacie@doct-eure.example",
+                            "phone": "+33612345678",
+                        },
+                        "cellule": {"name": "Cellule", "email": "cellule@doct-eure.example"},
+                    },
+                    "routes": [
+                        {
+                            "operator": "doct-eure",
+                            "kinds": ["fridge_early_warning", "fridge_heat"],
+                            "steps": [["claire"], ["cellule"]],
+                            "escalate_after_min": 0.05,
+                        }
+                    ],
+                    "smtp": {
+                        "host": "127.0.0.1",
+                        "port": smtp.port,
+                        "username": USER,
+                        "password": PASSWORD,
+                        "sender": "alertes@medicobus.example",
+                        "ca_file": str(smtp.cert),
+                    },
+                    "sms": {
+                        "url": gateway.url,
+                        "body": '{"event": "sms", "alert": {"to": $to_json, "text": $text_json}}',
+                    },
+                    "tick_s": 0.1,
+                }
+            )
+            domain_settings = DomainSettings(
+                alerts=settings(receiver).alerts, notifications=notifications
+            )
+            with (
+                bus(mosquitto, "vexin-01") as client,
+                running_domain_ingest(store, itinerary, mosquitto.url, domain_settings),
+                running_api(store, token="coord-eure-token") as api,
+            ):
+                publish(client, *fridge[:7])
+                (raised,) = wait_for(
+                    lambda: alerts(api, "fridge_early_warning", active="true"), what="alert"
+                )
+                wait_for(lambda: len(smtp.mails()) >= 2, what="mail, then escalation")
+                first, escalated = smtp.mails()[:2]
+                wait_for(lambda: gateway.received, what="SMS")
+                wait_for(lambda: receiver.events("fridge_early_warning"), what="webhook")
+                ack = api.post(f"/api/v1/alerts/{raised['id']}/ack", json={"comment": "vu"})
+                assert ack.status_code == 200
+                time.sleep(1.0)  # ten more routing passes after the acknowledgement
+    finally:
+        smtp.stop()
+    assert first.recipients == ["pharmacie@doct-eure.example"]
+    peak = str(raised["detail"]["peak_c"]).replace(".", ",")
+    assert f"Valeur : température maximale {peak} °C." in first.text
+    assert f"Acquitter : https://medicobus.example/#/alertes?alert={raised['id']}" in first.text
+    assert escalated.recipients == ["cellule@doct-eure.example"]
+    assert escalated.message["Subject"].startswith("ESCALADE – ")
+    assert len(smtp.mails()) == 2
+    assert [m["alert"]["to"] for m in gateway.received] == ["+33612345678"]
+    assert "réfrigérateur : alerte précoce" in gateway.received[0]["alert"]["text"]

@@ -17,6 +17,7 @@ from api.scope import visible_vehicle, visible_vehicle_ids
 from ingest.alerts import storage
 from ingest.alerts.rules import SEVERITY, AlertKind, Severity
 from ingest.reports.coldchain import AckOut
+from ingest.reports.configuration import load_notification_settings
 from ingest.store import Store
 from protocol.clock import SystemClock
 
@@ -98,19 +99,42 @@ def active_alerts_out(records: Iterable[storage.AlertRecord], caller: Principal)
     return [AlertOut.of(a) for a in islice(mine, DEFAULT_LIMIT)]
 
 
+class ChannelCounts(BaseModel):
+    delivered: int
+    pending: int
+    abandoned: int
+
+
+class AbandonedOut(BaseModel):
+    id: int
+    alert_id: int
+    event: str
+    channel: str
+    recipient: str
+    attempts: int
+    abandoned_at: datetime
+    reason: str | None = Field(description="the last attempt's error")
+
+
 class DeliveriesOut(BaseModel):
     delivered: int
     pending: int
     abandoned: int
     failed_attempts: int
     last_error: str | None
+    by_channel: dict[str, ChannelCounts] = Field(description="webhook, email, sms")
+    abandoned_latest: list[AbandonedOut] = Field(
+        description="the 50 latest given up about the caller's alerts (all for admins), "
+        "newest first"
+    )
 
 
 @router.get("/alerts/deliveries")
 def deliveries(
     store: StoreDep, caller: Annotated[Principal, Depends(require(Role.ENGINEER))]
 ) -> DeliveriesOut:
-    """How the webhook's notifications fared: delivered, waiting for a retry, given up."""
+    """How notifications fared (webhook, e-mail, SMS): delivered, waiting for a retry,
+    given up and why."""
     counts = storage.notification_counts(store.engine)
     return DeliveriesOut(
         delivered=counts.get("delivered", 0),
@@ -118,7 +142,54 @@ def deliveries(
         abandoned=counts.get("abandoned", 0),
         failed_attempts=storage.failed_attempts(store.engine),
         last_error=storage.last_failure(store.engine),
+        by_channel={
+            channel: ChannelCounts(**c)
+            for channel, c in storage.notification_counts_by_channel(store.engine).items()
+        },
+        abandoned_latest=[
+            AbandonedOut(
+                id=a.id,
+                alert_id=a.alert_id,
+                event=a.event,
+                channel=a.channel,
+                recipient=a.recipient,
+                attempts=a.attempts,
+                abandoned_at=a.abandoned_at,
+                reason=a.reason,
+            )
+            for a in storage.abandoned_notifications(store.engine, operators=_operators(caller))
+        ],
     )
+
+
+def _operators(caller: Principal) -> list[str] | None:
+    """Whose recipients the caller may see: every operator's for admins."""
+    if caller.role is Role.ADMIN:
+        return None
+    return [] if caller.operator is None else [caller.operator]
+
+
+@router.get("/alerts/routing")
+def routing(
+    store: StoreDep,
+    caller: Annotated[Principal, Depends(require(Role.ENGINEER, Role.FLEET_MANAGER))],
+) -> dict[str, Any]:
+    """Who is told of which alert, when and how, as the ingest runs with it (its
+    ``[notifications]`` settings, without the SMTP password nor the SMS gateway's headers).
+    A fleet manager sees the routes of their operators only."""
+    found = load_notification_settings(store)
+    if found is None:
+        raise HTTPException(status_code=503, detail="the ingest has recorded no routing yet")
+    routes = [r for r in found.get("routes", []) if caller.sees(str(r.get("operator")))]
+    roles: dict[str, list[str]] = found.get("roles", {})
+    named = {name for r in routes for step in r.get("steps", []) for name in step}
+    people = {p for name in named for p in roles.get(name, [name])}
+    return {
+        **found,
+        "routes": routes,
+        "roles": {k: v for k, v in roles.items() if k in named},
+        "people": {k: v for k, v in found.get("people", {}).items() if k in people},
+    }
 
 
 @router.get("/alerts/kinds")

@@ -20,14 +20,12 @@ from api.scope import (
     visible_vehicle,
 )
 from ingest.coldchain import storage as coldchain_storage
-from ingest.daily_records import pending_count
-from ingest.footprint import storage as footprint_storage
-from ingest.footprint.emissions import FactorSetMismatchError
-from ingest.footprint.energy import TRACTION_CARRIER, Carrier
-from ingest.reports.coldchain import ColdChainReport, coldchain_report, days_csv, filled_days
+from ingest.reports import documents
+from ingest.reports.coldchain import ColdChainReport, coldchain_report, days_csv
 from ingest.reports.configuration import ReportConfiguration
-from ingest.reports.footprint import FootprintReport, footprint_csv, footprint_report
-from ingest.reports.funder import FunderReport, funder_csv, funder_report
+from ingest.reports.footprint import FootprintReport, footprint_csv
+from ingest.reports.funder import FunderReport, funder_csv
+from ingest.reports.pdf import coldchain_pdf, funder_pdf
 from ingest.settings import FridgeRules
 from ingest.store import Store, VehicleRow
 from ingest.visit_figures import VisitFigures
@@ -42,10 +40,14 @@ Output = Annotated[
     Literal["json", "csv"] | None,
     Query(alias="format", description="json or csv; or send Accept: text/csv"),
 ]
+DocumentOutput = Annotated[
+    Literal["json", "csv", "pdf"] | None,
+    Query(alias="format", description="json, csv or pdf; or send Accept: text/csv"),
+]
 _clock = SystemClock()
 
 
-def wants_csv(request: Request, output: Literal["json", "csv"] | None) -> bool:
+def wants_csv(request: Request, output: str | None) -> bool:
     """``format=csv``, or no ``format`` and an ``Accept`` header asking for CSV."""
     if output is not None:
         return output == "csv"
@@ -61,34 +63,12 @@ def _footprint(
     configuration: ReportConfiguration,
     visits: VisitFigures,
 ) -> FootprintReport:
-    if v.id not in configuration.footprint_vehicles:
-        raise HTTPException(
-            status_code=409,
-            detail=f"{v.id} has no consumption in the fleet file (fuel_l_per_100km or "
-            "kwh_per_100km): its footprint is not computed",
-        )
-    zone = ZoneInfo(configuration.timezone)
-    lo, hi = utc_bounds(start, end, zone)
     try:
-        return footprint_report(
-            vehicle=v.id,
-            operator=v.operator,
-            label=v.label,
-            traction_carrier=_carrier(v),
-            start=start,
-            end=end,
-            days=footprint_storage.days(store.engine, v.id, start, end),
-            configuration=configuration,
-            pending_days=pending_count(store, v.id, "footprint", start, end),
-            attendance=visits.attendance(v.id, lo, hi),
-            counts=visits.counts(v.id, lo, hi),
+        return documents.footprint_of(
+            store=store, v=v, start=start, end=end, configuration=configuration, visits=visits
         )
-    except FactorSetMismatchError as exc:
-        raise HTTPException(
-            status_code=409,
-            detail=f"{exc}: the factor set was changed and the ingest is recomputing these "
-            "days; ask again shortly",
-        ) from None
+    except documents.ReportUnavailableError as exc:
+        raise HTTPException(status_code=exc.status, detail=str(exc)) from None
 
 
 @router.get("/footprint", response_model=None)
@@ -126,12 +106,13 @@ def coldchain(
     vehicle: str,
     start: From,
     end: To,
-    output: Output = None,
+    output: DocumentOutput = None,
     request: Request,
 ) -> ColdChainReport | Response:
     """The fridge's daily records (min/max, time in range, excursions, alarms) and its
     alarms with acknowledgements; ``format=csv`` gives the daily log for the pharmacy
-    (the alarm log is ``/api/v1/coldchain/alarms?format=csv``)."""
+    (the alarm log is ``/api/v1/coldchain/alarms?format=csv``), ``format=pdf`` the
+    logger-style sheet in French with the alarms, acknowledgements and comments."""
     v = visible_vehicle(store, caller, vehicle)
     checked_period(start, end)
     zone = ZoneInfo(configuration.timezone)
@@ -150,66 +131,55 @@ def coldchain(
     )
     if wants_csv(request, output):
         return csv_response(days_csv(report, zone), f"fridge-{v.id}-{start}-{end}.csv")
+    if output == "pdf":
+        return pdf_response(coldchain_pdf(report, _clock.now()), f"fridge-{v.id}-{start}-{end}.pdf")
     return report
 
 
-def _carrier(v: VehicleRow) -> Carrier:
-    for traction, carrier in TRACTION_CARRIER.items():
-        if traction == v.traction:
-            return carrier
-    raise HTTPException(status_code=500, detail=f"{v.id}: unknown traction {v.traction!r}")
-
-
 def _fridge_rules(configuration: ReportConfiguration, vehicle: str) -> FridgeRules:
-    rules = configuration.fridge.get(vehicle)
-    if rules is None:
-        raise HTTPException(
-            status_code=503, detail=f"the ingest has recorded no fridge rules for {vehicle} yet"
-        )
-    return rules
+    try:
+        return documents.fridge_rules(configuration, vehicle)
+    except documents.ReportUnavailableError as exc:
+        raise HTTPException(status_code=exc.status, detail=str(exc)) from None
 
 
 @router.get("/funder", response_model=None)
 def funder(
     *,
-    request: Request,
     store: StoreDep,
     caller: Reader,
     configuration: ConfigurationDep,
     visits: VisitFiguresDep,
     vehicle: str,
     year: Annotated[int, Query(ge=2000, le=2100)],
-    output: Output = None,
+    output: DocumentOutput = None,
+    request: Request,
 ) -> FunderReport | Response:
     """One vehicle's year: distance, energy, CO₂e well-to-wheel and avoided, cold-chain
     compliance, visits and punctuality (null, with a note, where not recorded);
-    ``format=csv`` (or ``Accept: text/csv``) gives it as ``figure,value`` lines."""
+    ``format=csv`` (or ``Accept: text/csv``) gives it as ``figure,value`` lines,
+    ``format=pdf`` as a document in French."""
     v = visible_vehicle(store, caller, vehicle)
     zone = ZoneInfo(configuration.timezone)
-    start, end = date(year, 1, 1), date(year, 12, 31)
     now = _clock.now()
-    if start > local_today(now, zone):
+    if date(year, 1, 1) > local_today(now, zone):
         raise HTTPException(status_code=422, detail=f"{year} has not begun")
-    rules = _fridge_rules(configuration, v.id)
-    lo, hi = utc_bounds(start, end, zone)
-    attendance = visits.attendance(v.id, lo, hi)
-    fridge_days = filled_days(
-        coldchain_storage.days(store.engine, v.id, start, end), start, end, zone, now
-    )
-    report = funder_report(
-        year=year,
-        footprint=_footprint(
-            store=store, v=v, start=start, end=end, configuration=configuration, visits=visits
-        ),
-        fridge_days=[r for r, _, _ in fridge_days],
-        fridge_rules=rules,
-        alarms=coldchain_storage.list_alarms(
-            store.engine, vehicle_ids=[v.id], start=lo, end=hi, limit=100_000
-        ),
-        counts=visits.counts(v.id, lo, hi),
-        patients_seen=None if attendance is None else sum(a.patients_seen for a in attendance),
-        punctuality=visits.punctuality(v.id, lo, hi),
-    )
+    try:
+        report = documents.funder_of(
+            store=store, v=v, year=year, configuration=configuration, visits=visits, now=now
+        )
+    except documents.ReportUnavailableError as exc:
+        raise HTTPException(status_code=exc.status, detail=str(exc)) from None
+    if output == "pdf":
+        return pdf_response(funder_pdf(report, now), f"funder-{v.id}-{year}.pdf")
     if wants_csv(request, output):
         return csv_response(funder_csv(report), f"funder-{v.id}-{year}.csv")
     return report
+
+
+def pdf_response(body: bytes, filename: str) -> Response:
+    return Response(
+        body,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

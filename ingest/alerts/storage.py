@@ -28,6 +28,7 @@ from ingest.alerts.rules import (
     Severity,
     VehicleHealth,
 )
+from ingest.geo import haversine_m
 from ingest.sql_dialects import insert_or_skip
 from ingest.store import (
     UtcDateTime,
@@ -36,6 +37,7 @@ from ingest.store import (
     gps_samples,
     metadata,
     queue_points,
+    stops,
     vehicle_state,
     vehicles,
 )
@@ -89,7 +91,27 @@ alert_notifications = sa.Table(
     sa.Column("delivered_at", UtcDateTime),
     sa.Column("abandoned_at", UtcDateTime),
     sa.Column("last_error", sa.Text),
+    # webhook, email or sms; for the last two, the address or number it goes to.
+    sa.Column("channel", sa.String(16), nullable=False, server_default="webhook"),
+    sa.Column("recipient", sa.String(254), nullable=False, server_default=""),
+    # One message per alert, step and recipient, however often it is planned: the
+    # second insert is skipped. Sent along (Message-ID, $key) so a receiver can drop
+    # the copy a retry after a lost answer delivers.
+    sa.Column("dedup_key", sa.String(200)),
+    sa.UniqueConstraint("dedup_key", name="uq_alert_notifications_dedup_key"),
     sa.Index("ix_alert_notifications_open", "delivered_at", "abandoned_at"),
+)
+
+# How far each routed alert went: the step of its route last told and when, and whether
+# that step had its reminder.
+alert_routing = sa.Table(
+    "alert_routing",
+    metadata,
+    sa.Column("alert_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("route", sa.Integer),
+    sa.Column("step", sa.Integer, nullable=False),
+    sa.Column("step_at", UtcDateTime, nullable=False),
+    sa.Column("reminded", sa.Boolean, nullable=False),
 )
 
 # The link state of each vehicle: its newest status by the status's own time, and when
@@ -403,13 +425,22 @@ def acknowledge_alert(
 class Notification:
     id: int
     alert_id: int
-    event: AlertEvent
+    event: str
     payload: str
     attempts: int
     next_attempt_at: datetime | None
+    channel: str = "webhook"
+    recipient: str = ""
+    dedup_key: str | None = None
+
+    @property
+    def idempotency_key(self) -> str:
+        return self.dedup_key or f"notification-{self.id}"
 
 
-def open_notifications(engine: Engine, limit: int = 500) -> list[Notification]:
+def open_notifications(
+    engine: Engine, limit: int = 500, channels: Iterable[str] | None = None
+) -> list[Notification]:
     """Not yet delivered nor given up, oldest first."""
     c = alert_notifications.c
     query = (
@@ -418,13 +449,69 @@ def open_notifications(engine: Engine, limit: int = 500) -> list[Notification]:
         .order_by(c.id)
         .limit(limit)
     )
+    if channels is not None:
+        query = query.where(c.channel.in_(list(channels)))
     with engine.connect() as conn:
         return [
             Notification(
-                int(r.id), int(r.alert_id), r.event, r.payload, r.attempts, r.next_attempt_at
+                int(r.id),
+                int(r.alert_id),
+                r.event,
+                r.payload,
+                r.attempts,
+                r.next_attempt_at,
+                r.channel,
+                r.recipient,
+                r.dedup_key,
             )
             for r in conn.execute(query)
         ]
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message for one person, to be queued with the alert's other notifications."""
+
+    alert_id: int
+    event: str
+    channel: str
+    recipient: str
+    dedup_key: str
+    subject: str
+    text: str
+    # (file name, PDF bytes): a report sent as a document.
+    attachments: tuple[tuple[str, bytes], ...] = ()
+
+
+# The alert_id of a message about no alert (a scheduled report).
+NO_ALERT = 0
+
+
+def enqueue(conn: Connection, messages: Sequence[Message], now: datetime) -> int:
+    """Queue ``messages``; one already queued under its key is skipped. Returns how many
+    were new."""
+    added = 0
+    for m in messages:
+        body: dict[str, Any] = {"to": m.recipient, "subject": m.subject, "text": m.text}
+        if m.attachments:
+            body["attachments"] = [{"filename": f, "hex": b.hex()} for f, b in m.attachments]
+        payload = json.dumps(body)
+        row = {
+            "alert_id": m.alert_id,
+            "event": m.event,
+            "payload": payload,
+            "created_at": now,
+            "attempts": 0,
+            "next_attempt_at": None,
+            "channel": m.channel,
+            "recipient": m.recipient,
+            "dedup_key": m.dedup_key,
+        }
+        # rowcount of an INSERT … ON CONFLICT is not reliable on every driver.
+        stmt = insert_or_skip(conn, alert_notifications).values(**row)
+        if conn.execute(stmt.returning(alert_notifications.c.id)).first() is not None:
+            added += 1
+    return added
 
 
 def lease(engine: Engine, n: Notification, until: datetime) -> bool:
@@ -489,6 +576,69 @@ def notification_counts(engine: Engine) -> dict[str, int]:
         return {r[0]: int(r[1]) for r in conn.execute(query)}
 
 
+def notification_counts_by_channel(engine: Engine) -> dict[str, dict[str, int]]:
+    """Per channel: delivered, pending, abandoned."""
+    c = alert_notifications.c
+    state = sa.case(
+        (c.delivered_at.is_not(None), "delivered"),
+        (c.abandoned_at.is_not(None), "abandoned"),
+        else_="pending",
+    )
+    query = sa.select(c.channel, state.label("state"), sa.func.count()).group_by(c.channel, state)
+    out: dict[str, dict[str, int]] = {}
+    with engine.connect() as conn:
+        for channel, st, n in conn.execute(query):
+            out.setdefault(channel, {"delivered": 0, "pending": 0, "abandoned": 0})[st] = int(n)
+    return out
+
+
+@dataclass(frozen=True)
+class AbandonedNotification:
+    id: int
+    alert_id: int
+    event: str
+    channel: str
+    recipient: str
+    attempts: int
+    abandoned_at: datetime
+    reason: str | None
+
+
+def abandoned_notifications(
+    engine: Engine, limit: int = 50, operators: Iterable[str] | None = None
+) -> list[AbandonedNotification]:
+    """The latest notifications given up on, with why, newest first; only those about
+    alerts of ``operators`` when given (a scheduled report is about no alert)."""
+    c = alert_notifications.c
+    query = (
+        sa.select(alert_notifications)
+        .where(c.abandoned_at.is_not(None))
+        .order_by(c.abandoned_at.desc(), c.id.desc())
+        .limit(limit)
+    )
+    if operators is not None:
+        mine = (
+            sa.select(alerts.c.id)
+            .join(vehicles, vehicles.c.id == alerts.c.vehicle)
+            .where(vehicles.c.operator.in_(list(operators)))
+        )
+        query = query.where(c.alert_id.in_(mine))
+    with engine.connect() as conn:
+        return [
+            AbandonedNotification(
+                int(r.id),
+                int(r.alert_id),
+                r.event,
+                r.channel,
+                r.recipient,
+                int(r.attempts),
+                r.abandoned_at,
+                r.last_error,
+            )
+            for r in conn.execute(query)
+        ]
+
+
 def failed_attempts(engine: Engine) -> int:
     """Attempts that did not deliver, over every notification."""
     c = alert_notifications.c
@@ -504,3 +654,112 @@ def last_failure(engine: Engine) -> str | None:
     with engine.connect() as conn:
         found: str | None = conn.execute(query).scalar()
     return found
+
+
+# --- routing to people -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RoutingState:
+    alert: AlertRecord
+    route: int | None
+    step: int
+    step_at: datetime
+    reminded: bool
+
+
+def unrouted_alerts(conn: Connection, raised_since: datetime) -> list[AlertRecord]:
+    """Alerts raised since ``raised_since`` that routing has not looked at yet."""
+    r = alert_routing.c
+    query = (
+        _with_operator()
+        .where(
+            alerts.c.raised_at >= raised_since,
+            ~sa.exists().where(r.alert_id == alerts.c.id),
+        )
+        .order_by(alerts.c.id)
+    )
+    return [_record(row) for row in conn.execute(query)]
+
+
+def start_routing(conn: Connection, alert_id: int, route: int | None, now: datetime) -> bool:
+    """Mark the alert as routed (at step 0); False if another process did first."""
+    row = {"alert_id": alert_id, "route": route, "step": 0, "step_at": now, "reminded": False}
+    stmt = insert_or_skip(conn, alert_routing).values(**row).returning(alert_routing.c.alert_id)
+    return conn.execute(stmt).first() is not None
+
+
+def awaiting_acknowledgement(conn: Connection) -> list[RoutingState]:
+    """Routed alerts still active and unacknowledged: candidates for a reminder or the
+    next step."""
+    r = alert_routing.c
+    query = (
+        sa.select(alerts, vehicles.c.operator, r.route, r.step, r.step_at, r.reminded)
+        .select_from(
+            alerts.join(vehicles, vehicles.c.id == alerts.c.vehicle).join(
+                alert_routing, r.alert_id == alerts.c.id
+            )
+        )
+        .where(r.route.is_not(None), alerts.c.cleared_at.is_(None), alerts.c.ack_at.is_(None))
+        .order_by(alerts.c.id)
+    )
+    return [
+        RoutingState(_record(row), row.route, int(row.step), row.step_at, bool(row.reminded))
+        for row in conn.execute(query)
+    ]
+
+
+def advance_routing(
+    conn: Connection, state: RoutingState, *, step: int, reminded: bool, now: datetime
+) -> bool:
+    """Move the alert to ``step`` (or mark its reminder); False if another process moved
+    it first."""
+    r = alert_routing.c
+    values: dict[str, Any] = {"reminded": reminded}
+    if step != state.step:
+        values.update(step=step, step_at=now)
+    done = conn.execute(
+        alert_routing.update()
+        .where(
+            r.alert_id == state.alert.id,
+            r.step == state.step,
+            r.reminded == state.reminded,
+        )
+        .values(**values)
+    )
+    return bool(done.rowcount == 1)
+
+
+def last_place(conn: Connection, vehicle: str, near_m: float = 20_000) -> str | None:
+    """Where the bus was last seen: the stop it is at, the nearest stop within
+    ``near_m``, or its coordinates."""
+    g = gps_samples.c
+    fix = conn.execute(
+        sa.select(g.lat, g.lon)
+        .where(g.vehicle == vehicle, g.fix_mode > 1, g.quality > 0)
+        .order_by(g.t.desc())
+        .limit(1)
+    ).first()
+    if fix is None:
+        return None
+    best: tuple[float, str, float] | None = None
+    for stop in conn.execute(sa.select(stops.c.name, stops.c.lat, stops.c.lon, stops.c.radius_m)):
+        d = haversine_m(fix.lat, fix.lon, stop.lat, stop.lon)
+        if best is None or d < best[0]:
+            best = (d, stop.name, stop.radius_m)
+    coords = f"{fix.lat:.5f}, {fix.lon:.5f}"
+    if best is not None and best[0] <= best[2]:
+        return f"{best[1]} ({coords})"
+    if best is not None and best[0] <= near_m:
+        km = f"{best[0] / 1000:.1f}".replace(".", ",")
+        return f"à {km} km de {best[1]} ({coords})"
+    return coords
+
+
+def queued_keys(conn: Connection, keys: Iterable[str]) -> set[str]:
+    """Which of ``keys`` are already in the queue (whatever their state)."""
+    c = alert_notifications.c
+    wanted = list(keys)
+    if not wanted:
+        return set()
+    return {r[0] for r in conn.execute(sa.select(c.dedup_key).where(c.dedup_key.in_(wanted)))}

@@ -8,11 +8,13 @@ ingest writes it here when it starts and the API reads it back.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Final
+import json
+from typing import Any, Final
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 
+from ingest.alerts.notify_settings import NotificationSettings
 from ingest.footprint.avoided import CarTripFactor
 from ingest.footprint.emissions import FactorSet
 from ingest.footprint.energy import IdlingConfig
@@ -85,3 +87,29 @@ def load_configuration(store: Store) -> ReportConfiguration | None:
     with store.engine.connect() as conn:
         body = conn.execute(sa.select(c.body).where(c.name == CURRENT)).scalar()
     return None if body is None else ReportConfiguration.model_validate_json(body)
+
+
+NOTIFICATIONS: Final = "notifications"
+
+
+def record_notification_settings(
+    store: Store, settings: NotificationSettings, now: dt.datetime
+) -> None:
+    """Who is told of which alert, for the API to show (without secrets)."""
+    with store.engine.begin() as conn:
+        upsert(
+            conn,
+            report_configuration,
+            ("name",),
+            {"name": NOTIFICATIONS, "body": json.dumps(settings.public()), "recorded_at": now},
+        )
+
+
+def load_notification_settings(store: Store) -> dict[str, Any] | None:
+    c = report_configuration.c
+    with store.engine.connect() as conn:
+        body = conn.execute(sa.select(c.body).where(c.name == NOTIFICATIONS)).scalar()
+    if body is None:
+        return None
+    found: dict[str, Any] = json.loads(body)
+    return found

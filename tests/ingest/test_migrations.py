@@ -6,6 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import sqlalchemy as sa
+from alembic import command
+
+from ingest.schema import alembic_config
 from ingest.store import Store
 
 
@@ -28,3 +32,34 @@ def test_processes_starting_together_on_a_new_sqlite_file_both_migrate_it(
             assert store.vehicle_ids() == set()
         finally:
             store.close()
+
+
+def test_webhook_notifications_queued_before_the_email_and_sms_channels_keep_their_state(
+    database_url: str,
+) -> None:
+    """0011 adds channel, recipient and idempotency key to the delivery queue: the rows
+    already there are the webhook's, delivered or not, and are kept as they were."""
+    engine = sa.create_engine(database_url)
+    try:
+        config = alembic_config(engine)
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0007")
+            connection.exec_driver_sql(
+                "INSERT INTO alert_notifications (alert_id, event, payload, created_at, attempts,"
+                " delivered_at) VALUES (1, 'raised', '{}', '2026-11-23 09:00:00', 1,"
+                " '2026-11-23 09:00:01'), (1, 'cleared', '{}', '2026-11-23 10:00:00', 0, NULL)"
+            )
+            command.upgrade(config, "head")
+            rows = connection.exec_driver_sql(
+                "SELECT event, channel, recipient, dedup_key, attempts, delivered_at IS NULL"
+                " FROM alert_notifications ORDER BY id"
+            ).all()
+            routing = connection.exec_driver_sql("SELECT count(*) FROM alert_routing").scalar()
+    finally:
+        engine.dispose()
+    assert [tuple(r) for r in rows] == [
+        ("raised", "webhook", "", None, 1, False),
+        ("cleared", "webhook", "", None, 0, True),
+    ]
+    assert routing == 0

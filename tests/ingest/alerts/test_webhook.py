@@ -69,6 +69,8 @@ def test_a_failing_receiver_gets_the_alert_on_a_later_attempt_and_in_order(
     evaluator.evaluate(["vexin-01"])
     with webhook_receiver([500, 503]) as receiver, notifier(store, receiver) as n:
         wait_for(lambda: len(receiver.received) == 2, what="raise and clear delivered")
+        # The receiver has the POST before the worker records its answer.
+        wait_for(lambda: n.counters["delivered"] == 2, what="both recorded as delivered")
         # The clear waited for its raise, which needed three attempts.
         assert receiver.events() == [("raised", 1), ("cleared", 1)]
         assert receiver.attempts == 4
@@ -98,13 +100,18 @@ def test_a_receiver_that_never_answers_well_is_given_up_on_and_counted(store: St
     assert storage.notification_counts(store.engine) == {"abandoned": 1}
     with running_api(store, token="eng-eure-token") as api:
         seen = api.get("/api/v1/alerts/deliveries").json()
+    latest = seen.pop("abandoned_latest")
     assert seen == {
         "delivered": 0,
         "pending": 0,
         "abandoned": 1,
         "failed_attempts": 3,
         "last_error": "HTTP 500 Internal Server Error",
+        "by_channel": {"webhook": {"delivered": 0, "pending": 0, "abandoned": 1}},
     }
+    assert [(a["channel"], a["event"], a["attempts"], a["reason"]) for a in latest] == [
+        ("webhook", "raised", 3, "HTTP 500 Internal Server Error")
+    ]
 
 
 def test_a_slow_receiver_never_holds_up_the_evaluation(store: Store) -> None:
