@@ -69,6 +69,7 @@ def requests_for(operator: str) -> dict[str, list[tuple[str, dict[str, str]]]]:
         ],
         "/api/v1/alerts": [("/api/v1/alerts", {}), ("/api/v1/alerts", {"active": "true"})],
         "/api/v1/alerts/deliveries": [("/api/v1/alerts/deliveries", {})],
+        "/api/v1/alerts/routing": [("/api/v1/alerts/routing", {})],
         "/api/v1/coldchain/alarms": [("/api/v1/coldchain/alarms", {})],
         "/api/v1/coldchain/history": [("/api/v1/coldchain/history", {"vehicle": v})],
         "/api/v1/reports/punctuality/eta-accuracy": [
