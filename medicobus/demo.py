@@ -68,10 +68,12 @@ def run_demo(port: int, data_dir: Path | None, itinerary_file: Path | None, spee
         store.load_fleet(itinerary)
         # The simulated buses stop for DEMO_DWELL_S only: a shorter dwell lets the demo show
         # their arrivals.
+        metrics = IngestMetrics()
         punctuality = PunctualityTracker(
             store,
             itinerary,
             PunctualitySettings(detector=DetectorSettings(dwell_s=DEMO_DWELL_S * 2 / 3)),
+            on_reconciled=metrics.count_reconciled,
         )
         punctuality.start(local_date(datetime.now(UTC), itinerary.zone), past_days=1)
         # Cold chain, daily records and alerts with their default settings, and late arrivals.
@@ -80,7 +82,6 @@ def run_demo(port: int, data_dir: Path | None, itinerary_file: Path | None, spee
         )
         domain.start()
         stack.callback(domain.stop)
-        metrics = IngestMetrics()
         subscriber = IngestSubscriber(
             Ingestor(store, observers=[punctuality, *domain.observers], metrics=metrics),
             BrokerConfig(url=broker.url, client_id="medicobus-ingest"),

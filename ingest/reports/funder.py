@@ -23,6 +23,7 @@ from ingest.reports.footprint import (
     IdlingOut,
     IntensityOut,
 )
+from ingest.resolution import Energy, Kilometres, Minutes
 from ingest.settings import FridgeRules
 from ingest.visit_figures import PunctualitySummary, VisitCounts
 
@@ -31,7 +32,7 @@ class EnergyYear(BaseModel):
     traction: EnergyOut
     idling: IdlingOut
     auxiliary: AuxiliaryOut
-    solar_kwh: float | None
+    solar_kwh: Energy | None
 
 
 class ColdChainYear(BaseModel):
@@ -53,7 +54,7 @@ class PunctualityOut(BaseModel):
     on_time: int
     late: int
     missed: int
-    mean_delay_min: float | None
+    mean_delay_min: Minutes | None
 
 
 class FunderReport(BaseModel):
@@ -64,7 +65,7 @@ class FunderReport(BaseModel):
     start: date = Field(serialization_alias="from")
     end: date = Field(serialization_alias="to")
     timezone: str
-    distance_km: float
+    distance_km: Kilometres
     operating_days: int
     energy: EnergyYear
     co2e: Co2eOut
