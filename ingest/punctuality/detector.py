@@ -24,7 +24,8 @@ estimated from the last fix before the gap: the distance left to the rest's anch
 the gap, plus the time to brake from that speed. It is bounded: not before the bus could
 have covered the straight-line distance at ``max_speed_mps``, not after the first fix of
 the rest. The arrival carries these bounds (``earliest``, ``latest``); an observed arrival
-has none.
+has none. After a gap longer than ``max_outage_s`` (a receiver off for hours) the estimate
+is the first fix of the rest, with the same bounds.
 
 Departure. Once arrived, the vehicle departs when it is seen outside the zone (beyond
 radius + tolerance + ``exit_hysteresis_m``) continuously for ``exit_time_s``, or for
@@ -113,6 +114,9 @@ class DetectorConfig:
     max_hdop: float = 10.0
     reorder_window_s: float = 30.0
     outage_gap_s: float = 20.0
+    # Beyond this, where the bus was before the gap says little about when it arrived: the
+    # arrival is the first fix of the rest, still with its bounds.
+    max_outage_s: float = 3600.0
     # No médicobus drives faster than the motorway limit (130 km/h): the earliest arrival.
     max_speed_mps: float = 36.2
     speed_window_s: float = 60.0
@@ -129,6 +133,7 @@ class DetectorConfig:
             "dwell_s",
             "max_hdop",
             "outage_gap_s",
+            "max_outage_s",
             "max_speed_mps",
             "speed_window_s",
             "brake_mps2",
@@ -465,6 +470,8 @@ class ArrivalDetector:
         drive_s = straight * config.detour_factor / speed + speed / (2 * config.brake_mps2)
         estimate = approach.t + timedelta(seconds=drive_s)
         latest = rest.first
+        if (latest - approach.t).total_seconds() > config.max_outage_s:
+            estimate = latest
         earliest = min(earliest, latest)
         return earliest, min(max(estimate, earliest), latest)
 

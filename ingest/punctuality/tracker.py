@@ -194,19 +194,29 @@ class PunctualityTracker:
         ends across midnight began."""
         days = {self._day(e.t) for e in events}
         for day in sorted(days):
-            for e in self.db.stay_across(vehicle, day):
+            for e in self._stay_across(vehicle, day):
                 if isinstance(e, StopArrival):
                     days.add(self._day(e.t))
         return days
+
+    def _stay_across(self, vehicle: str, day: date) -> list[StopEvent]:
+        """The events of stays crossing ``day``'s midnights (see the module docstring); a
+        stay open for longer than ``MAX_STAY_RUN_IN`` is not carried into the day."""
+        opened_since = LocalDay.of(day, self._zone).start - MAX_STAY_RUN_IN
+        return [
+            e
+            for e in self.db.stay_across(vehicle, day)
+            if not isinstance(e, StopArrival) or e.t >= opened_since
+        ]
 
     def _run_in_start(self, vehicle: str, day: date) -> datetime:
         """Where a run of the detector for ``day`` starts: ``RUN_IN`` before its midnight,
         or before the arrival of the stay open at that midnight."""
         local = LocalDay.of(day, self._zone)
         start = local.start - RUN_IN
-        for e in self.db.stay_across(vehicle, day):
-            if isinstance(e, StopArrival) and e.t >= local.start - MAX_STAY_RUN_IN:
-                start = min(start, (e.latest or e.t) - RUN_IN)
+        for e in self._stay_across(vehicle, day):
+            if isinstance(e, StopArrival):
+                start = min(start, (e.earliest or e.t) - RUN_IN)
         return start
 
     def _detect(self, vehicle: str, day: date) -> list[StopEvent]:
@@ -237,7 +247,7 @@ class PunctualityTracker:
         local = LocalDay.of(day, self._zone)
 
         def classified() -> PunctualityReport:
-            events = self.db.events(vehicle, day) + self.db.stay_across(vehicle, day)
+            events = self.db.events(vehicle, day) + self._stay_across(vehicle, day)
             as_of = max([local.end, *(e.t for e in events)])
             return classify_visits(planned, events, as_of=as_of, thresholds=self._thresholds)
 
