@@ -42,7 +42,7 @@ RESOLUTION: Final = {
     "minutes": 1,
     "hours": 2,
     "energy": 3,  # litres or kWh
-    "kgco2e": 3,  # a gram
+    "kgco2e": 4,  # a tenth of a gram: a small bus's per-km figures stay readable
     "ratio": 3,
 }
 

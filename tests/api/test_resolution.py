@@ -58,7 +58,7 @@ def test_reports_figures_are_rounded_and_none_and_non_finite_pass() -> None:
     co2 = Co2eOut(
         ttw_kgco2e=2.0572020960353927, wtt_kgco2e=0.1, wtw_kgco2e=1e-9, factor_set=factors
     )
-    assert (co2.ttw_kgco2e, co2.wtt_kgco2e, co2.wtw_kgco2e) == (2.057, 0.1, 0.0)
+    assert (co2.ttw_kgco2e, co2.wtt_kgco2e, co2.wtw_kgco2e) == (2.0572, 0.1, 0.0)
     assert RESOLUTION["kilometres"] == 3 and Kilometres is not None
     assert to_digits(3)(2.0572020960353927) == 2.057
     assert math.isnan(to_digits(1)(math.nan))
