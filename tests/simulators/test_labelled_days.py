@@ -13,10 +13,10 @@ from simulators.labelled_days import (
     DEFAULT_VARIANTS,
     LabelledDay,
     Variant,
+    arrivals_in_outages,
     labelled_days,
     receiver_fixes,
 )
-from simulators.labelled_days import arrivals_in_outages as labelled_days_with_outages
 from simulators.scenario import ScenarioError, bundled_scenarios, load_scenario, parse_scenario
 
 
@@ -126,7 +126,7 @@ def test_an_unknown_scenario_is_refused(itinerary: Itinerary) -> None:
 
 
 def test_outage_days_lose_the_fix_around_each_arrival(itinerary: Itinerary) -> None:
-    days = list(labelled_days_with_outages(itinerary, ["vexin-monday-on-time"], [AS_WRITTEN]))
+    days = list(arrivals_in_outages(itinerary, ["vexin-monday-on-time"], [AS_WRITTEN]))
     assert [d.variant for d in days] == ["as-written+outage-vesly", "as-written+outage-hacqueville"]
     for day in days:
         (outage,) = day.plan.gps_outages
@@ -142,5 +142,5 @@ def test_outage_days_lose_the_fix_around_each_arrival(itinerary: Itinerary) -> N
         assert any(day.plan.seconds_of(f.t) < outage.start_s for f in fixes)
         assert any(day.plan.seconds_of(f.t) >= outage.end_s for f in fixes)
     # The same draw every time.
-    again = list(labelled_days_with_outages(itinerary, ["vexin-monday-on-time"], [AS_WRITTEN]))
+    again = list(arrivals_in_outages(itinerary, ["vexin-monday-on-time"], [AS_WRITTEN]))
     assert [d.plan.gps_outages for d in again] == [d.plan.gps_outages for d in days]
