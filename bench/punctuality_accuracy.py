@@ -64,6 +64,7 @@ from ingest.punctuality.tracker import PunctualityTracker
 from ingest.store import Store
 from ingest.validation import Limits
 from protocol import GpsBatch, GpsSample, encode, topic_for
+from protocol.models import Batch
 from simulators.accuracy import DetectedEvent, Scorecard, percentile, pooled, score
 from simulators.cli import bundled_itinerary
 from simulators.labelled_days import (
@@ -221,9 +222,19 @@ class _Feed:
     """Fixes into a real store through the ingest, with the tracker observing."""
 
     def __init__(self, store: Store, tracker: PunctualityTracker) -> None:
-        self.ingestor = Ingestor(store, Limits(max_age=timedelta(days=3650)), observers=[tracker])
+        self.tracker = tracker
+        limits = Limits(max_age=timedelta(days=3650))
+        self.ingestor = Ingestor(store, limits, observers=[self._observe])
         self.seq = 0
         self.errors = 0
+
+    def _observe(self, batches: Sequence[Batch]) -> None:
+        # The ingest logs an observer's failure and goes on: count them here.
+        try:
+            self.tracker(batches)
+        except Exception as exc:
+            print(f"  tracker raised: {exc!r}")
+            self.errors += 1
 
     def send(self, vehicle: str, fixes: Sequence[Fix], batch: int = 600) -> None:
         samples = _samples(fixes)
@@ -286,14 +297,20 @@ def _overnight(itinerary: Itinerary, days: Sequence[LabelledDay], url: str) -> T
         if arrived.stop != left.stop:
             continue
         stays += 1
-        own = [
-            u
+        # The evening's stay: unscheduled (the depot), or a visit's (a visit at the depot).
+        found = [
+            (u.arrival, u.departure)
             for u in db.unscheduled(evening.day, evening.day, evening.vehicle)
-            if u.stop == arrived.stop and abs(u.arrival - arrived.t) <= timedelta(minutes=2)
+            if u.stop == arrived.stop
+        ] + [
+            (r.facts.detected_arrival, r.facts.detected_departure)
+            for r in db.visits_between(evening.day, evening.day, evening.vehicle)
+            if r.stop == arrived.stop and r.facts.detected_arrival is not None
         ]
-        if own and own[0].departure is not None:
+        own = [d for a, d in found if abs(a - arrived.t) <= timedelta(minutes=2)]
+        if own and own[0] is not None:
             closed += 1
-            departure_errors.append((own[0].departure - left.t).total_seconds())
+            departure_errors.append((own[0] - left.t).total_seconds())
         start = LocalDay.of(morning.day, itinerary.zone).start
         if any(
             u.stop == left.stop and u.arrival < start

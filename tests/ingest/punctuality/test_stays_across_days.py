@@ -3,6 +3,7 @@ the tracker on a real store (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 from prometheus_client import generate_latest
@@ -17,6 +18,7 @@ from ingest.punctuality.tracker import PunctualityTracker
 from ingest.store import Store
 from ingest.validation import Limits
 from protocol import GpsBatch, encode, topic_for
+from protocol.models import Batch
 from tests.ingest.punctuality.days import batches_of
 from tests.ingest.punctuality.test_tracker import MONDAY, utc, vexin_monday
 
@@ -26,13 +28,23 @@ TUESDAY = MONDAY + timedelta(days=1)
 def ingest(
     store: Store, tracker: PunctualityTracker, batches: list[GpsBatch], seq_from: int = 0
 ) -> None:
-    """Each batch as a message of its own, received a minute after its newest fix."""
-    ingestor = Ingestor(store, Limits(max_age=timedelta(days=3650)), observers=[tracker])
+    """Each batch as a message of its own, received a minute after its newest fix; the
+    tracker must not fail on any (the ingest would log it and go on)."""
+    failures: list[str] = []
+
+    def observer(batches: Sequence[Batch]) -> None:
+        try:
+            tracker(batches)
+        except Exception as exc:
+            failures.append(repr(exc))
+
+    ingestor = Ingestor(store, Limits(max_age=timedelta(days=3650)), observers=[observer])
     for batch in batches:
         b = batch.model_copy(update={"seq": batch.seq + seq_from})
         received = max(s.t for s in b.samples) + timedelta(minutes=1)
         outcome = ingestor.handle(topic_for(b.vehicle, "gps"), encode(b), received)
         assert outcome.status == "stored", outcome.reason
+    assert failures == []
 
 
 def test_a_night_at_the_depot_is_one_stay_listed_on_both_days(
