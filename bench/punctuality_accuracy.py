@@ -33,7 +33,8 @@ false detections, the outage, overnight and interrupted figures, then the last l
 ``departure_p95_error_s``, the outage arrivals' ``outage_in_bounds``/``outage_arrivals``
 and ``outage_p95_error_s``, ``overnight_closed``/``overnight_stays``, then the baseline's
 figures (``baseline_outage_p95_error_s``: the first fix after the gap, as the detector
-reported before it estimated) and counts.
+reported before it estimated), counts, and the ratios of the baseline's errors to the
+detector's (``departure_error_ratio``, ``outage_error_ratio``).
 """
 
 from __future__ import annotations
@@ -462,6 +463,9 @@ def main() -> None:
     detector = pooled(r.detector for r in results)
     baseline = pooled(r.baseline for r in results)
     departures = detector.of_kind("departure")
+    baseline_departures = baseline.of_kind("departure").p95_error_s
+    outage_p95 = percentile(outage_errors, 95)
+    first_fix_p95 = percentile(first_fix_errors, 95)
     print(
         f"visits={sum(r.visits for r in results)} {_figures(detector)} "
         f"departure_p95_error_s={_fmt(departures.p95_error_s)} "
@@ -475,8 +479,17 @@ def main() -> None:
         f"days={len(results)} "
         f"events={detector.true_events} detections={detector.detections} "
         f"fp={len(detector.false_positives)} fn={len(detector.false_negatives)} "
-        f"max_error_s={_fmt(detector.max_error_s)} elapsed_s={elapsed:.1f}"
+        f"max_error_s={_fmt(detector.max_error_s)} "
+        f"departure_error_ratio={_ratio(baseline_departures, departures.p95_error_s)} "
+        f"outage_error_ratio={_ratio(first_fix_p95, outage_p95)} elapsed_s={elapsed:.1f}"
     )
+
+
+def _ratio(baseline: float | None, measured: float | None) -> str:
+    """How many times smaller the measured error is than the baseline's."""
+    if baseline is None or not measured:
+        return "nan"
+    return f"{baseline / measured:.1f}"
 
 
 if __name__ == "__main__":
