@@ -53,6 +53,11 @@ class IngestMetrics:
             "Messages received and not yet committed",
             registry=self.registry,
         )
+        self.stays_reconciled = Counter(
+            "medicobus_punctuality_stays_reconciled",
+            "Detected events that contradicted a bus's open stay and were reconciled",
+            registry=self.registry,
+        )
         self.timeseries_pending = Gauge(
             "medicobus_timeseries_pending_points",
             "Points waiting for the time-series server",
@@ -73,6 +78,9 @@ class IngestMetrics:
                 self.batch_size.observe(samples)
         for lag in lags_s:
             self.lag.observe(max(0.0, lag))
+
+    def count_reconciled(self, n: int) -> None:
+        self.stays_reconciled.inc(n)
 
     def track_backlog(self, backlog: Callable[[], int]) -> None:
         self.backlog.set_function(lambda: float(backlog()))

@@ -155,12 +155,14 @@ def ingest(config: ConfigOption) -> None:
         max_future_skew=timedelta(seconds=settings.max_future_skew_s),
         max_age=timedelta(days=settings.max_age_days),
     )
-    punctuality = PunctualityTracker(store, itinerary, settings.punctuality)
+    metrics = IngestMetrics()
+    punctuality = PunctualityTracker(
+        store, itinerary, settings.punctuality, on_reconciled=metrics.count_reconciled
+    )
     try:
         punctuality.start(local_date(datetime.now(UTC), itinerary.zone), int(settings.max_age_days))
     except ScheduleError as exc:
         _fail(exc)
-    metrics = IngestMetrics()
     subscriber = IngestSubscriber(
         Ingestor(store, limits, observers=[punctuality, *domain.observers], metrics=metrics),
         settings.broker,

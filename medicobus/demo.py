@@ -267,7 +267,8 @@ def running_demo(
         store = Store.open(f"sqlite:///{data_dir / 'medicobus.sqlite'}")
         stack.callback(store.close)
         store.load_fleet(itinerary)
-        punctuality = PunctualityTracker(store, itinerary)
+        metrics = IngestMetrics()
+        punctuality = PunctualityTracker(store, itinerary, on_reconciled=metrics.count_reconciled)
         punctuality.start(local_date(clock.now(), itinerary.zone), past_days=1)
         # Cold chain, daily records and alerts with their default settings, and late arrivals.
         domain = IngestDomain(
@@ -275,7 +276,6 @@ def running_demo(
         )
         domain.start()
         stack.callback(domain.stop)
-        metrics = IngestMetrics()
         subscriber = IngestSubscriber(
             Ingestor(store, observers=[punctuality, *domain.observers], metrics=metrics),
             BrokerConfig(url=broker_url, client_id="medicobus-ingest"),

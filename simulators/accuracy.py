@@ -54,6 +54,8 @@ class TrueEvent:
     kind: EventKind
     t: datetime
     censored: bool = False
+    # The receiver had no fix at that moment: no detector can observe it, only estimate it.
+    in_outage: bool = False
 
     def __post_init__(self) -> None:
         _aware(self.t, f"true {self.kind} at {self.stop}")
@@ -61,20 +63,32 @@ class TrueEvent:
 
 @dataclass(frozen=True)
 class DetectedEvent:
-    """An arrival or departure some detector reported."""
+    """An arrival or departure some detector reported; an estimated arrival (inside a GPS
+    outage) with its bounds."""
 
     vehicle: str
     stop: str
     kind: EventKind
     t: datetime
+    earliest: datetime | None = None
+    latest: datetime | None = None
 
     def __post_init__(self) -> None:
         _aware(self.t, f"detected {self.kind} at {self.stop}")
 
     @classmethod
     def of(cls, event: StopEvent) -> DetectedEvent:
-        kind: EventKind = "arrival" if isinstance(event, StopArrival) else "departure"
-        return cls(event.vehicle, event.stop, kind, event.t)
+        if isinstance(event, StopArrival):
+            return cls(event.vehicle, event.stop, "arrival", event.t, event.earliest, event.latest)
+        return cls(event.vehicle, event.stop, "departure", event.t)
+
+    def bounds_hold(self, t: datetime) -> bool:
+        """Whether ``t`` lies within the stated bounds (an observed event states none)."""
+        return (
+            self.earliest is not None
+            and self.latest is not None
+            and (self.earliest <= t <= self.latest)
+        )
 
 
 @dataclass(frozen=True)
@@ -177,6 +191,15 @@ class Scorecard:
     @property
     def max_error_s(self) -> float | None:
         return max(self.abs_errors_s, default=None)
+
+    def of_kind(self, kind: EventKind) -> Scorecard:
+        """The same comparison restricted to arrivals or to departures."""
+        return Scorecard(
+            tuple(p for p in self.matched if p.truth.kind == kind),
+            tuple(fp for fp in self.false_positives if fp.detected.kind == kind),
+            tuple(t for t in self.false_negatives if t.kind == kind),
+            tuple(p for p in self.censored if p.truth.kind == kind),
+        )
 
     @property
     def decoy_hits(self) -> int:

@@ -3,9 +3,9 @@
 A labelled day is a planned scenario day (:func:`simulators.day_plan.plan_day`) with:
 
 - its true events: every stay of the bus at a stop (the scheduled visits and the depot),
-  arriving when it came to rest there and departing when it left the zone (the crossing
-  of the circle, from :mod:`simulators.truth`). A stay already in progress when the day
-  begins has a censored arrival; one still in progress when it ends has no departure;
+  arriving when it came to rest there and departing when it set off from where it rested
+  (then leaving the zone, :mod:`simulators.truth`). A stay already in progress when the
+  day begins has a censored arrival; one still in progress when it ends has no departure;
 - its decoys: each passage through a zone with no stay in it (a drive-by) and each
   standstill inside a zone while driving (a red light at the edge);
 - the fixes the bus's receiver gives through the day (:class:`ScenarioGpsTrack`), as the
@@ -21,6 +21,8 @@ arguments give the same days.
 
 from __future__ import annotations
 
+import random
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -30,11 +32,12 @@ from ingest.itinerary import Itinerary
 from ingest.punctuality.detector import Fix
 from protocol.models import GpsSample
 from simulators.accuracy import Decoy, TrueEvent
-from simulators.day_plan import DayPlan, Driving, Parked, plan_day
+from simulators.day_plan import DEPOT, DayPlan, Driving, Parked, plan_day
 from simulators.geo import haversine_m
 from simulators.gps_track import ScenarioGpsTrack
 from simulators.scenario import (
     DriveBy,
+    GpsOutage,
     Scenario,
     ScenarioError,
     bundled_scenarios,
@@ -113,26 +116,47 @@ class LabelledDay:
     @cached_property
     def true_events(self) -> tuple[TrueEvent, ...]:
         plan, truth, vehicle = self.plan, self.truth, self.vehicle
-        events: list[TrueEvent] = []
-        stayed_in: list[ZoneInterval] = []
+        # Parked phases in one zone interval (a visit at the depot, then the end of the day
+        # there, without leaving the zone) are one stay: arrival when the first began,
+        # departure when the last ended, the bus setting off, if it then left the zone.
+        stays: list[tuple[ZoneInterval, list[Parked]]] = []
         for phase in plan.phases:
             if not isinstance(phase, Parked) or phase.start_s >= plan.end_s:
                 continue
-            stop = phase.place.name
             arrived = plan.time_of(phase.start_s)
             interval = next(
                 z
-                for z in truth.intervals_at(stop)
+                for z in truth.intervals_at(phase.place.name)
                 if z.entered <= arrived and (z.left is None or arrived <= z.left)
             )
-            # Parked again without leaving the zone (a visit at the depot, then the end of
-            # the day there) is the same stay.
-            if interval in stayed_in:
-                continue
-            stayed_in.append(interval)
-            events.append(TrueEvent(vehicle, stop, "arrival", arrived, censored=phase.start_s <= 0))
+            if stays and stays[-1][0] == interval:
+                stays[-1][1].append(phase)
+            else:
+                stays.append((interval, [phase]))
+        events: list[TrueEvent] = []
+        for interval, phases in stays:
+            first, last = phases[0], phases[-1]
+            stop = first.place.name
+            events.append(
+                TrueEvent(
+                    vehicle,
+                    stop,
+                    "arrival",
+                    plan.time_of(first.start_s),
+                    censored=first.start_s <= 0,
+                    in_outage=not plan.has_fix(first.start_s),
+                )
+            )
             if interval.left is not None:
-                events.append(TrueEvent(vehicle, stop, "departure", interval.left))
+                events.append(
+                    TrueEvent(
+                        vehicle,
+                        stop,
+                        "departure",
+                        plan.time_of(last.end_s),
+                        in_outage=not plan.has_fix(last.end_s),
+                    )
+                )
         return tuple(events)
 
     @cached_property
@@ -185,6 +209,38 @@ def receiver_fixes(plan: DayPlan) -> list[Fix]:
         if fix is not None:
             fixes.append(fix)
     return fixes
+
+
+def arrivals_in_outages(
+    itinerary: Itinerary,
+    scenarios: Sequence[str] | None = None,
+    variants: Sequence[Variant] = DEFAULT_VARIANTS,
+    *,
+    longest_s: float = 600.0,
+) -> Iterator[LabelledDay]:
+    """Each scenario's own day (per variant) again for each stop it drives to, with the
+    receiver losing its fix shortly before the bus comes to rest there (20 s to 5 min,
+    never before it set off) and finding it again after (the outage lasting at most
+    ``longest_s``): a covered car park, a dead zone. Drawn from a seed per day and stop."""
+    for day in labelled_days(itinerary, scenarios, variants, every_weekday=False):
+        plan = day.plan
+        for phase in plan.phases:
+            if not isinstance(phase, Driving) or phase.destination == DEPOT:
+                continue
+            arrival_s = phase.end_s
+            if arrival_s >= plan.end_s or not plan.has_fix(arrival_s):
+                continue
+            rng = random.Random(zlib.crc32(f"{day.label}/{phase.destination}".encode()))
+            before = rng.uniform(20.0, max(20.0, min(300.0, phase.end_s - phase.start_s - 30.0)))
+            duration = rng.uniform(before + 60.0, longest_s)
+            lost_at = plan.local(arrival_s - before).time()
+            outage = GpsOutage(kind="gps_outage", at=lost_at, duration_min=duration / 60.0)
+            scenario = plan.scenario.model_copy(update={"events": [*plan.scenario.events, outage]})
+            outage_plan = _fits(scenario, itinerary)
+            if outage_plan is not None:
+                yield LabelledDay(
+                    day.scenario, f"{day.variant}+outage-{phase.destination}", outage_plan
+                )
 
 
 def _week_of(day: date) -> list[date]:

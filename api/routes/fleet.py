@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from api.auth import Principal, Role, require
 from api.deps import get_store
+from ingest.resolution import Celsius, Coordinate, HeadingDeg, Percent, SpeedKmh, SpeedMps, Volts
 from ingest.store import Position, Store, VehicleRow
 
 KMH_PER_MPS = 3.6
@@ -27,17 +28,17 @@ class VehicleOut(BaseModel):
     traction: str
     last_seen: datetime | None
     online: bool | None
-    soc_pct: float | None = Field(description="auxiliary battery state of charge")
-    battery_v: float | None
+    soc_pct: Percent | None = Field(description="auxiliary battery state of charge")
+    battery_v: Volts | None
     energy_t: datetime | None
-    fridge_temp_c: float | None
+    fridge_temp_c: Celsius | None
     fridge_door_open: bool | None
     fridge_t: datetime | None
 
 
 class PointGeometry(BaseModel):
     type: Literal["Point"] = "Point"
-    coordinates: tuple[float, float]
+    coordinates: tuple[Coordinate, Coordinate]
 
 
 class PositionProperties(BaseModel):
@@ -45,9 +46,9 @@ class PositionProperties(BaseModel):
     operator: str
     label: str
     time: datetime
-    speed_mps: float | None
-    speed_kmh: float | None
-    heading_deg: float | None
+    speed_mps: SpeedMps | None
+    speed_kmh: SpeedKmh | None
+    heading_deg: HeadingDeg | None
     online: bool | None
     last_seen: datetime | None
 

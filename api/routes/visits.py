@@ -10,6 +10,7 @@ import re
 from dataclasses import asdict, fields
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import Response
@@ -28,6 +29,7 @@ from ingest.punctuality.kpis import (
 )
 from ingest.punctuality.ledger import (
     MAX_PATIENTS_SEEN,
+    TIMETABLE_ZONE,
     ChangeRefusedError,
     CoordinatorChange,
     VisitState,
@@ -35,6 +37,8 @@ from ingest.punctuality.ledger import (
     visit_state,
 )
 from ingest.punctuality.storage import PunctualityStore, UnscheduledStop, VisitRow
+from ingest.reports.configuration import load_configuration
+from ingest.resolution import Kilometres, Metres, Minutes, Ratio
 from ingest.store import Store
 from protocol.clock import Clock, SystemClock
 from protocol.models import VEHICLE_ID_PATTERN
@@ -57,6 +61,7 @@ def _clock(request: Request) -> Clock:
 
 
 Db = Annotated[PunctualityStore, Depends(_punctuality)]
+StoreDep = Annotated[Store, Depends(get_store)]
 ClockDep = Annotated[Clock, Depends(_clock)]
 
 
@@ -82,14 +87,26 @@ class VisitOut(BaseModel):
     arrival: datetime | None = Field(description="effective: the correction if any, else detected")
     departure: datetime | None
     arrival_source: Literal["detected", "corrected"] | None
+    arrival_estimated: bool = Field(
+        description="the detected arrival fell inside a GPS outage: an estimate, with bounds"
+    )
+    arrival_earliest: datetime | None = Field(description="estimated arrival: not before")
+    arrival_latest: datetime | None = Field(description="estimated arrival: not after")
     status: Literal["early", "on_time", "late", "missed", "cancelled", "pending"]
-    delay_min: float | None = Field(description="arrival − scheduled arrival, minutes")
+    status_certain: bool = Field(
+        description="false: the estimated arrival's bounds allow more than one class; "
+        "status is the estimate's"
+    )
+    possible_statuses: list[Literal["early", "on_time", "late"]] = Field(
+        description="every class the arrival's bounds allow"
+    )
+    delay_min: Minutes | None = Field(description="arrival − scheduled arrival, minutes")
     cancelled_reason: str | None
     cancelled_by: str | None
     eta: datetime | None = Field(description="expected arrival, from the latest position")
-    eta_delay_min: float | None
+    eta_delay_min: Minutes | None
     eta_from: datetime | None = Field(description="time of the position the ETA comes from")
-    eta_distance_km: float | None
+    eta_distance_km: Kilometres | None
     eta_state: (
         Literal["early", "on_time", "late", "waiting_to_leave", "not_confirmed", "doubtful"] | None
     ) = Field(
@@ -132,7 +149,12 @@ def _visit_out(row: VisitRow, state: VisitState) -> VisitOut:
         arrival=state.arrival,
         departure=state.departure,
         arrival_source=state.arrival_source,
+        arrival_estimated=state.arrival_estimated,
+        arrival_earliest=state.arrival_earliest,
+        arrival_latest=state.arrival_latest,
         status=state.status,
+        status_certain=state.status_certain,
+        possible_statuses=list(state.possible_statuses),
         delay_min=_minutes(state.delay),
         cancelled_reason=state.cancelled_reason,
         cancelled_by=state.cancelled_by,
@@ -155,8 +177,10 @@ class UnscheduledOut(BaseModel):
     vehicle: str
     stop: str
     stop_name: str
-    arrival: datetime
+    arrival: datetime = Field(description="before the day's start: the stay began earlier")
     departure: datetime | None
+    arrival_earliest: datetime | None = Field(description="estimated arrival: not before")
+    arrival_latest: datetime | None = Field(description="estimated arrival: not after")
 
 
 class VisitsOut(BaseModel):
@@ -204,6 +228,8 @@ def list_visits(
                 stop_name=u.stop_name,
                 arrival=u.arrival,
                 departure=u.departure,
+                arrival_earliest=u.arrival_earliest,
+                arrival_latest=u.arrival_latest,
             )
             for u in unscheduled
         ],
@@ -225,6 +251,10 @@ class CorrectIn(BaseModel):
     arrival: AwareDatetime = Field(description="when the bus really arrived, with its offset")
     departure: AwareDatetime | None = None
     reason: str = Field(min_length=1, max_length=500)
+    force: bool = Field(
+        default=False,
+        description="record an arrival outside the visit's matching window (refused otherwise)",
+    )
 
 
 class CancelIn(BaseModel):
@@ -241,16 +271,22 @@ class AttendanceIn(BaseModel):
     note: str | None = Field(default=None, max_length=500)
 
 
+def _timetable_zone(store: Store) -> ZoneInfo:
+    configuration = load_configuration(store)
+    return ZoneInfo(configuration.timezone) if configuration is not None else TIMETABLE_ZONE
+
+
 def _apply(
     db: PunctualityStore,
     caller: Principal,
     visit_id: str,
     change: CoordinatorChange,
+    zone: ZoneInfo,
 ) -> VisitOut:
     _visible(db, caller, visit_id)
 
     def decide(row: VisitRow, so_far: list[CoordinatorChange]) -> CoordinatorChange:
-        return check_change(row.facts, so_far, change)
+        return check_change(row.facts, so_far, change, zone)
 
     try:
         recorded = db.record_change(visit_id, decide)
@@ -265,60 +301,96 @@ def _apply(
 
 @router.post("/visits/{visit_id}/confirm")
 def confirm_visit(
+    *,
     visit_id: VisitId,
     db: Db,
+    store: StoreDep,
     clock: ClockDep,
     caller: Coordinator,
     body: ConfirmIn | None = None,
 ) -> VisitOut:
-    """The detected (or corrected) arrival is right."""
+    """The detected (or corrected) arrival is right. Idempotent: confirming again an
+    arrival already confirmed records nothing and answers the visit with the existing
+    confirmation (who, when); a changed arrival is confirmed anew."""
     note = body.note if body else None
-    return _apply(
-        db, caller, visit_id, CoordinatorChange("confirm", caller.name, clock.now(), note)
-    )
+    change = CoordinatorChange("confirm", caller.name, clock.now(), note=note)
+    return _apply(db, caller, visit_id, change, _timetable_zone(store))
 
 
 @router.post("/visits/{visit_id}/correct")
 def correct_visit(
-    visit_id: VisitId, body: CorrectIn, db: Db, clock: ClockDep, caller: Coordinator
+    *,
+    visit_id: VisitId,
+    body: CorrectIn,
+    db: Db,
+    store: StoreDep,
+    clock: ClockDep,
+    caller: Coordinator,
 ) -> VisitOut:
-    """The bus arrived (and left) at other times than detected, or was not detected."""
+    """The bus arrived (and left) at other times than detected, or was not detected. An
+    arrival outside the visit's matching window is refused (422, with the window) unless
+    ``force`` is true."""
     change = CoordinatorChange(
-        "correct", caller.name, clock.now(), body.reason, body.arrival, body.departure
+        "correct",
+        caller.name,
+        clock.now(),
+        body.reason,
+        body.arrival,
+        body.departure,
+        force=body.force,
     )
-    return _apply(db, caller, visit_id, change)
+    return _apply(db, caller, visit_id, change, _timetable_zone(store))
 
 
 @router.post("/visits/{visit_id}/cancel")
 def cancel_visit(
-    visit_id: VisitId, body: CancelIn, db: Db, clock: ClockDep, caller: Coordinator
+    *,
+    visit_id: VisitId,
+    body: CancelIn,
+    db: Db,
+    store: StoreDep,
+    clock: ClockDep,
+    caller: Coordinator,
 ) -> VisitOut:
     """The visit will not (or did not) take place."""
     change = CoordinatorChange("cancel", caller.name, clock.now(), body.reason)
-    return _apply(db, caller, visit_id, change)
+    return _apply(db, caller, visit_id, change, _timetable_zone(store))
 
 
 @router.post("/visits/{visit_id}/attendance")
 def record_attendance(
-    visit_id: VisitId, body: AttendanceIn, db: Db, clock: ClockDep, caller: Coordinator
+    *,
+    visit_id: VisitId,
+    body: AttendanceIn,
+    db: Db,
+    store: StoreDep,
+    clock: ClockDep,
+    caller: Coordinator,
 ) -> VisitOut:
     """How many patients the visit saw; a later count replaces it, both are kept. The visit
     must have an arrival (detected or corrected) and not be cancelled."""
     change = CoordinatorChange(
-        "attendance", caller.name, clock.now(), body.note, patients_seen=body.patients_seen
+        "attendance",
+        caller.name,
+        clock.now(),
+        patients_seen=body.patients_seen,
+        note=body.note,
     )
-    return _apply(db, caller, visit_id, change)
+    return _apply(db, caller, visit_id, change, _timetable_zone(store))
 
 
 class EvidenceOut(BaseModel):
     fixes: int
-    max_distance_m: float
+    max_distance_m: Metres
     first_fix: datetime
     last_fix: datetime
 
 
 class DetectionOut(BaseModel):
     arrival: datetime | None
+    arrival_estimated: bool
+    arrival_earliest: datetime | None
+    arrival_latest: datetime | None
     departure: datetime | None
     arrival_evidence: EvidenceOut | None
     departure_evidence: EvidenceOut | None
@@ -328,7 +400,8 @@ class ChangeOut(BaseModel):
     kind: Literal["confirm", "correct", "cancel", "attendance"]
     who: str
     at: datetime
-    reason: str | None = Field(description="the reason, or the note of a confirmation or count")
+    reason: str | None = Field(description="why a correction or cancellation was made")
+    note: str | None = Field(description="a confirmation's or a count's note")
     arrival: datetime | None
     departure: datetime | None
     patients_seen: int | None
@@ -365,11 +438,26 @@ def visit_history(visit_id: VisitId, db: Db, clock: ClockDep, caller: Viewer) ->
         visit=_visit_out(row, visit_state(facts, changes, clock.now())),
         detected=DetectionOut(
             arrival=facts.detected_arrival,
+            arrival_estimated=facts.detected_arrival_earliest is not None,
+            arrival_earliest=facts.detected_arrival_earliest,
+            arrival_latest=facts.detected_arrival_latest,
             departure=facts.detected_departure,
             arrival_evidence=_evidence(arrival_ev),
             departure_evidence=_evidence(departure_ev),
         ),
-        changes=[ChangeOut(**asdict(c)) for c in changes],
+        changes=[
+            ChangeOut(
+                kind=c.kind,
+                who=c.who,
+                at=c.at,
+                reason=c.reason,
+                note=c.note,
+                arrival=c.arrival,
+                departure=c.departure,
+                patients_seen=c.patients_seen,
+            )
+            for c in changes
+        ],
     )
 
 
@@ -383,9 +471,9 @@ class FiguresOut(BaseModel):
     missed: int
     cancelled: int
     pending: int
-    on_time_rate: float | None = Field(description="on time / (held + missed)")
-    mean_delay_min: float | None
-    p90_delay_min: float | None
+    on_time_rate: Ratio | None = Field(description="on time / (held + missed)")
+    mean_delay_min: Minutes | None
+    p90_delay_min: Minutes | None
 
 
 class ReportOut(BaseModel):

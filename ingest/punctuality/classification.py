@@ -5,10 +5,11 @@ the same stop when the arrival falls in the visit's matching window: from
 ``match_before`` before the scheduled arrival to ``match_after_departure`` after the
 scheduled departure. Among the candidates the closest to the scheduled arrival wins. The
 delay is actual − scheduled; the class follows from the thresholds, both ends of the on-time
-band included. A visit nobody arrived at is missed once its window has closed at ``as_of``,
-pending before that. A cancelled visit is cancelled whatever happened; a stay that matches
-no visit (a cancelled one, the depot, an unplanned stop, or far off schedule) is recorded as
-unscheduled.
+band included. An arrival estimated inside a GPS outage is matched and classed by its
+estimate and keeps its bounds. A visit nobody arrived at is missed once its window has
+closed at ``as_of``, pending before that. A cancelled visit is cancelled whatever
+happened; a stay that matches no visit (a cancelled one, the depot, an unplanned stop, or
+far off schedule) is recorded as unscheduled.
 """
 
 from __future__ import annotations
@@ -53,12 +54,29 @@ def punctuality_of(delay: timedelta, thresholds: PunctualityThresholds) -> Punct
 
 @dataclass(frozen=True)
 class Stay:
-    """A vehicle at a stop: detected arrival and, once it left, departure."""
+    """A vehicle at a stop: detected arrival and, once it left, departure. An arrival
+    estimated inside a GPS outage has its bounds, ``arrival_earliest``..``arrival_latest``."""
 
     vehicle: str
     stop: str
     arrival: datetime
     departure: datetime | None = None
+    arrival_earliest: datetime | None = None
+    arrival_latest: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """Events that contradicted the stay open at the time (from two runs of the detector:
+    a drive whose data ended inside a zone, then another), and what was made of them."""
+
+    vehicle: str
+    stop: str
+    kind: Literal["arrival", "departure"]
+    t: datetime
+    open_stop: str
+    open_since: datetime
+    outcome: str
 
 
 @dataclass(frozen=True)
@@ -69,12 +87,15 @@ class VisitOutcome:
     departure: datetime | None = None
     arrival_delay: timedelta | None = None
     departure_delay: timedelta | None = None
+    arrival_earliest: datetime | None = None
+    arrival_latest: datetime | None = None
 
 
 @dataclass(frozen=True)
 class PunctualityReport:
     outcomes: tuple[VisitOutcome, ...]
     unscheduled: tuple[Stay, ...]
+    reconciled: tuple[Reconciliation, ...] = ()
 
     def outcome(self, visit_id: str) -> VisitOutcome:
         for o in self.outcomes:
@@ -84,41 +105,70 @@ class PunctualityReport:
 
 
 def stays_from_events(events: Iterable[StopEvent]) -> list[Stay]:
+    """Each vehicle's stays, in time order (see :func:`reconciled_stays`)."""
+    return reconciled_stays(events)[0]
+
+
+def reconciled_stays(events: Iterable[StopEvent]) -> tuple[list[Stay], list[Reconciliation]]:
     """Pair each vehicle's arrivals with the departures that follow them.
 
     A departure with no arrival before it belongs to a stay that began before these events
-    and is skipped; an arrival while still at a stop, or a departure from another stop, is
-    inconsistent and rejected.
+    and is skipped. Events that contradict the open stay never stop the pairing; they are
+    reconciled and reported: an arrival at the stop the vehicle is still at is the same
+    stay seen again (the earlier arrival stands); an arrival at another stop closes the
+    open stay with its departure unknown; a departure from another stop is dropped.
     """
     by_vehicle: dict[str, list[StopEvent]] = {}
     for e in events:
         by_vehicle.setdefault(e.vehicle, []).append(e)
     stays: list[Stay] = []
+    reconciled: list[Reconciliation] = []
     for vehicle, own in by_vehicle.items():
         own.sort(key=lambda e: (e.t, isinstance(e, StopArrival)))
         open_stay: StopArrival | None = None
         for e in own:
             if isinstance(e, StopArrival):
                 if open_stay is not None:
-                    raise ValueError(
-                        f"{vehicle}: arrival at {e.stop} at {e.t.isoformat()} while still at "
-                        f"{open_stay.stop}"
+                    if e.stop == open_stay.stop:
+                        outcome = "same stay seen again: the earlier arrival stands"
+                    else:
+                        outcome = "the open stay is closed, its departure unknown"
+                        stays.append(_stay(open_stay, None))
+                    reconciled.append(
+                        Reconciliation(
+                            vehicle, e.stop, "arrival", e.t, open_stay.stop, open_stay.t, outcome
+                        )
                     )
+                    if e.stop == open_stay.stop:
+                        continue
                 open_stay = e
             elif open_stay is None:
                 continue
             elif e.stop != open_stay.stop:
-                raise ValueError(
-                    f"{vehicle}: departure from {e.stop} at {e.t.isoformat()} while at "
-                    f"{open_stay.stop}"
+                reconciled.append(
+                    Reconciliation(
+                        vehicle,
+                        e.stop,
+                        "departure",
+                        e.t,
+                        open_stay.stop,
+                        open_stay.t,
+                        "departure dropped",
+                    )
                 )
             else:
-                stays.append(Stay(vehicle, e.stop, open_stay.t, e.t))
+                stays.append(_stay(open_stay, e.t))
                 open_stay = None
         if open_stay is not None:
-            stays.append(Stay(vehicle, open_stay.stop, open_stay.t))
+            stays.append(_stay(open_stay, None))
     stays.sort(key=lambda s: (s.arrival, s.vehicle))
-    return stays
+    return stays, reconciled
+
+
+def _stay(arrival: StopArrival, departure: datetime | None) -> Stay:
+    return Stay(
+        arrival.vehicle, arrival.stop, arrival.t, departure, arrival.earliest, arrival.latest
+    )
 
 
 def _window_closes(visit: Visit, thresholds: PunctualityThresholds) -> datetime:
@@ -156,7 +206,7 @@ def classify_visits(
     ids = [v.id for v in visits]
     if len(set(ids)) != len(ids):
         raise ValueError("duplicate visit ids")
-    stays = stays_from_events(events)
+    stays, reconciled = reconciled_stays(events)
 
     visits_at: dict[tuple[str, str], list[int]] = {}
     for v, visit in enumerate(visits):
@@ -179,7 +229,7 @@ def classify_visits(
         _outcome(visit, stay_of_visit.get(v), as_of, thresholds) for v, visit in enumerate(visits)
     ]
     unscheduled = tuple(stay for s, stay in enumerate(stays) if s not in used)
-    return PunctualityReport(tuple(outcomes), unscheduled)
+    return PunctualityReport(tuple(outcomes), unscheduled, tuple(reconciled))
 
 
 def _outcome(
@@ -201,4 +251,6 @@ def _outcome(
         departure=stay.departure,
         arrival_delay=delay,
         departure_delay=departure_delay,
+        arrival_earliest=stay.arrival_earliest,
+        arrival_latest=stay.arrival_latest,
     )

@@ -16,11 +16,24 @@ arrival time is when the rest began, not when the rule fired. A drive-by never r
 traffic light at the zone's edge rests for less than the dwell; a bus that waits outside
 the zone and then drives in arrives when it comes to rest inside.
 
+Arrival inside an outage. When the rest's first fix comes after a gap of at least
+``outage_gap_s`` (covered car park, dead zone) and away from the fix before the gap, the
+bus came to rest somewhere in the gap, not at that first fix. The arrival is then
+estimated from the last fix before the gap: the distance left to the rest's anchor
+(times ``detour_factor``), driven at the mean speed of the last ``speed_window_s`` before
+the gap, plus the time to brake from that speed. It is bounded: not before the bus could
+have covered the straight-line distance at ``max_speed_mps``, not after the first fix of
+the rest. The arrival carries these bounds (``earliest``, ``latest``); an observed arrival
+has none. After a gap longer than ``max_outage_s`` (a receiver off for hours) the estimate
+is the first fix of the rest, with the same bounds.
+
 Departure. Once arrived, the vehicle departs when it is seen outside the zone (beyond
 radius + tolerance + ``exit_hysteresis_m``) continuously for ``exit_time_s``, or for
 ``exit_confirm_fixes`` fixes with the latest farther than ``exit_distance_m`` beyond the
 zone. A manoeuvre in a car park that straddles the edge is shorter and closer than that.
-The departure time is the last fix inside the zone.
+The departure time is when the bus set off from where it last rested inside the zone (the
+last fix of that rest), not the last fix inside the zone, which lags by the time needed
+to drive out of it.
 
 Out-of-order and late fixes. Fixes are processed in time order through a reorder buffer:
 a fix is held until the newest fix time seen is ``reorder_window_s`` past it, so fixes
@@ -41,9 +54,10 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from ingest.geo import haversine_m
 from ingest.itinerary import Stop
@@ -99,9 +113,32 @@ class DetectorConfig:
     exit_confirm_fixes: int = 3
     max_hdop: float = 10.0
     reorder_window_s: float = 30.0
+    outage_gap_s: float = 20.0
+    # Beyond this, where the bus was before the gap says little about when it arrived: the
+    # arrival is the first fix of the rest, still with its bounds.
+    max_outage_s: float = 3600.0
+    # No médicobus drives faster than the motorway limit (130 km/h): the earliest arrival.
+    max_speed_mps: float = 36.2
+    speed_window_s: float = 60.0
+    detour_factor: float = 1.25
+    brake_mps2: float = 1.0
+    # An approach speed below this (the receiver's last fixes in a queue) is not a speed to
+    # drive the rest of the way at; a car park's crawl is.
+    min_approach_speed_mps: float = 5.0
 
     def __post_init__(self) -> None:
-        for name in ("rest_speed_mps", "rest_radius_m", "dwell_s", "max_hdop"):
+        for name in (
+            "rest_speed_mps",
+            "rest_radius_m",
+            "dwell_s",
+            "max_hdop",
+            "outage_gap_s",
+            "max_outage_s",
+            "max_speed_mps",
+            "speed_window_s",
+            "brake_mps2",
+            "min_approach_speed_mps",
+        ):
             value = getattr(self, name)
             if not (0.0 < value < math.inf):
                 raise ValueError(f"{name} must be positive and finite, got {value}")
@@ -118,6 +155,10 @@ class DetectorConfig:
         for name in ("rest_break_fixes", "exit_confirm_fixes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
+        if not (1.0 <= self.detour_factor < math.inf):
+            raise ValueError(
+                f"detour_factor must be at least 1 and finite, got {self.detour_factor}"
+            )
 
 
 @dataclass(frozen=True)
@@ -133,10 +174,19 @@ class Evidence:
 
 @dataclass(frozen=True)
 class StopArrival:
+    """``t`` is when the bus came to rest; when that fell in a gap of the fixes, ``t`` is an
+    estimate and ``earliest``..``latest`` bound it (both None for an observed arrival)."""
+
     vehicle: str
     stop: str
     t: datetime
     evidence: Evidence
+    earliest: datetime | None = None
+    latest: datetime | None = None
+
+    @property
+    def estimated(self) -> bool:
+        return self.earliest is not None
 
 
 @dataclass(frozen=True)
@@ -161,14 +211,26 @@ class _Zone:
         return haversine_m(self.lat, self.lon, lat, lon)
 
 
+@dataclass(frozen=True)
+class _Approach:
+    """The last fix before a gap after which a rest began: where and how fast the bus was."""
+
+    t: datetime
+    lat: float
+    lon: float
+    speed_mps: float | None
+
+
 class _Rest:
-    """A run of fixes at rest around their mean position (the anchor)."""
+    """A run of fixes at rest around their mean position (the anchor); ``approach`` when it
+    began after a gap in the fixes, away from the fix before the gap."""
 
-    __slots__ = ("first", "last", "max_distance", "n", "sum_lat", "sum_lon")
+    __slots__ = ("approach", "first", "last", "max_distance", "n", "sum_lat", "sum_lon")
 
-    def __init__(self, fix: Fix, near: Iterable[_Zone]) -> None:
+    def __init__(self, fix: Fix, near: Iterable[_Zone], approach: _Approach | None = None) -> None:
         self.first = fix.t
         self.last = fix.t
+        self.approach = approach
         self.n = 0
         self.sum_lat = 0.0
         self.sum_lon = 0.0
@@ -245,6 +307,9 @@ class ArrivalDetector:
         self._last_inside: datetime | None = None
         self._exit: _Exit | None = None
         self._last_event: datetime | None = None
+        self._settled_until: datetime | None = None
+        self._previous: Fix | None = None
+        self._recent_speeds: deque[tuple[datetime, float]] = deque()
         self.late_fixes = 0
         self.duplicate_fixes = 0
         self.imprecise_fixes = 0
@@ -305,6 +370,8 @@ class ArrivalDetector:
     def _process(self, fix: Fix) -> list[StopEvent]:
         self._processed = fix.t
         self._track_rest(fix)
+        self._previous = fix
+        self._note_speed(fix)
         if self._at is not None:
             departure = self._check_departure(fix)
             if departure is None:
@@ -321,8 +388,28 @@ class ArrivalDetector:
         reach = self.config.zone_tolerance_m + self.config.rest_radius_m + _NEAR_MARGIN_M
         return [z for z in self._zones if z.distance_m(fix.lat, fix.lon) <= z.radius_m + reach]
 
+    def _note_speed(self, fix: Fix) -> None:
+        speeds, window = self._recent_speeds, self.config.speed_window_s
+        if fix.speed_mps is not None:
+            speeds.append((fix.t, fix.speed_mps))
+        while speeds and (fix.t - speeds[0][0]).total_seconds() > window:
+            speeds.popleft()
+
+    def _approach(self, fix: Fix) -> _Approach | None:
+        """The fix before a gap that ``fix`` ends, if the bus moved across the gap."""
+        before, config = self._previous, self.config
+        if before is None or (fix.t - before.t).total_seconds() < config.outage_gap_s:
+            return None
+        if haversine_m(before.lat, before.lon, fix.lat, fix.lon) <= config.rest_radius_m:
+            return None
+        moving = [v for _, v in self._recent_speeds if v >= config.rest_speed_mps]
+        speed = sum(moving) / len(moving) if moving else before.speed_mps
+        return _Approach(before.t, before.lat, before.lon, speed)
+
     def _new_rest(self, fix: Fix) -> _Rest | None:
-        return _Rest(fix, self._near(fix)) if _slow(fix, self.config) else None
+        if not _slow(fix, self.config):
+            return None
+        return _Rest(fix, self._near(fix), self._approach(fix))
 
     def _track_rest(self, fix: Fix) -> None:
         config = self.config
@@ -362,15 +449,46 @@ class ArrivalDetector:
             return None
         self._at, self._exit = zone, None
         self._last_inside = rest.last
+        self._settled_until = rest.last
         self._last_event = rest.first
         evidence = Evidence(rest.n, rest.max_distance[zone], rest.first, rest.last)
-        return StopArrival(self.vehicle, zone.stop, rest.first, evidence)
+        if rest.approach is None:
+            return StopArrival(self.vehicle, zone.stop, rest.first, evidence)
+        earliest, estimate = self._estimate_arrival(rest.approach, rest)
+        return StopArrival(self.vehicle, zone.stop, estimate, evidence, earliest, rest.first)
+
+    def _estimate_arrival(self, approach: _Approach, rest: _Rest) -> tuple[datetime, datetime]:
+        """(earliest, estimate) of when the bus came to rest at ``rest`` after ``approach``,
+        the estimate within [earliest, the rest's first fix]."""
+        config = self.config
+        lat, lon = rest.anchor
+        straight = haversine_m(approach.lat, approach.lon, lat, lon)
+        # The anchor and the fix before the gap each carry some metres of error.
+        shortest = max(0.0, straight - config.rest_radius_m)
+        earliest = approach.t + timedelta(seconds=shortest / config.max_speed_mps)
+        speed = max(approach.speed_mps or 0.0, config.min_approach_speed_mps)
+        drive_s = straight * config.detour_factor / speed + speed / (2 * config.brake_mps2)
+        estimate = approach.t + timedelta(seconds=drive_s)
+        latest = rest.first
+        if (latest - approach.t).total_seconds() > config.max_outage_s:
+            estimate = latest
+        earliest = min(earliest, latest)
+        return earliest, min(max(estimate, earliest), latest)
 
     def _check_departure(self, fix: Fix) -> StopDeparture | None:
         zone, config = self._at, self.config
         assert zone is not None and self._last_inside is not None
         inside = zone.radius_m + config.zone_tolerance_m
         d = zone.distance_m(fix.lat, fix.lon)
+        rest = self._rest
+        if (
+            rest is not None
+            and rest.last == fix.t
+            and rest.seconds >= config.dwell_s
+            and self._zone_of(rest) is zone
+        ):
+            # Where the bus rested: a wait at a junction on the way out is too short for that.
+            self._settled_until = fix.t
         if d <= inside:
             self._last_inside, self._exit = fix.t, None
             return None
@@ -387,11 +505,13 @@ class ArrivalDetector:
         )
         if not (long_enough or far_enough):
             return None
-        departed = self._last_inside
+        last_inside = self._last_inside
+        departed = self._settled_until or last_inside
         evidence = Evidence(exit_run.n, exit_run.max_distance, exit_run.first, exit_run.last)
-        self._at, self._exit, self._last_event = None, None, departed
+        self._at, self._exit, self._last_event = None, None, last_inside
+        self._settled_until = None
         # A rest that began inside the zone belongs to the stay just ended.
-        if self._rest is not None and self._rest.first <= departed:
+        if self._rest is not None and self._rest.first <= last_inside:
             self._rest, self._stray, self._strays = self._stray, None, 0
         return StopDeparture(self.vehicle, zone.stop, departed, evidence)
 

@@ -7,6 +7,22 @@ order, with who and when; nothing overwrites the detection. The effective arriva
 latest correction if any, else the detection; the status follows from it. The patients
 seen are those of the latest count.
 
+A confirmation and a count may carry a note (kept apart from the reason a correction or a
+cancellation needs). Confirming is idempotent: confirming again an arrival already
+confirmed records nothing and answers the existing confirmation (its who, when and note);
+an arrival that changed since (a correction, a new detection) is confirmed anew.
+
+A correction whose arrival falls outside the visit's matching window (the window in which
+a detected arrival would have counted for it) is most likely a mistyped time or offset
+(``+05:00`` for ``+01:00``): it is refused with the reason unless the coordinator insists
+(``force``). Nothing further than 12 h from the visit's times is ever accepted.
+
+A detected arrival that fell inside a GPS outage is an estimate with bounds: its class is
+certain when both bounds give the same class; otherwise the status is the estimate's
+class and ``possible_statuses`` lists every class the bounds allow.
+
+Messages give times in the timetable's local time (Europe/Paris), saying so.
+
 Pure: the caller passes the stored facts, the changes and the time.
 """
 
@@ -16,12 +32,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from ingest.punctuality.classification import (
+    Punctuality,
     PunctualityThresholds,
     VisitStatus,
     punctuality_of,
 )
+
+# The timetable's zone when the caller does not say (the itinerary's default).
+TIMETABLE_ZONE = ZoneInfo("Europe/Paris")
+# Where a visit records no matching window's start (rows from before it was kept).
+DEFAULT_MATCH_BEFORE = timedelta(hours=2)
 
 ChangeKind = Literal["confirm", "correct", "cancel", "attendance"]
 
@@ -56,6 +79,15 @@ class VisitFacts:
     timetable_cancelled_reason: str | None = None
     detected_arrival: datetime | None = None
     detected_departure: datetime | None = None
+    # The detected arrival fell in a GPS outage: it is an estimate within these bounds.
+    detected_arrival_earliest: datetime | None = None
+    detected_arrival_latest: datetime | None = None
+    # Start of the matching window (a detected arrival from then on counts for the visit).
+    opens_at: datetime | None = None
+
+    @property
+    def window_opens(self) -> datetime:
+        return self.opens_at or self.scheduled_arrival - DEFAULT_MATCH_BEFORE
 
 
 @dataclass(frozen=True)
@@ -67,6 +99,8 @@ class CoordinatorChange:
     arrival: datetime | None = None
     departure: datetime | None = None
     patients_seen: int | None = None
+    note: str | None = None
+    force: bool = False
 
 
 @dataclass(frozen=True)
@@ -83,6 +117,31 @@ class VisitState:
     cancelled_by: str | None
     patients_seen: int | None = None
     patients_seen_by: str | None = None
+    # A detected arrival estimated inside a GPS outage: its bounds (None when observed).
+    arrival_earliest: datetime | None = None
+    arrival_latest: datetime | None = None
+    possible_statuses: tuple[Punctuality, ...] = ()
+
+    @property
+    def arrival_estimated(self) -> bool:
+        return self.arrival_earliest is not None
+
+    @property
+    def status_certain(self) -> bool:
+        return len(self.possible_statuses) <= 1
+
+
+_CLASSES: tuple[Punctuality, ...] = ("early", "on_time", "late")
+
+
+def _possible(
+    earliest: datetime, latest: datetime, facts: VisitFacts, band: PunctualityThresholds
+) -> tuple[Punctuality, ...]:
+    """The classes of every arrival in [earliest, latest]: the classes are intervals of
+    delay in order, so those between the bounds' classes."""
+    first = _CLASSES.index(punctuality_of(earliest - facts.scheduled_arrival, band))
+    last = _CLASSES.index(punctuality_of(latest - facts.scheduled_arrival, band))
+    return _CLASSES[first : last + 1]
 
 
 def visit_state(
@@ -116,12 +175,20 @@ def visit_state(
     if cancelled_reason is None and cancelled is not None:
         cancelled_reason = cancelled.reason or "cancelled"
     delay = arrival - facts.scheduled_arrival if arrival is not None else None
+    earliest = latest = None
+    if source == "detected" and facts.detected_arrival_earliest is not None:
+        earliest = facts.detected_arrival_earliest
+        latest = facts.detected_arrival_latest or facts.detected_arrival
+    possible: tuple[Punctuality, ...] = ()
     status: VisitStatus
     if cancelled_reason:
         status = "cancelled"
     elif delay is not None:
         band = PunctualityThresholds(facts.on_time_from, facts.on_time_until)
         status = punctuality_of(delay, band)
+        possible = (status,)
+        if earliest is not None and latest is not None:
+            possible = _possible(earliest, latest, facts, band)
     else:
         status = "pending" if as_of < facts.closes_at else "missed"
     return VisitState(
@@ -137,22 +204,36 @@ def visit_state(
         cancelled_by=cancelled.who if cancelled and not facts.timetable_cancelled_reason else None,
         patients_seen=attendance.patients_seen if attendance else None,
         patients_seen_by=attendance.who if attendance else None,
+        arrival_earliest=earliest,
+        arrival_latest=latest,
+        possible_statuses=possible,
     )
 
 
-def _hhmm(t: datetime) -> str:
-    return t.strftime("%Y-%m-%d %H:%M UTC")
+def local_time(t: datetime, zone: ZoneInfo = TIMETABLE_ZONE) -> str:
+    """``t`` as the timetable reads it: local date and time, the zone and its offset."""
+    local = t.astimezone(zone)
+    offset = local.strftime("%z")
+    return f"{local:%Y-%m-%d %H:%M} {zone.key} (UTC{offset[:3]}:{offset[3:]})"
 
 
 def check_change(
     facts: VisitFacts,
     changes: Sequence[CoordinatorChange],
     change: CoordinatorChange,
+    zone: ZoneInfo = TIMETABLE_ZONE,
 ) -> CoordinatorChange:
     """``change`` as it will be recorded (a confirmation records the arrival it vouches
-    for), or :class:`ChangeRefusedError` saying why not."""
+    for; confirming an arrival already confirmed answers the existing confirmation, one of
+    ``changes``, to be recorded again by no one), or :class:`ChangeRefusedError` saying why
+    not. Times in messages are local to ``zone``."""
+
+    def when(t: datetime) -> str:
+        return local_time(t, zone)
+
     state = visit_state(facts, changes, change.at)
     reason = (change.reason or "").strip()
+    note = (change.note or "").strip() or None
     if change.kind in ("correct", "cancel") and not reason:
         raise ChangeRefusedError(f"a {change.kind} needs a reason", conflict=False)
     if state.status == "cancelled":
@@ -160,11 +241,11 @@ def check_change(
             f"visit {facts.visit_id} is cancelled ({state.cancelled_reason})", conflict=True
         )
     if change.kind == "attendance":
-        return _checked_attendance(facts, state, change)
+        return _checked_attendance(facts, state, change, note)
     if change.kind == "cancel":
         if state.arrival is not None:
             raise ChangeRefusedError(
-                f"visit {facts.visit_id} took place (arrival {_hhmm(state.arrival)}, "
+                f"visit {facts.visit_id} took place (arrival {when(state.arrival)}, "
                 f"{state.arrival_source}); correct it instead of cancelling it",
                 conflict=True,
             )
@@ -176,13 +257,18 @@ def check_change(
                 "the time the bus arrived",
                 conflict=True,
             )
+        for earlier in reversed(changes):
+            if earlier.kind in ("confirm", "correct"):
+                if earlier.kind == "confirm" and earlier.arrival == state.arrival:
+                    return earlier
+                break
         return CoordinatorChange(
             "confirm",
             change.who,
             change.at,
-            reason=reason or None,
             arrival=state.arrival,
             departure=state.departure,
+            note=note,
         )
     arrival, departure = change.arrival, change.departure
     if arrival is None:
@@ -194,15 +280,23 @@ def check_change(
             continue
         if not earliest <= t <= latest:
             raise ChangeRefusedError(
-                f"{what} {_hhmm(t)} is more than 12 h from the visit's scheduled times "
-                f"({_hhmm(facts.scheduled_arrival)} to {_hhmm(facts.scheduled_departure)})",
+                f"{what} {when(t)} is more than 12 h from the visit's scheduled times "
+                f"({when(facts.scheduled_arrival)} to {when(facts.scheduled_departure)})",
                 conflict=False,
             )
         if t > change.at + FUTURE_TOLERANCE:
-            raise ChangeRefusedError(f"{what} {_hhmm(t)} is in the future", conflict=False)
+            raise ChangeRefusedError(f"{what} {when(t)} is in the future", conflict=False)
     if departure is not None and departure <= arrival:
         raise ChangeRefusedError(
-            f"departure {_hhmm(departure)} is not after arrival {_hhmm(arrival)}", conflict=False
+            f"departure {when(departure)} is not after arrival {when(arrival)}", conflict=False
+        )
+    opens, closes = facts.window_opens, facts.closes_at
+    if not change.force and not opens <= arrival <= closes:
+        raise ChangeRefusedError(
+            f"arrival {when(arrival)} is outside the visit's matching window "
+            f"({when(opens)} to {when(closes)}, scheduled {when(facts.scheduled_arrival)}): "
+            "check the time and its UTC offset, or send force: true to record it anyway",
+            conflict=False,
         )
     return CoordinatorChange(
         "correct", change.who, change.at, reason=reason, arrival=arrival, departure=departure
@@ -210,7 +304,7 @@ def check_change(
 
 
 def _checked_attendance(
-    facts: VisitFacts, state: VisitState, change: CoordinatorChange
+    facts: VisitFacts, state: VisitState, change: CoordinatorChange, note: str | None
 ) -> CoordinatorChange:
     count = change.patients_seen
     if count is None:
@@ -225,5 +319,4 @@ def _checked_attendance(
             "the time the bus arrived before the patients seen",
             conflict=True,
         )
-    note = (change.reason or "").strip() or None
-    return CoordinatorChange("attendance", change.who, change.at, reason=note, patients_seen=count)
+    return CoordinatorChange("attendance", change.who, change.at, patients_seen=count, note=note)

@@ -54,8 +54,12 @@ visits = sa.Table(
     sa.Column("on_time_from_s", sa.Float, nullable=False),
     sa.Column("on_time_until_s", sa.Float, nullable=False),
     sa.Column("closes_at", UtcDateTime, nullable=False),
+    sa.Column("opens_at", UtcDateTime),
     sa.Column("detected_arrival", UtcDateTime),
     sa.Column("detected_departure", UtcDateTime),
+    # Bounds of a detected arrival estimated inside a GPS outage (null: observed).
+    sa.Column("detected_arrival_earliest", UtcDateTime),
+    sa.Column("detected_arrival_latest", UtcDateTime),
     sa.Column("eta", UtcDateTime),
     sa.Column("eta_from", UtcDateTime),
     sa.Column("eta_distance_m", sa.Float),
@@ -80,6 +84,8 @@ stop_events = sa.Table(
     sa.Column("evidence_max_distance_m", sa.Float, nullable=False),
     sa.Column("evidence_first_fix", UtcDateTime, nullable=False),
     sa.Column("evidence_last_fix", UtcDateTime, nullable=False),
+    sa.Column("earliest", UtcDateTime),
+    sa.Column("latest", UtcDateTime),
     sa.UniqueConstraint("vehicle", "kind", "t", name="uq_stop_events_vehicle_kind_t"),
     sa.Index("ix_stop_events_vehicle_day", "vehicle", "day"),
 )
@@ -93,6 +99,8 @@ unscheduled_stops = sa.Table(
     sa.Column("stop", sa.String(64), nullable=False),
     sa.Column("arrival", UtcDateTime, nullable=False),
     sa.Column("departure", UtcDateTime),
+    sa.Column("arrival_earliest", UtcDateTime),
+    sa.Column("arrival_latest", UtcDateTime),
     sa.Index("ix_unscheduled_day_vehicle", "day", "vehicle"),
 )
 
@@ -108,6 +116,8 @@ visit_changes = sa.Table(
     sa.Column("arrival", UtcDateTime),
     sa.Column("departure", UtcDateTime),
     sa.Column("patients_seen", sa.Integer),
+    # A confirmation's or a count's note; ``reason`` is a correction's or cancellation's.
+    sa.Column("note", sa.Text),
     sa.Index("ix_visit_changes_visit", "visit_id", "id"),
 )
 
@@ -177,6 +187,8 @@ class UnscheduledStop:
     stop_name: str
     arrival: datetime
     departure: datetime | None
+    arrival_earliest: datetime | None = None
+    arrival_latest: datetime | None = None
 
 
 def _event_row(event: StopEvent, day: date) -> dict[str, Any]:
@@ -191,6 +203,8 @@ def _event_row(event: StopEvent, day: date) -> dict[str, Any]:
         "evidence_max_distance_m": ev.max_distance_m,
         "evidence_first_fix": ev.first_fix,
         "evidence_last_fix": ev.last_fix,
+        "earliest": event.earliest if isinstance(event, StopArrival) else None,
+        "latest": event.latest if isinstance(event, StopArrival) else None,
     }
 
 
@@ -203,14 +217,14 @@ def _event_of(row: Any) -> StopEvent:
         m["evidence_last_fix"],
     )
     if m["kind"] == "arrival":
-        return StopArrival(m["vehicle"], m["stop"], m["t"], evidence)
+        return StopArrival(m["vehicle"], m["stop"], m["t"], evidence, m["earliest"], m["latest"])
     return StopDeparture(m["vehicle"], m["stop"], m["t"], evidence)
 
 
 def _change_of(row: Any) -> CoordinatorChange:
     kind: ChangeKind = row.kind
     return CoordinatorChange(
-        kind, row.who, row.at, row.reason, row.arrival, row.departure, row.patients_seen
+        kind, row.who, row.at, row.reason, row.arrival, row.departure, row.patients_seen, row.note
     )
 
 
@@ -269,6 +283,7 @@ class PunctualityStore:
                     "on_time_from_s": thresholds.on_time_from.total_seconds(),
                     "on_time_until_s": thresholds.on_time_until.total_seconds(),
                     "closes_at": v.scheduled_departure + thresholds.match_after_departure,
+                    "opens_at": v.scheduled_arrival - thresholds.match_before,
                 }
                 for v in planned
             ]
@@ -407,6 +422,34 @@ class PunctualityStore:
         with self.engine.connect() as conn:
             return [_event_of(r) for r in conn.execute(query.order_by(c.t, c.kind))]
 
+    def stay_across(self, vehicle: str, day: date) -> list[StopEvent]:
+        """The events around ``day`` that belong to a stay crossing its midnights: the
+        arrival of a stay still open when the day began (the latest event before it, if an
+        arrival) and the departure ending a stay still open when it ended (the first event
+        after it, if a departure)."""
+        c = stop_events.c
+        before = (
+            sa.select(stop_events)
+            .where(c.vehicle == vehicle, c.day < day)
+            .order_by(c.t.desc(), c.kind.desc())
+            .limit(1)
+        )
+        after = (
+            sa.select(stop_events)
+            .where(c.vehicle == vehicle, c.day > day)
+            .order_by(c.t, c.kind.desc())
+            .limit(1)
+        )
+        found: list[StopEvent] = []
+        with self.engine.connect() as conn:
+            row = conn.execute(before).first()
+            if row is not None and row._mapping["kind"] == "arrival":
+                found.append(_event_of(row))
+            row = conn.execute(after).first()
+            if row is not None and row._mapping["kind"] == "departure":
+                found.append(_event_of(row))
+        return found
+
     def event_days(self, first: date, last: date) -> list[tuple[str, date]]:
         c = stop_events.c
         query = (
@@ -443,9 +486,17 @@ class PunctualityStore:
                     .values(
                         detected_arrival=sa.bindparam("arrival"),
                         detected_departure=sa.bindparam("departure"),
+                        detected_arrival_earliest=sa.bindparam("earliest"),
+                        detected_arrival_latest=sa.bindparam("latest"),
                     ),
                     [
-                        {"visit_id": o.visit.id, "arrival": o.arrival, "departure": o.departure}
+                        {
+                            "visit_id": o.visit.id,
+                            "arrival": o.arrival,
+                            "departure": o.departure,
+                            "earliest": o.arrival_earliest,
+                            "latest": o.arrival_latest,
+                        }
                         for o in report.outcomes
                     ],
                 )
@@ -461,6 +512,8 @@ class PunctualityStore:
                             "stop": s.stop,
                             "arrival": s.arrival,
                             "departure": s.departure,
+                            "arrival_earliest": s.arrival_earliest,
+                            "arrival_latest": s.arrival_latest,
                         }
                         for s in report.unscheduled
                     ],
@@ -723,6 +776,9 @@ class PunctualityStore:
             timetable_cancelled_reason=r.cancelled_reason,
             detected_arrival=r.detected_arrival,
             detected_departure=r.detected_departure,
+            detected_arrival_earliest=r.detected_arrival_earliest,
+            detected_arrival_latest=r.detected_arrival_latest,
+            opens_at=r.opens_at,
         )
         return VisitRow(
             id=r.id,
@@ -781,7 +837,8 @@ class PunctualityStore:
     ) -> CoordinatorChange | None:
         """Append the change ``decide`` returns from the visit and its changes so far, in
         one transaction with the visit's row locked (PostgreSQL) so that two coordinators
-        cannot both cancel it; None if there is no such visit. ``decide`` raises to refuse."""
+        cannot both cancel it; None if there is no such visit. ``decide`` raises to refuse,
+        or returns one of the changes so far to record nothing (an idempotent repeat)."""
         c = visit_changes.c
         with self.engine.begin() as conn:
             query = self._visit_query().where(visits.c.id == visit_id)
@@ -798,6 +855,8 @@ class PunctualityStore:
             ]
             visit = self._visit_row(row)
             change = decide(visit, so_far)
+            if any(change is earlier for earlier in so_far):
+                return change
             conn.execute(
                 visit_changes.insert().values(
                     visit_id=visit_id,
@@ -808,6 +867,7 @@ class PunctualityStore:
                     arrival=change.arrival,
                     departure=change.departure,
                     patients_seen=change.patients_seen,
+                    note=change.note,
                 )
             )
             if self.timeseries:
@@ -839,6 +899,8 @@ class PunctualityStore:
                     r.stop_name or r.stop,
                     r.arrival,
                     r.departure,
+                    r.arrival_earliest,
+                    r.arrival_latest,
                 )
                 for r in conn.execute(query.order_by(u.arrival, u.vehicle))
             ]

@@ -13,6 +13,19 @@ is rebuilt from the same stored fixes, so each day's events always come from one
 the detector. A restarted ingest rebuilds a vehicle's live detector the same way when its
 first batch arrives. Everything here is re-derivable from the stored samples.
 
+Stays across midnight. A bus parked overnight at a stop (its depot) arrives one day and
+departs the next. A day is classified with the events around it that belong to such a
+stay (the arrival of the stay open when the day began, the departure of the one open when
+it ended), so the evening's stay gets its departure and the next day lists the stay it
+began in. A day is re-derived from the arrival of the stay open at its start (up to
+``MAX_STAY_RUN_IN`` back), so that run sees the same stay rather than a new arrival.
+
+Contradictions. Events from different runs of the detector can contradict each other (a
+drive whose data ended inside a zone, then live data from the same bus): a day with one is
+re-derived; what remains across days is reconciled (see
+:func:`~ingest.punctuality.classification.reconciled_stays`), logged and counted
+(``on_reconciled``), never raised: one bad stay must not stop a bus's punctuality.
+
 One ingest must see all of a vehicle's batches: with several ingests sharing the load,
 each vehicle's detector would see only part of its fixes.
 """
@@ -22,14 +35,20 @@ from __future__ import annotations
 import itertools
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 
 from ingest.itinerary import Itinerary
 from ingest.local_days import LocalDay, local_date
-from ingest.punctuality.classification import classify_visits
+from ingest.punctuality.classification import PunctualityReport, classify_visits
 from ingest.punctuality.config import PunctualitySettings
-from ingest.punctuality.detector import ArrivalDetector, Fix, StopEvent, detect_stops
+from ingest.punctuality.detector import (
+    ArrivalDetector,
+    Fix,
+    StopArrival,
+    StopEvent,
+    detect_stops,
+)
 from ingest.punctuality.eta import (
     DrivingModel,
     Habits,
@@ -51,6 +70,10 @@ from protocol.models import Batch, GpsSample
 log = logging.getLogger(__name__)
 
 RUN_IN = timedelta(hours=6)
+# A stay open longer than this (a long weekend at the depot) is not replayed from its start.
+MAX_STAY_RUN_IN = timedelta(days=4)
+# Reconciliations already counted, per process: bounded, as the reconciled events are.
+_RECONCILED_MEMORY = 10_000
 # Driving times and habits are learnt from this much history.
 SPEED_HISTORY_DAYS = 90
 # The fixes that tell whether the bus is moving, since when it stands, and its heading.
@@ -66,9 +89,16 @@ class PunctualityTracker:
     """An ``Ingestor`` observer (call it with the batches just committed)."""
 
     def __init__(
-        self, store: Store, itinerary: Itinerary, settings: PunctualitySettings | None = None
+        self,
+        store: Store,
+        itinerary: Itinerary,
+        settings: PunctualitySettings | None = None,
+        on_reconciled: Callable[[int], None] | None = None,
     ) -> None:
         self.db = PunctualityStore(store)
+        self._on_reconciled = on_reconciled
+        self._reconciled_seen: set[tuple[str, str, str, datetime]] = set()
+        self.reconciled = 0
         self.itinerary = itinerary
         self.settings = settings or PunctualitySettings()
         self._zone = itinerary.zone
@@ -180,11 +210,41 @@ class PunctualityTracker:
     def _feed(self, vehicle: str, live: ArrivalDetector, fixes: Sequence[Fix]) -> set[date]:
         events = live.feed_many(fixes)
         self.db.add_events([(e, self._day(e.t)) for e in events])
-        return {self._day(e.t) for e in events}
+        return self._days_of(vehicle, events)
+
+    def _days_of(self, vehicle: str, events: Sequence[StopEvent]) -> set[date]:
+        """The days these events change: their own, and the day a stay that one of them
+        ends across midnight began."""
+        days = {self._day(e.t) for e in events}
+        for day in sorted(days):
+            for e in self._stay_across(vehicle, day):
+                if isinstance(e, StopArrival):
+                    days.add(self._day(e.t))
+        return days
+
+    def _stay_across(self, vehicle: str, day: date) -> list[StopEvent]:
+        """The events of stays crossing ``day``'s midnights (see the module docstring); a
+        stay open for longer than ``MAX_STAY_RUN_IN`` is not carried into the day."""
+        opened_since = LocalDay.of(day, self._zone).start - MAX_STAY_RUN_IN
+        return [
+            e
+            for e in self.db.stay_across(vehicle, day)
+            if not isinstance(e, StopArrival) or e.t >= opened_since
+        ]
+
+    def _run_in_start(self, vehicle: str, day: date) -> datetime:
+        """Where a run of the detector for ``day`` starts: ``RUN_IN`` before its midnight,
+        or before the arrival of the stay open at that midnight."""
+        local = LocalDay.of(day, self._zone)
+        start = local.start - RUN_IN
+        for e in self._stay_across(vehicle, day):
+            if isinstance(e, StopArrival):
+                start = min(start, (e.earliest or e.t) - RUN_IN)
+        return start
 
     def _detect(self, vehicle: str, day: date) -> list[StopEvent]:
         local = LocalDay.of(day, self._zone)
-        fixes = self.db.fixes(vehicle, local.start - RUN_IN, local.end)
+        fixes = self.db.fixes(vehicle, self._run_in_start(vehicle, day), local.end)
         events = detect_stops(vehicle, self._stops.values(), fixes, self._detector_config)
         return [e for e in events if local.start <= e.t < local.end]
 
@@ -199,28 +259,55 @@ class PunctualityTracker:
             return set()
         day = self._day(newest)
         self._rederive(vehicle, day)
-        local = LocalDay.of(day, self._zone)
         live = ArrivalDetector(vehicle, self._stops.values(), self._detector_config)
         # Same fixes, same order as the re-derivation: the events it emits are already stored.
-        live.feed_many(self.db.fixes(vehicle, local.start - RUN_IN))
+        live.feed_many(self.db.fixes(vehicle, self._run_in_start(vehicle, day)))
         self._live[vehicle] = live
-        return {day}
+        return self._days_of(vehicle, self.db.events(vehicle, day)) | {day}
 
     def _classify(self, vehicle: str, day: date) -> None:
         planned = self.db.planned_visits(vehicle, day)
-        events = self.db.events(vehicle, day)
-        as_of = max([LocalDay.of(day, self._zone).end, *(e.t for e in events)])
-        try:
-            report = classify_visits(planned, events, as_of=as_of, thresholds=self._thresholds)
-        except ValueError:
-            # Events from two runs of the detector disagree: one run settles it.
+        local = LocalDay.of(day, self._zone)
+
+        def classified() -> PunctualityReport:
+            events = self.db.events(vehicle, day) + self._stay_across(vehicle, day)
+            as_of = max([local.end, *(e.t for e in events)])
+            return classify_visits(planned, events, as_of=as_of, thresholds=self._thresholds)
+
+        report = classified()
+        if any(local.start <= r.open_since and r.t < local.end for r in report.reconciled):
+            # Events from two runs of the detector disagree within the day: one run settles it.
             log.warning("%s on %s: inconsistent events; re-deriving the day", vehicle, day)
             self._rederive(vehicle, day)
-            events = self.db.events(vehicle, day)
-            report = classify_visits(planned, events, as_of=as_of, thresholds=self._thresholds)
-        known_until = self.db.newest_fix_time(vehicle) or as_of
+            report = classified()
+        self._count_reconciled(report)
+        known_until = self.db.newest_fix_time(vehicle) or local.end
         self.db.save_outcomes(vehicle, day, report, known_until=known_until)
         self.db.settle_predictions({o.visit.id: o.arrival for o in report.outcomes})
+
+    def _count_reconciled(self, report: PunctualityReport) -> None:
+        new = 0
+        for r in report.reconciled:
+            key = (r.vehicle, r.kind, r.stop, r.t)
+            if key in self._reconciled_seen:
+                continue
+            if len(self._reconciled_seen) >= _RECONCILED_MEMORY:
+                self._reconciled_seen.clear()
+            self._reconciled_seen.add(key)
+            new += 1
+            log.warning(
+                "%s: %s at %s at %s while at %s: %s",
+                r.vehicle,
+                r.kind,
+                r.stop,
+                r.t.isoformat(),
+                r.open_stop,
+                r.outcome,
+            )
+        if new:
+            self.reconciled += new
+            if self._on_reconciled is not None:
+                self._on_reconciled(new)
 
     # --- ETAs -----------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from ingest.coldchain.daily import DayStatus, FridgeDay, daily_csv
 from ingest.coldchain.rules import AlarmKind
 from ingest.coldchain.storage import FridgeAlarmRecord, StoredFridgeDay
 from ingest.local_days import LocalDay
+from ingest.resolution import Celsius, Minutes
 from ingest.settings import FridgeRules
 
 
@@ -41,8 +42,8 @@ class FridgeAlarmOut(BaseModel):
     start: datetime
     end: datetime
     raised_at: datetime
-    duration_min: float
-    peak_c: float
+    duration_min: Minutes
+    peak_c: Celsius
     ongoing: bool
     cut_by_gap: bool
     withdrawn_at: datetime | None = Field(description="late data no longer shows this alarm")
@@ -74,12 +75,12 @@ class FridgeDayOut(BaseModel):
     recorded: bool = Field(description="false: no reading that day")
     complete: bool = Field(description="false: the day was still going on")
     samples: int
-    min_c: float | None
-    max_c: float | None
-    in_range_min: float
-    above_min: float
-    below_min: float
-    no_data_min: float
+    min_c: Celsius | None
+    max_c: Celsius | None
+    in_range_min: Minutes
+    above_min: Minutes
+    below_min: Minutes
+    no_data_min: Minutes
     excursions: int
     heat_alarm: bool
     freeze_alarm: bool

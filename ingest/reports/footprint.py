@@ -32,6 +32,7 @@ from ingest.footprint.emissions import (
 from ingest.footprint.energy import CARRIER_UNIT, Carrier, EnergyUnit
 from ingest.footprint.storage import StoredFootprintDay
 from ingest.reports.configuration import ReportConfiguration
+from ingest.resolution import Energy, Hours, KgCo2e, Kilometres
 from ingest.visit_figures import VisitCounts
 
 NOT_RECORDED: Final = "not recorded: visits and patients seen are not available to this report"
@@ -49,9 +50,9 @@ class FactorSetOut(BaseModel):
 
 
 class Co2eOut(BaseModel):
-    ttw_kgco2e: float
-    wtt_kgco2e: float
-    wtw_kgco2e: float
+    ttw_kgco2e: KgCo2e
+    wtt_kgco2e: KgCo2e
+    wtw_kgco2e: KgCo2e
     factor_set: FactorSetOut
 
     @classmethod
@@ -82,34 +83,34 @@ class IntensityOut(Co2eOut):
 
 class EnergyOut(BaseModel):
     carrier: Carrier
-    quantity: float
+    quantity: Energy
     unit: EnergyUnit
 
 
 class IdlingOut(BaseModel):
     measured: bool = Field(description="false: no engine on/off events, idling unknown")
     measured_days: int = Field(description="days whose idling is known and counted")
-    hours: float | None
+    hours: Hours | None
     fuel: EnergyOut | None
-    rate_per_h: float | None
+    rate_per_h: Energy | None
     source: str | None
 
 
 class AuxiliaryOut(BaseModel):
-    drawn_kwh: float
-    charged_kwh: float
-    net_kwh: float
-    gap_hours: float = Field(description="time without battery readings (not integrated)")
+    drawn_kwh: Energy
+    charged_kwh: Energy
+    net_kwh: Energy
+    gap_hours: Hours = Field(description="time without battery readings (not integrated)")
 
 
 class FootprintDayOut(BaseModel):
     date: date
     complete: bool
-    distance_km: float
+    distance_km: Kilometres
     traction: EnergyOut
     idling: IdlingOut
     auxiliary: AuxiliaryOut
-    solar_kwh: float | None
+    solar_kwh: Energy | None
     co2e: Co2eOut
     per_km: IntensityOut | None
 
@@ -120,34 +121,34 @@ class CarFactorOut(BaseModel):
     version: str
     date: date
     source: str
-    kgco2e_per_km: float
+    kgco2e_per_km: KgCo2e
 
 
 class AvoidedOut(BaseModel):
     visits: int
     patients_seen: int
-    car_km: float
-    kgco2e: float
+    car_km: Kilometres
+    kgco2e: KgCo2e
     car_factor: CarFactorOut
 
 
 class BalanceOut(BaseModel):
     """The bus's well-to-wheel emissions next to the car trips it avoided."""
 
-    bus_wtw_kgco2e: float
-    avoided_kgco2e: float
-    net_kgco2e: float = Field(description="bus minus avoided; below zero the bus saved CO2e")
+    bus_wtw_kgco2e: KgCo2e
+    avoided_kgco2e: KgCo2e
+    net_kgco2e: KgCo2e = Field(description="bus minus avoided; below zero the bus saved CO2e")
     factor_set: FactorSetOut
     car_factor_id: str
     note: str
 
 
 class FootprintTotals(BaseModel):
-    distance_km: float
+    distance_km: Kilometres
     traction: EnergyOut
     idling: IdlingOut
     auxiliary: AuxiliaryOut
-    solar_kwh: float | None
+    solar_kwh: Energy | None
     co2e: Co2eOut
     per_km: IntensityOut | None
     per_operating_day: IntensityOut | None

@@ -26,6 +26,7 @@ from ingest.reports.footprint import (
     IdlingOut,
     IntensityOut,
 )
+from ingest.resolution import Energy, Kilometres, Minutes
 from ingest.settings import FridgeRules
 from ingest.visit_figures import PunctualitySummary, VisitCounts
 
@@ -34,7 +35,7 @@ class EnergyYear(BaseModel):
     traction: EnergyOut
     idling: IdlingOut
     auxiliary: AuxiliaryOut
-    solar_kwh: float | None
+    solar_kwh: Energy | None
 
 
 class ColdChainYear(BaseModel):
@@ -56,7 +57,7 @@ class PunctualityOut(BaseModel):
     on_time: int
     late: int
     missed: int
-    mean_delay_min: float | None
+    mean_delay_min: Minutes | None
 
 
 class FunderReport(BaseModel):
@@ -67,7 +68,7 @@ class FunderReport(BaseModel):
     start: date = Field(serialization_alias="from")
     end: date = Field(serialization_alias="to")
     timezone: str
-    distance_km: float
+    distance_km: Kilometres
     operating_days: int
     energy: EnergyYear
     co2e: Co2eOut

@@ -83,7 +83,7 @@ def test_coordinators_enter_patients_seen_and_the_latest_count_holds(api: httpx.
     assert day_visits(api)[ALLOUVILLE]["patients_seen"] is None
 
     history = api.get(f"/api/v1/visits/{VESLY}/history", headers=ENG).json()
-    assert [(c["kind"], c["patients_seen"], c["reason"], c["who"]) for c in history["changes"]] == [
+    assert [(c["kind"], c["patients_seen"], c["note"], c["who"]) for c in history["changes"]] == [
         ("attendance", 12, "flu clinic", "coord-eure"),
         ("attendance", 14, None, "coord-eure"),
     ]

@@ -192,6 +192,13 @@ BAD_CHANGES: list[tuple[str, dict[str, str] | None, int, str]] = [
         422,
         "is not after arrival",
     ),
+    (
+        # "+05:00" typed for "+01:00": 09:05 UTC, far before the visit's window opens.
+        f"{HACQUEVILLE}/correct",
+        {"arrival": "2026-11-16T14:05:00+05:00", "reason": "driver's log"},
+        422,
+        "outside the visit's matching window (2026-11-16 12:00 Europe/Paris (UTC+01:00)",
+    ),
     (f"{HACQUEVILLE}/cancel", {"reason": "snow"}, 409, "took place"),
     (f"{HACQUEVILLE}/cancel", {}, 422, "reason"),
     ("vexin-01:2026-11-16:morgny/confirm", None, 404, "no visit"),
@@ -385,3 +392,78 @@ def test_a_coordinators_correction_is_queued_for_the_time_series(
     assert line.endswith(f" {int(scheduled.timestamp() * 1000)}")
     assert 'arrival_source="corrected"' in line and ",delay_s=300," in line
     assert ',status="on_time",' in line
+
+
+def test_a_mistyped_offset_is_refused_then_recorded_when_forced(api: httpx.Client) -> None:
+    typo = {"arrival": "2026-11-16T14:05:00+05:00", "reason": "driver's log"}
+    refused = api.post(f"/api/v1/visits/{HACQUEVILLE}/correct", json=typo, headers=COORD)
+    assert refused.status_code == 422
+    assert "send force: true" in refused.json()["detail"]
+    forced = api.post(
+        f"/api/v1/visits/{HACQUEVILLE}/correct", json={**typo, "force": True}, headers=COORD
+    )
+    assert forced.status_code == 200, forced.text
+    assert forced.json()["arrival"] == "2026-11-16T09:05:00Z"
+    assert forced.json()["status"] == "early"
+
+
+def test_confirming_twice_keeps_one_confirmation_and_its_note(api: httpx.Client) -> None:
+    first = api.post(
+        f"/api/v1/visits/{VESLY}/confirm", json={"note": "seen by the GP"}, headers=COORD
+    )
+    assert first.status_code == 200, first.text
+    again = api.post(f"/api/v1/visits/{VESLY}/confirm", json={"note": "again"}, headers=COORD)
+    assert again.status_code == 200, again.text
+    assert again.json()["confirmed_by"] == first.json()["confirmed_by"] == "coord-eure"
+    assert again.json()["confirmed_arrival"] == first.json()["confirmed_arrival"]
+    (change,) = api.get(f"/api/v1/visits/{VESLY}/history").json()["changes"]
+    assert (change["kind"], change["note"], change["reason"]) == (
+        "confirm",
+        "seen by the GP",
+        None,
+    )
+    counted = api.post(
+        f"/api/v1/visits/{VESLY}/attendance",
+        json={"patients_seen": 14, "note": "flu jabs"},
+        headers=COORD,
+    )
+    assert counted.status_code == 200, counted.text
+    changes = api.get(f"/api/v1/visits/{VESLY}/history").json()["changes"]
+    assert [(c["kind"], c["note"], c["reason"]) for c in changes] == [
+        ("confirm", "seen by the GP", None),
+        ("attendance", "flu jabs", None),
+    ]
+
+
+def test_an_arrival_inside_a_gps_outage_is_shown_as_estimated(
+    store: Store, itinerary: Itinerary
+) -> None:
+    from tests.ingest.punctuality.days import batches_of
+    from tests.ingest.punctuality.test_tracker import utc
+
+    tracker = PunctualityTracker(store, itinerary)
+    tracker.start(MONDAY, past_days=1)
+    # No fix from 4 min before the bus reaches Hacqueville (13:12) to 6 min after.
+    samples = [
+        s for b in vexin_monday(itinerary) for s in b.samples if not utc(13, 8) <= s.t < utc(13, 18)
+    ]
+    ingest(store, tracker, batches_of("vexin-01", samples, 500))
+    with running_api(store) as api:
+        hacqueville = visits_of(api, "2026-11-16")[HACQUEVILLE]
+        history = api.get(f"/api/v1/visits/{HACQUEVILLE}/history").json()
+        vesly = visits_of(api, "2026-11-16")[VESLY]
+    earliest = datetime.fromisoformat(hacqueville["arrival_earliest"])
+    latest = datetime.fromisoformat(hacqueville["arrival_latest"])
+    arrival = datetime.fromisoformat(hacqueville["arrival"])
+    assert hacqueville["arrival_estimated"] is True
+    assert earliest <= utc(13, 12) <= latest
+    assert earliest <= arrival <= latest
+    assert latest >= utc(13, 18)  # the first fix after the outage
+    assert abs(arrival - utc(13, 12)) <= timedelta(seconds=90)
+    # Scheduled 14:00 local (13:00 UTC): every arrival in the bounds is late.
+    assert hacqueville["possible_statuses"] == ["late"]
+    assert hacqueville["status_certain"] is True and hacqueville["status"] == "late"
+    assert history["detected"]["arrival_estimated"] is True
+    assert history["detected"]["arrival_earliest"] == hacqueville["arrival_earliest"]
+    assert vesly["arrival_estimated"] is False and vesly["arrival_earliest"] is None
+    assert vesly["possible_statuses"] == [vesly["status"]]

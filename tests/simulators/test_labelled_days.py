@@ -13,6 +13,7 @@ from simulators.labelled_days import (
     DEFAULT_VARIANTS,
     LabelledDay,
     Variant,
+    arrivals_in_outages,
     labelled_days,
     receiver_fixes,
 )
@@ -42,7 +43,10 @@ def test_true_events_are_the_stays_and_agree_with_the_visits(itinerary: Itinerar
     for visit in day.truth.visits:
         arrival = next(e for e in events if e.stop == visit.stop and e.kind == "arrival")
         departure = next(e for e in events if e.stop == visit.stop and e.kind == "departure")
-        assert (arrival.t, departure.t) == (visit.arrival, visit.departure)
+        # The departure is when the bus set off, before it crossed the zone's edge.
+        assert (arrival.t, departure.t) == (visit.arrival, visit.set_off)
+        assert visit.departure is not None and visit.set_off is not None
+        assert visit.set_off < visit.departure
     assert day.visits == 2
     assert day.decoys == ()
 
@@ -119,3 +123,24 @@ def test_variants_change_date_seed_crew_and_receiver(itinerary: Itinerary) -> No
 def test_an_unknown_scenario_is_refused(itinerary: Itinerary) -> None:
     with pytest.raises(ScenarioError, match="no-such-day: no such bundled scenario"):
         list(labelled_days(itinerary, ["no-such-day"]))
+
+
+def test_outage_days_lose_the_fix_around_each_arrival(itinerary: Itinerary) -> None:
+    days = list(arrivals_in_outages(itinerary, ["vexin-monday-on-time"], [AS_WRITTEN]))
+    assert [d.variant for d in days] == ["as-written+outage-vesly", "as-written+outage-hacqueville"]
+    for day in days:
+        (outage,) = day.plan.gps_outages
+        assert outage.end_s - outage.start_s <= 600.0
+        stop = day.variant.rsplit("-", 1)[-1]
+        (arrival,) = [e for e in day.true_events if e.stop == stop and e.kind == "arrival"]
+        assert arrival.in_outage
+        t = day.plan.seconds_of(arrival.t)
+        assert outage.start_s + 20.0 <= t <= outage.end_s - 60.0
+        # No fix inside the outage, fixes on both sides of it.
+        fixes = day.fixes()
+        assert not [f for f in fixes if t - 1 <= day.plan.seconds_of(f.t) <= t + 1]
+        assert any(day.plan.seconds_of(f.t) < outage.start_s for f in fixes)
+        assert any(day.plan.seconds_of(f.t) >= outage.end_s for f in fixes)
+    # The same draw every time.
+    again = list(arrivals_in_outages(itinerary, ["vexin-monday-on-time"], [AS_WRITTEN]))
+    assert [d.plan.gps_outages for d in again] == [d.plan.gps_outages for d in days]

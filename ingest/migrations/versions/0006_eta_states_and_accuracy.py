@@ -1,7 +1,7 @@
 """ETA states, intervals and sources on visits; published predictions and their errors
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-03 09:00:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import ingest.store
 
 revision: str = "0006"
-down_revision: str | Sequence[str] | None = "0004"
+down_revision: str | Sequence[str] | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -10,6 +10,7 @@ from ingest.punctuality.classification import (
     Stay,
     classify_visits,
     punctuality_of,
+    reconciled_stays,
     stays_from_events,
 )
 from ingest.punctuality.detector import (
@@ -200,11 +201,42 @@ def test_stays_pair_arrivals_with_departures() -> None:
     ]
 
 
-def test_inconsistent_events_are_rejected(itinerary: Itinerary) -> None:
-    with pytest.raises(ValueError, match="while still at vesly"):
-        stays_from_events([arrive("vesly", VESLY_AT), arrive("gisors", VESLY_AT + MINUTE)])
-    with pytest.raises(ValueError, match="departure from gisors"):
-        stays_from_events([arrive("vesly", VESLY_AT), depart("gisors", VESLY_AT + MINUTE)])
+def test_contradicting_events_are_reconciled_not_raised(itinerary: Itinerary) -> None:
+    t = VESLY_AT
+    # The same stay seen by two runs: the earlier arrival stands.
+    stays, reconciled = reconciled_stays(
+        [arrive("vesly", t), arrive("vesly", t + 9 * MINUTE), depart("vesly", t + 60 * MINUTE)]
+    )
+    assert stays == [Stay("vexin-01", "vesly", t, t + 60 * MINUTE)]
+    assert [(r.kind, r.stop, r.t, r.open_stop) for r in reconciled] == [
+        ("arrival", "vesly", t + 9 * MINUTE, "vesly")
+    ]
+    # An arrival elsewhere closes the open stay, its departure unknown; a departure from
+    # another stop than the open stay's is dropped.
+    stays, reconciled = reconciled_stays(
+        [
+            arrive("vesly", t),
+            depart("gisors", t + MINUTE),
+            arrive("gisors", t + 90 * MINUTE),
+            depart("gisors", t + 99 * MINUTE),
+        ]
+    )
+    assert stays == [
+        Stay("vexin-01", "vesly", t, None),
+        Stay("vexin-01", "gisors", t + 90 * MINUTE, t + 99 * MINUTE),
+    ]
+    assert [r.kind for r in reconciled] == ["departure", "arrival"]
+    # Classified, the report says what was reconciled, and the visit has its stay.
+    report = classify_visits(
+        monday(itinerary),
+        [arrive("vesly", t), arrive("vesly", t + MINUTE), depart("vesly", t + 180 * MINUTE)],
+        as_of=END_OF_DAY,
+    )
+    assert report.outcome(VESLY).arrival == t
+    assert len(report.reconciled) == 1
+
+
+def test_bad_classification_arguments_are_rejected(itinerary: Itinerary) -> None:
     with pytest.raises(ValueError, match="after as_of"):
         classify_visits(monday(itinerary), [arrive("vesly", END_OF_DAY + US)], as_of=END_OF_DAY)
     with pytest.raises(ValueError, match="no time zone"):

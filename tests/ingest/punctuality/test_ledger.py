@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -10,6 +11,7 @@ from ingest.punctuality.ledger import (
     CoordinatorChange,
     VisitFacts,
     check_change,
+    local_time,
     visit_state,
 )
 
@@ -131,3 +133,94 @@ def test_patients_seen_are_the_latest_count_of_a_held_visit() -> None:
     with pytest.raises(ChangeRefusedError, match="is cancelled") as refused:
         check_change(facts(ARRIVE, cancelled="public holiday"), [], count)
     assert refused.value.conflict
+
+
+def test_messages_give_local_times_and_say_so() -> None:
+    # 08:06 UTC is 09:06 in Paris in November (UTC+01:00).
+    future = CoordinatorChange("correct", "c", ARRIVE, "x", ARRIVE + 6 * MIN)
+    with pytest.raises(ChangeRefusedError) as refused:
+        check_change(facts(), [], future)
+    assert "2026-11-16 09:06 Europe/Paris (UTC+01:00) is in the future" in str(refused.value)
+    assert "UTC is" not in str(refused.value)
+    with pytest.raises(ChangeRefusedError, match=r"took place \(arrival 2026-11-16 09:01 Europe"):
+        check_change(facts(ARRIVE + MIN), [], CoordinatorChange("cancel", "c", LATER, "snow"))
+    far = CoordinatorChange("correct", "c", LATER + 48 * 60 * MIN, "x", ARRIVE + 24 * 60 * MIN)
+    with pytest.raises(
+        ChangeRefusedError, match=r"\(2026-11-16 09:00 Europe/Paris \(UTC\+01:00\) to"
+    ):
+        check_change(facts(), [], far)
+    backwards = CoordinatorChange("correct", "c", LATER, "x", ARRIVE + MIN, ARRIVE)
+    with pytest.raises(ChangeRefusedError, match="departure 2026-11-16 09:00 Europe/Paris"):
+        check_change(facts(), [], backwards)
+    # Summer time: the same clock time is UTC+02:00.
+    summer = datetime(2027, 7, 5, 7, 5, tzinfo=UTC)
+    assert local_time(summer) == "2027-07-05 09:05 Europe/Paris (UTC+02:00)"
+
+
+def test_a_correction_outside_the_matching_window_needs_force() -> None:
+    # "09:05+05:00" typed for "09:05+01:00": 04:05 UTC, four hours before the arrival.
+    typo = ARRIVE - 235 * MIN
+    change = CoordinatorChange("correct", "c", LATER, "driver's log", typo)
+    with pytest.raises(ChangeRefusedError, match="outside the visit's matching window") as refused:
+        check_change(facts(), [], change)
+    assert not refused.value.conflict
+    assert "force" in str(refused.value) and "07:00 Europe/Paris" in str(refused.value)
+    forced = check_change(facts(), [], replace(change, force=True))
+    assert forced.arrival == typo
+    # The window's ends are inside it; the visit's own window start is used when known.
+    assert check_change(facts(), [], replace(change, arrival=ARRIVE - 120 * MIN)).arrival
+    assert check_change(facts(), [], replace(change, arrival=NOON)).arrival == NOON
+    with pytest.raises(ChangeRefusedError, match="matching window"):
+        check_change(facts(), [], replace(change, arrival=NOON + timedelta(seconds=1)))
+    narrow = replace(facts(), opens_at=ARRIVE - 30 * MIN)
+    with pytest.raises(ChangeRefusedError, match="matching window"):
+        check_change(narrow, [], replace(change, arrival=ARRIVE - 31 * MIN))
+    # Force does not lift the 12-hour limit.
+    with pytest.raises(ChangeRefusedError, match="more than 12 h"):
+        check_change(facts(), [], replace(change, arrival=ARRIVE - 13 * 60 * MIN, force=True))
+
+
+def test_confirming_twice_records_one_confirmation_with_its_note() -> None:
+    first = check_change(
+        facts(ARRIVE), [], CoordinatorChange("confirm", "camille", NOON, note=" called the GP ")
+    )
+    assert (first.note, first.reason, first.arrival) == ("called the GP", None, ARRIVE)
+    again = check_change(
+        facts(ARRIVE), [first], CoordinatorChange("confirm", "dominique", LATER, note="again")
+    )
+    assert again is first  # nothing new to record
+    # A correction since: the corrected arrival is confirmed anew.
+    corrected = CoordinatorChange("correct", "c", LATER, "log", ARRIVE + 3 * MIN)
+    after = check_change(
+        facts(ARRIVE), [first, corrected], CoordinatorChange("confirm", "dominique", LATER)
+    )
+    assert after is not first and after.arrival == ARRIVE + 3 * MIN
+    # A detection that moved since the confirmation is confirmed anew too.
+    moved = check_change(facts(ARRIVE + MIN), [first], CoordinatorChange("confirm", "d", LATER))
+    assert moved is not first and moved.arrival == ARRIVE + MIN
+
+
+def test_an_estimated_arrival_is_classed_when_its_bounds_agree() -> None:
+    def estimated(earliest: timedelta, t: timedelta, latest: timedelta) -> VisitFacts:
+        return replace(
+            facts(ARRIVE + t),
+            detected_arrival_earliest=ARRIVE + earliest,
+            detected_arrival_latest=ARRIVE + latest,
+        )
+
+    sure = visit_state(estimated(-20 * MIN, -12 * MIN, -6 * MIN), [], LATER)
+    assert (sure.status, sure.status_certain, sure.possible_statuses) == (
+        "early",
+        True,
+        ("early",),
+    )
+    assert sure.arrival_estimated and sure.arrival_earliest == ARRIVE - 20 * MIN
+    unsure = visit_state(estimated(-7 * MIN, -2 * MIN, 8 * MIN), [], LATER)
+    assert unsure.status == "on_time" and not unsure.status_certain
+    assert unsure.possible_statuses == ("early", "on_time", "late")
+    observed = visit_state(facts(ARRIVE), [], LATER)
+    assert observed.status_certain and not observed.arrival_estimated
+    # A coordinator's correction replaces the estimate and its uncertainty.
+    fixed = CoordinatorChange("correct", "c", LATER, "log", ARRIVE + MIN)
+    corrected = visit_state(estimated(-7 * MIN, -2 * MIN, 8 * MIN), [fixed], LATER)
+    assert corrected.status_certain and corrected.arrival_earliest is None
