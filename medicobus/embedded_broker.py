@@ -11,6 +11,30 @@ from typing import Any
 from amqtt.broker import Broker
 
 
+class _LateAcknowledgement(logging.Filter):
+    """Turns amqtt's traceback for a late PUBACK into one line.
+
+    amqtt waits 5 s (a constant in amqtt 0.12) for a subscriber's PUBACK, then forgets
+    the delivery and logs a traceback. The ingest acknowledges a message only once it
+    is stored, which takes longer while it catches up with a day's backlog. The PUBLISH
+    has reached the ingest by then, and a batch that were not stored would stay
+    unconfirmed and be sent again by its agent, so nothing is lost: say so plainly.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, TimeoutError) and "PUBACK" in str(exc):
+            record.msg = "embedded broker: %s (the ingest acknowledges once stored)"
+            record.args = (str(exc),)
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno = logging.INFO
+            record.levelname = "INFO"
+        elif record.name == "amqtt.mqtt.protocol.handler" and "PUBACK" in record.getMessage():
+            return False  # the line above says it once
+        return True
+
+
 class EmbeddedBroker:
     """Runs an amqtt broker on its own event loop in a background thread."""
 
@@ -22,6 +46,8 @@ class EmbeddedBroker:
         self._broker: Broker | None = None
         for name in ("amqtt", "transitions"):
             logging.getLogger(name).setLevel(logging.WARNING)
+        for name in ("amqtt.broker", "amqtt.mqtt.protocol.handler"):
+            logging.getLogger(name).addFilter(_LateAcknowledgement())
 
     @property
     def url(self) -> str:
