@@ -36,5 +36,6 @@ test: $(BIN)/python system-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	# Most tests wait on brokers, databases and processes: three workers keep two cores busy.
 	$(BIN)/pytest -n 3

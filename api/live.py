@@ -28,8 +28,7 @@ from pydantic import BaseModel, TypeAdapter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import Principal
-from api.routes.alerts import AlertOut, active_alerts_out
-from api.routes.fleet import VehicleOut, positions_out, vehicles_out
+from api.views import AlertOut, VehicleOut, active_alerts_out, positions_out, vehicles_out
 from ingest.queries.live import LiveSnapshot, read_live_snapshot
 from ingest.store import Store
 from protocol.clock import Clock, SystemClock

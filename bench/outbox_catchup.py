@@ -36,7 +36,8 @@ from edge_agent.batching import Sample, stream_of
 from edge_agent.outbox import Outbox, OutboxLimits
 from firmware_config.agent import AgentConfig, BrokerConfig
 from ingest.itinerary import load_itinerary
-from ingest.store import Store, energy_samples, fridge_samples, gps_samples
+from ingest.store import Store
+from ingest.tables.intake import energy_samples, fridge_samples, gps_samples
 from protocol.codec import decode
 from protocol.models import EnergySample, FridgeSample, GpsSample
 from protocol.topics import subscription

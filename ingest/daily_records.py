@@ -27,7 +27,8 @@ from sqlalchemy.engine import Connection
 
 from ingest.local_days import local_date
 from ingest.sql_dialects import insert_statement, upsert
-from ingest.store import Store, UtcDateTime, metadata
+from ingest.store import Store
+from ingest.tables.daily_records import pending_days, record_bases
 from protocol.clock import Clock
 from protocol.models import Batch, EnergyBatch, EventBatch, FridgeBatch, GpsBatch
 
@@ -35,24 +36,6 @@ log = logging.getLogger(__name__)
 
 RecordKind = Literal["fridge", "footprint"]
 RECORD_KINDS: Final[tuple[RecordKind, ...]] = ("fridge", "footprint")
-
-pending_days = sa.Table(
-    "pending_days",
-    metadata,
-    sa.Column("vehicle", sa.String(64), primary_key=True),
-    sa.Column("record", sa.String(16), primary_key=True),
-    sa.Column("day", sa.Date, primary_key=True),
-    sa.Column("version", sa.Integer, nullable=False),
-    sa.Column("marked_at", UtcDateTime, nullable=False),
-)
-
-record_bases = sa.Table(
-    "record_bases",
-    metadata,
-    sa.Column("vehicle", sa.String(64), primary_key=True),
-    sa.Column("record", sa.String(16), primary_key=True),
-    sa.Column("basis", sa.String(32), nullable=False),
-)
 
 
 def fingerprint(settings: Mapping[str, Any]) -> str:

@@ -1,7 +1,7 @@
 """The schema of the system of record and its migrations (Alembic).
 
-Every table lives on ``ingest.store.metadata``; the domain packages add theirs when
-imported, which :func:`all_tables` does. A database is brought to the newest revision
+Every table is defined in :mod:`ingest.tables`, which imports nothing of the product's
+code. A database is brought to the newest revision
 by :func:`migrate`, which the ingest and the API call at start-up; a new revision is
 written with ``medicobus db revision -m "what changes"`` after changing a table.
 """
@@ -18,13 +18,11 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Engine
 
+from ingest import tables
+
 
 def all_tables() -> sa.MetaData:
-    import ingest.domain_tables  # noqa: PLC0415  (cold chain, footprint, alerts)
-    import ingest.punctuality.storage  # noqa: F401, PLC0415  (its tables join the metadata)
-    from ingest.store import metadata  # noqa: PLC0415  (store imports this module)
-
-    return metadata
+    return tables.metadata
 
 
 def alembic_config(engine: Engine) -> Config:

@@ -7,7 +7,8 @@ from typing import Final
 import sqlalchemy as sa
 
 from ingest.confirmation import StoredSeqs
-from ingest.store import Store, batches
+from ingest.store import Store
+from ingest.tables.intake import batches
 from protocol.models import Stream
 
 # Enough for a bus's unconfirmed batches; more are found by the next look-up.

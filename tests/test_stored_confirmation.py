@@ -25,7 +25,8 @@ from edge_agent.agent import Agent
 from edge_agent.outbox import Outbox
 from firmware_config.agent import AgentConfig, BrokerConfig, OutboxConfig
 from ingest.itinerary import Itinerary
-from ingest.store import Store, energy_samples, gps_samples
+from ingest.store import Store
+from ingest.tables.intake import energy_samples, gps_samples
 from protocol.clock import ScaledClock
 from protocol.models import EnergySample, GpsSample
 from protocol.topics import confirmation_topic

@@ -3,9 +3,7 @@ acknowledged by fleet managers and coordinators."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
-from itertools import islice
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
@@ -14,54 +12,18 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth import Principal, Role, require
 from api.deps import get_store
 from api.scope import visible_vehicle, visible_vehicle_ids
+from api.views import DEFAULT_LIMIT, AlertOut
 from ingest.alerts import storage
-from ingest.alerts.rules import SEVERITY, AlertKind, Severity
-from ingest.reports.coldchain import AckOut
+from ingest.alerts.rules import SEVERITY, AlertKind
 from ingest.reports.configuration import load_notification_settings
 from ingest.store import Store
 from protocol.clock import SystemClock
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
-DEFAULT_LIMIT = 200
 StoreDep = Annotated[Store, Depends(get_store)]
 Reader = Annotated[Principal, Depends(require(Role.FLEET_MANAGER, Role.COORDINATOR, Role.ENGINEER))]
 Acknowledger = Annotated[Principal, Depends(require(Role.FLEET_MANAGER, Role.COORDINATOR))]
 _clock = SystemClock()
-
-
-class AlertOut(BaseModel):
-    id: int
-    vehicle: str
-    kind: AlertKind
-    subject: str
-    severity: Severity
-    message: str
-    detail: dict[str, Any]
-    since: datetime = Field(description="when the condition began, as the data shows")
-    ended: datetime | None
-    raised_at: datetime
-    cleared_at: datetime | None
-    active: bool
-    acknowledged: AckOut | None
-
-    @classmethod
-    def of(cls, a: storage.AlertRecord) -> AlertOut:
-        ack = AckOut.of(a.ack_by, a.ack_at, a.ack_comment)
-        return cls(
-            id=a.id,
-            vehicle=a.vehicle,
-            kind=a.kind,
-            subject=a.subject,
-            severity=a.severity,
-            message=a.message,
-            detail=a.detail,
-            since=a.since,
-            ended=a.ended,
-            raised_at=a.raised_at,
-            cleared_at=a.cleared_at,
-            active=a.active,
-            acknowledged=ack,
-        )
 
 
 class AckIn(BaseModel):
@@ -90,13 +52,6 @@ def list_alerts(
         store.engine, vehicle_ids=ids, active=active, kinds=kind, limit=limit
     )
     return [AlertOut.of(a) for a in found]
-
-
-def active_alerts_out(records: Iterable[storage.AlertRecord], caller: Principal) -> list[AlertOut]:
-    """What ``GET /alerts?active=true`` answers the caller, from every active alert
-    (newest first)."""
-    mine = (a for a in records if a.active and caller.sees(a.operator))
-    return [AlertOut.of(a) for a in islice(mine, DEFAULT_LIMIT)]
 
 
 class ChannelCounts(BaseModel):

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 
 from ingest.alerts import storage
 from ingest.alerts.notify_settings import NotificationSettings, Route
+from ingest.alerts.records import AlertRecord
 from ingest.alerts.routing import (
     AlertFacts,
     ack_link,
@@ -29,7 +30,8 @@ from ingest.alerts.routing import (
     step_recipients,
     windows_at,
 )
-from ingest.store import Store, vehicles
+from ingest.store import Store
+from ingest.tables.intake import vehicles
 from protocol.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -84,7 +86,7 @@ class AlertDispatcher:
                 self._on_queued()
         return queued
 
-    def _route_new(self, alert: storage.AlertRecord, now: datetime) -> int:
+    def _route_new(self, alert: AlertRecord, now: datetime) -> int:
         windows = windows_at(alert.raised_at, self._zone, self._settings)
         route = choose_route(self._settings.routes, alert.operator, alert.kind, windows)
         index = None if route is None else self._settings.routes.index(route)
@@ -131,7 +133,7 @@ class AlertDispatcher:
         self,
         conn: Connection,
         *,
-        alert: storage.AlertRecord,
+        alert: AlertRecord,
         route: Route,
         step: int,
         what: str,

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from ingest.alerts.notify_settings import ChannelName, NotificationSettings, Route, Window
 from ingest.alerts.rules import AlertKind
-from ingest.punctuality.public_holidays import public_holiday_name
+from ingest.public_holidays import public_holiday_name
 
 KIND_FR: Final[Mapping[AlertKind, str]] = {
     "offline": "bus hors ligne",

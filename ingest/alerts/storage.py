@@ -12,12 +12,14 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ingest.acknowledgement import AckOutcome, acknowledge
+from ingest.alerts.points import alert_line
+from ingest.alerts.records import AlertEvent, AlertRecord
 from ingest.alerts.rules import (
     SEVERITY,
     ActiveAlert,
@@ -25,150 +27,20 @@ from ingest.alerts.rules import (
     AlertPlan,
     Condition,
     Detail,
-    Severity,
     VehicleHealth,
 )
 from ingest.geo import haversine_m
 from ingest.sql_dialects import insert_or_skip
-from ingest.store import (
-    UtcDateTime,
+from ingest.store import queue_points
+from ingest.tables.alerts import alert_notifications, alert_routing, alerts, vehicle_links
+from ingest.tables.intake import (
     energy_samples,
     fridge_samples,
     gps_samples,
-    metadata,
-    queue_points,
     stops,
     vehicle_state,
     vehicles,
 )
-from ingest.timeseries import alert_line
-
-_ID = sa.BigInteger().with_variant(sa.Integer, "sqlite")
-
-alerts = sa.Table(
-    "alerts",
-    metadata,
-    sa.Column("id", _ID, primary_key=True),
-    sa.Column("vehicle", sa.String(64), nullable=False),
-    sa.Column("kind", sa.String(32), nullable=False),
-    sa.Column("subject", sa.String(100), nullable=False),
-    sa.Column("severity", sa.String(16), nullable=False),
-    sa.Column("message", sa.Text, nullable=False),
-    sa.Column("detail", sa.Text, nullable=False),
-    # The condition's start and end as the data shows them ...
-    sa.Column("since", UtcDateTime, nullable=False),
-    sa.Column("ended", UtcDateTime),
-    # ... and when this system raised and cleared the alert.
-    sa.Column("raised_at", UtcDateTime, nullable=False),
-    sa.Column("cleared_at", UtcDateTime),
-    sa.Column("ack_by", sa.String(100)),
-    sa.Column("ack_at", UtcDateTime),
-    sa.Column("ack_comment", sa.Text),
-    sa.Index(
-        "uq_alerts_active",
-        "vehicle",
-        "kind",
-        "subject",
-        unique=True,
-        sqlite_where=sa.text("cleared_at IS NULL"),
-        postgresql_where=sa.text("cleared_at IS NULL"),
-    ),
-    sa.UniqueConstraint("vehicle", "kind", "subject", "since", name="uq_alerts_episode"),
-    sa.Index("ix_alerts_raised", "raised_at"),
-)
-
-alert_notifications = sa.Table(
-    "alert_notifications",
-    metadata,
-    sa.Column("id", _ID, primary_key=True),
-    sa.Column("alert_id", sa.BigInteger, nullable=False),
-    sa.Column("event", sa.String(16), nullable=False),
-    sa.Column("payload", sa.Text, nullable=False),
-    sa.Column("created_at", UtcDateTime, nullable=False),
-    sa.Column("attempts", sa.Integer, nullable=False),
-    # Null until the first attempt failed: due at once, whatever the sender's clock says.
-    sa.Column("next_attempt_at", UtcDateTime),
-    sa.Column("delivered_at", UtcDateTime),
-    sa.Column("abandoned_at", UtcDateTime),
-    sa.Column("last_error", sa.Text),
-    # webhook, email or sms; for the last two, the address or number it goes to.
-    sa.Column("channel", sa.String(16), nullable=False, server_default="webhook"),
-    sa.Column("recipient", sa.String(254), nullable=False, server_default=""),
-    # One message per alert, step and recipient, however often it is planned: the
-    # second insert is skipped. Sent along (Message-ID, $key) so a receiver can drop
-    # the copy a retry after a lost answer delivers.
-    sa.Column("dedup_key", sa.String(200)),
-    sa.UniqueConstraint("dedup_key", name="uq_alert_notifications_dedup_key"),
-    sa.Index("ix_alert_notifications_open", "delivered_at", "abandoned_at"),
-)
-
-# How far each routed alert went: the step of its route last told and when, and whether
-# that step had its reminder.
-alert_routing = sa.Table(
-    "alert_routing",
-    metadata,
-    sa.Column("alert_id", sa.BigInteger, primary_key=True, autoincrement=False),
-    sa.Column("route", sa.Integer),
-    sa.Column("step", sa.Integer, nullable=False),
-    sa.Column("step_at", UtcDateTime, nullable=False),
-    sa.Column("reminded", sa.Boolean, nullable=False),
-)
-
-# The link state of each vehicle: its newest status by the status's own time, and when
-# that status was received. A status older than the one held changes nothing.
-vehicle_links = sa.Table(
-    "vehicle_links",
-    metadata,
-    sa.Column("vehicle", sa.String(64), primary_key=True),
-    sa.Column("online", sa.Boolean, nullable=False),
-    sa.Column("status_t", UtcDateTime, nullable=False),
-    sa.Column("observed_at", UtcDateTime, nullable=False),
-)
-
-AlertEvent = Literal["raised", "cleared"]
-
-
-@dataclass(frozen=True)
-class AlertRecord:
-    id: int
-    vehicle: str
-    operator: str
-    kind: AlertKind
-    subject: str
-    severity: Severity
-    message: str
-    detail: dict[str, Any]
-    since: datetime
-    ended: datetime | None
-    raised_at: datetime
-    cleared_at: datetime | None
-    ack_by: str | None
-    ack_at: datetime | None
-    ack_comment: str | None
-
-    @property
-    def active(self) -> bool:
-        return self.cleared_at is None
-
-    def as_json(self) -> dict[str, Any]:
-        def iso(t: datetime | None) -> str | None:
-            return None if t is None else t.isoformat()
-
-        return {
-            "id": self.id,
-            "vehicle": self.vehicle,
-            "operator": self.operator,
-            "kind": self.kind,
-            "subject": self.subject,
-            "severity": self.severity,
-            "message": self.message,
-            "detail": self.detail,
-            "since": iso(self.since),
-            "ended": iso(self.ended),
-            "raised_at": iso(self.raised_at),
-            "cleared_at": iso(self.cleared_at),
-            "active": self.active,
-        }
 
 
 def _record(row: Any) -> AlertRecord:

@@ -12,61 +12,12 @@ from sqlalchemy.engine import Connection, Engine
 
 from ingest.acknowledgement import AckOutcome, acknowledge
 from ingest.coldchain.daily import FridgeDay
+from ingest.coldchain.points import fridge_alarm_lines, fridge_day_line
 from ingest.coldchain.reconcile import AlarmPlan, StoredAlarm
 from ingest.coldchain.rules import AlarmKind, FridgeAlarm, HeldReading, Reading, TemperatureRun
-from ingest.store import UtcDateTime, fridge_samples, metadata, queue_points, vehicles
-from ingest.timeseries import fridge_alarm_lines, fridge_day_line
-
-_ID = sa.BigInteger().with_variant(sa.Integer, "sqlite")
-
-fridge_alarms = sa.Table(
-    "fridge_alarms",
-    metadata,
-    sa.Column("id", _ID, primary_key=True),
-    sa.Column("vehicle", sa.String(64), nullable=False),
-    sa.Column("kind", sa.String(16), nullable=False),
-    sa.Column("key", sa.String(80), nullable=False),
-    sa.Column("run_start", UtcDateTime, nullable=False),
-    sa.Column("run_end", UtcDateTime, nullable=False),
-    sa.Column("raised_at", UtcDateTime, nullable=False),
-    sa.Column("peak_c", sa.Float, nullable=False),
-    sa.Column("ongoing", sa.Boolean, nullable=False),
-    sa.Column("cut_by_gap", sa.Boolean, nullable=False),
-    # The readings no longer show this alarm (late data changed the picture); kept,
-    # with its acknowledgement, for the record.
-    sa.Column("withdrawn_at", UtcDateTime),
-    sa.Column("updated_at", UtcDateTime, nullable=False),
-    sa.Column("ack_by", sa.String(100)),
-    sa.Column("ack_at", UtcDateTime),
-    sa.Column("ack_comment", sa.Text),
-    sa.UniqueConstraint("vehicle", "key", name="uq_fridge_alarms_vehicle_key"),
-    sa.Index("ix_fridge_alarms_vehicle_run", "vehicle", "run_start"),
-)
-
-fridge_days = sa.Table(
-    "fridge_days",
-    metadata,
-    sa.Column("vehicle", sa.String(64), primary_key=True),
-    sa.Column("day", sa.Date, primary_key=True),
-    sa.Column("zone", sa.String(64), nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("samples", sa.Integer, nullable=False),
-    sa.Column("min_c", sa.Float),
-    sa.Column("max_c", sa.Float),
-    sa.Column("in_range_s", sa.Float, nullable=False),
-    sa.Column("above_s", sa.Float, nullable=False),
-    sa.Column("below_s", sa.Float, nullable=False),
-    sa.Column("no_data_s", sa.Float, nullable=False),
-    sa.Column("excursions", sa.Integer, nullable=False),
-    sa.Column("heat_alarm", sa.Boolean, nullable=False),
-    sa.Column("freeze_alarm", sa.Boolean, nullable=False),
-    sa.Column("early_warning", sa.Boolean, nullable=False),
-    # False while the day was still being observed when the record was made.
-    sa.Column("complete", sa.Boolean, nullable=False),
-    sa.Column("basis", sa.String(32), nullable=False),
-    sa.Column("computed_at", UtcDateTime, nullable=False),
-)
-
+from ingest.store import queue_points
+from ingest.tables.coldchain import fridge_alarms, fridge_days
+from ingest.tables.intake import fridge_samples, vehicles
 
 # --- readings ------------------------------------------------------------------------
 

@@ -4,7 +4,6 @@ computed from (SQLAlchemy Core)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -12,86 +11,18 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ingest.footprint.emissions import FactorSetRef
-from ingest.footprint.energy import Carrier, EngineFlag
-from ingest.store import (
-    UtcDateTime,
-    energy_samples,
-    events,
-    gps_samples,
-    metadata,
-    queue_points,
-)
-from ingest.timeseries import footprint_day_line
+from ingest.footprint.energy import EngineFlag
+from ingest.footprint.points import footprint_day_line
+from ingest.footprint.records import StoredFootprintDay
+from ingest.store import queue_points
+from ingest.tables.footprint import footprint_days
+from ingest.tables.intake import energy_samples, events, gps_samples
 from protocol.models import EnergySample, GpsSample
 
 # Events from the bus's ignition input: the engine (or the traction system) switched on
 # or off. Without any, idling cannot be measured and is reported as such.
 ENGINE_ON_EVENT = "engine_on"
 ENGINE_OFF_EVENT = "engine_off"
-
-footprint_days = sa.Table(
-    "footprint_days",
-    metadata,
-    sa.Column("vehicle", sa.String(64), primary_key=True),
-    sa.Column("day", sa.Date, primary_key=True),
-    sa.Column("zone", sa.String(64), nullable=False),
-    sa.Column("distance_km", sa.Float, nullable=False),
-    sa.Column("fixes_kept", sa.Integer, nullable=False),
-    sa.Column("fixes_rejected", sa.Integer, nullable=False),
-    sa.Column("traction_carrier", sa.String(16), nullable=False),
-    sa.Column("traction_quantity", sa.Float, nullable=False),
-    sa.Column("idling_measured", sa.Boolean, nullable=False),
-    sa.Column("idling_s", sa.Float, nullable=False),
-    sa.Column("idling_quantity", sa.Float, nullable=False),
-    sa.Column("idling_rate_per_h", sa.Float, nullable=False),
-    sa.Column("idling_source", sa.Text, nullable=False),
-    sa.Column("aux_drawn_kwh", sa.Float, nullable=False),
-    sa.Column("aux_charged_kwh", sa.Float, nullable=False),
-    sa.Column("aux_integrated_s", sa.Float, nullable=False),
-    sa.Column("aux_gap_s", sa.Float, nullable=False),
-    sa.Column("solar_kwh", sa.Float),
-    sa.Column("solar_method", sa.String(16)),
-    sa.Column("ttw_kgco2e", sa.Float, nullable=False),
-    sa.Column("wtt_kgco2e", sa.Float, nullable=False),
-    sa.Column("factor_set_id", sa.String(64), nullable=False),
-    sa.Column("factor_set_version", sa.String(32), nullable=False),
-    sa.Column("factor_set_date", sa.Date, nullable=False),
-    sa.Column("factor_set_source", sa.Text, nullable=False),
-    sa.Column("complete", sa.Boolean, nullable=False),
-    sa.Column("basis", sa.String(32), nullable=False),
-    sa.Column("computed_at", UtcDateTime, nullable=False),
-)
-
-
-@dataclass(frozen=True)
-class StoredFootprintDay:
-    vehicle: str
-    day: date
-    zone: str
-    distance_km: float
-    fixes_kept: int
-    fixes_rejected: int
-    traction_carrier: Carrier
-    traction_quantity: float
-    idling_measured: bool
-    idling: timedelta
-    idling_quantity: float
-    idling_rate_per_h: float
-    idling_source: str
-    aux_drawn_kwh: float
-    aux_charged_kwh: float
-    aux_integrated: timedelta
-    aux_gap: timedelta
-    solar_kwh: float | None
-    solar_method: str | None
-    ttw_kgco2e: float
-    wtt_kgco2e: float
-    factor_set: FactorSetRef
-    complete: bool
-
-    @property
-    def wtw_kgco2e(self) -> float:
-        return self.ttw_kgco2e + self.wtt_kgco2e
 
 
 def save_day(conn: Connection, values: dict[str, Any], *, timeseries: bool) -> None:

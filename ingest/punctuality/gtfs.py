@@ -39,7 +39,7 @@ from ingest.itinerary import (
     Slot,
     Stop,
 )
-from ingest.punctuality.public_holidays import public_holiday_name
+from ingest.public_holidays import public_holiday_name
 from ingest.punctuality.schedule import (
     ScheduleError,
     ScheduleRules,

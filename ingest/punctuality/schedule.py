@@ -29,7 +29,7 @@ from typing import Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
 from ingest.itinerary import Itinerary
-from ingest.punctuality.public_holidays import public_holiday_name
+from ingest.public_holidays import public_holiday_name
 
 
 class ScheduleError(ValueError):

@@ -16,9 +16,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from ingest.alerts import storage as alert_storage
-from ingest.alerts.storage import AlertRecord
-from ingest.punctuality.storage import unscheduled_stops, visit_changes, visits
-from ingest.store import Position, VehicleRow, vehicle_state, vehicles
+from ingest.alerts.records import AlertRecord
+from ingest.store import Position, VehicleRow
+from ingest.tables.intake import vehicle_state, vehicles
+from ingest.tables.punctuality import unscheduled_stops, visit_changes, visits
 
 # More active alerts than any fleet has at once; a client is sent its own newest 200.
 MAX_ACTIVE_ALERTS = 10_000

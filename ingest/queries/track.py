@@ -16,8 +16,10 @@ from simplification.cutil import simplify_coords_idx
 
 from ingest.local_days import LocalDay
 from ingest.punctuality.classification import stays_from_events
-from ingest.punctuality.storage import PunctualityStore, visits
-from ingest.store import Store, gps_samples, stops
+from ingest.punctuality.storage import PunctualityStore
+from ingest.store import Store
+from ingest.tables.intake import gps_samples, stops
+from ingest.tables.punctuality import visits
 
 # Points closer than this to the simplified line are dropped: far below what a map at
 # street level shows, and it divides the points of a day's drive by five to ten.

@@ -20,17 +20,10 @@ from ingest.footprint.emissions import FactorSet
 from ingest.footprint.energy import IdlingConfig
 from ingest.settings import FridgeRules
 from ingest.sql_dialects import upsert
-from ingest.store import Store, UtcDateTime, metadata
+from ingest.store import Store
+from ingest.tables.reports import report_configuration
 
 CURRENT: Final = "current"
-
-report_configuration = sa.Table(
-    "report_configuration",
-    metadata,
-    sa.Column("name", sa.String(32), primary_key=True),
-    sa.Column("body", sa.Text, nullable=False),
-    sa.Column("recorded_at", UtcDateTime, nullable=False),
-)
 
 
 class FactorSetInfo(BaseModel):

@@ -30,7 +30,7 @@ from ingest.footprint.emissions import (
     total,
 )
 from ingest.footprint.energy import CARRIER_UNIT, Carrier, EnergyUnit
-from ingest.footprint.storage import StoredFootprintDay
+from ingest.footprint.records import StoredFootprintDay
 from ingest.reports.configuration import ReportConfiguration
 from ingest.resolution import Energy, Hours, KgCo2e, Kilometres
 from ingest.visit_figures import VisitCounts

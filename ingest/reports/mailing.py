@@ -26,7 +26,8 @@ from ingest.reports.configuration import load_configuration
 from ingest.reports.documents import ReportUnavailableError, funder_of
 from ingest.reports.funder import FunderReport
 from ingest.reports.pdf import MONTHS_FR, coldchain_pdf, funder_pdf, number
-from ingest.store import Store, vehicles
+from ingest.store import Store
+from ingest.tables.intake import vehicles
 from ingest.visit_figures import NoVisitFigures, VisitFigures
 from protocol.clock import Clock
 

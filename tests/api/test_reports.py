@@ -11,11 +11,12 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from ingest.footprint.avoided import VisitAttendance
-from ingest.footprint.storage import ENGINE_OFF_EVENT, ENGINE_ON_EVENT, footprint_days
+from ingest.footprint.storage import ENGINE_OFF_EVENT, ENGINE_ON_EVENT
 from ingest.itinerary import Itinerary
 from ingest.reports.footprint import CSV_COLUMNS
 from ingest.settings import DomainSettings, FootprintSettings
 from ingest.store import Store
+from ingest.tables.footprint import footprint_days
 from ingest.visit_figures import PunctualitySummary, VisitCounts
 from protocol import EnergyBatch, EnergySample, EventBatch, EventSample, GpsBatch, GpsSample
 from protocol.clock import ManualClock

@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from ingest.store import Store, batches, gps_samples
+from ingest.store import Store
+from ingest.tables.intake import batches, gps_samples
 from tests.ingest.test_durability import SAMPLES_PER_BATCH, Publisher, ingest_process
 from tests.support.mosquitto import Mosquitto, free_port
 from tests.support.private_postgres import PrivatePostgres, postgres_bin

@@ -11,25 +11,22 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from ingest.alerts.storage import AlertRecord
+from ingest.alerts.points import alert_line
+from ingest.alerts.records import AlertRecord
 from ingest.coldchain import storage as coldchain_storage
 from ingest.coldchain.daily import FridgeDay
+from ingest.coldchain.points import fridge_alarm_lines, fridge_day_line
 from ingest.coldchain.reconcile import StoredAlarm
 from ingest.footprint.emissions import FactorSetRef
-from ingest.footprint.storage import StoredFootprintDay
+from ingest.footprint.points import footprint_day_line
+from ingest.footprint.records import StoredFootprintDay
 from ingest.itinerary import Itinerary
 from ingest.punctuality.ledger import CoordinatorChange, VisitFacts, VisitState
+from ingest.punctuality.points import visit_line
 from ingest.punctuality.storage import PunctualityStore
 from ingest.punctuality.tracker import PunctualityTracker
 from ingest.settings import DomainSettings
 from ingest.store import Store
-from ingest.timeseries import (
-    alert_line,
-    footprint_day_line,
-    fridge_alarm_lines,
-    fridge_day_line,
-    visit_line,
-)
 from protocol import (
     EnergyBatch,
     EnergySample,

@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, event, given, settings
 
 from ingest.pipeline import Ingestor, Message
-from ingest.store import SAMPLE_TABLES, Store, batches, vehicle_state
+from ingest.store import SAMPLE_TABLES, Store
+from ingest.tables.intake import batches, vehicle_state
 from ingest.validation import Limits
 from protocol import GpsBatch, GpsSample, encode, topic_for
 from protocol.models import Stream

@@ -14,7 +14,8 @@ from prometheus_client import generate_latest
 
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import Ingestor, Message
-from ingest.store import Store, database_unavailable, rejections
+from ingest.store import Store, database_unavailable
+from ingest.tables.intake import rejections
 from protocol import (
     EnergyBatch,
     EnergySample,

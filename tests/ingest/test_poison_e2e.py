@@ -19,7 +19,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from prometheus_client import generate_latest
 
 from ingest.metrics import IngestMetrics
-from ingest.store import Store, batches
+from ingest.store import Store
+from ingest.tables.intake import batches
 from protocol import GpsBatch, GpsSample, encode, topic_for
 from protocol.models import Stream
 from tests.ingest.field_limits import batch_payload

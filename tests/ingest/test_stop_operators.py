@@ -8,7 +8,8 @@ from alembic import command
 
 from ingest.itinerary import Itinerary
 from ingest.schema import alembic_config, migrate
-from ingest.store import Store, create_engine, stop_operators
+from ingest.store import Store, create_engine
+from ingest.tables.intake import stop_operators
 
 
 def test_upgrading_a_database_keeps_its_data_and_fills_the_stops_served(

@@ -18,7 +18,8 @@ from edge_agent.vedirect import (
 )
 from edge_agent.vedirect_reader import VeDirectReader
 from firmware_config.vedirect import VeDirectPortConfig
-from ingest.store import Store, energy_samples
+from ingest.store import Store
+from ingest.tables.intake import energy_samples
 from protocol.clock import ScaledClock
 from protocol.codec import decode, encode
 from protocol.models import EnergyBatch, EnergySample

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import ingest.store
+import ingest.tables.base
 
 revision: str = "0002"
 down_revision: str | Sequence[str] | None = "0001"
@@ -27,11 +27,11 @@ def upgrade() -> None:
         sa.Column("alert_id", sa.BigInteger(), nullable=False),
         sa.Column("event", sa.String(length=16), nullable=False),
         sa.Column("payload", sa.Text(), nullable=False),
-        sa.Column("created_at", ingest.store.UtcDateTime(), nullable=False),
+        sa.Column("created_at", ingest.tables.base.UtcDateTime(), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("next_attempt_at", ingest.store.UtcDateTime(), nullable=True),
-        sa.Column("delivered_at", ingest.store.UtcDateTime(), nullable=True),
-        sa.Column("abandoned_at", ingest.store.UtcDateTime(), nullable=True),
+        sa.Column("next_attempt_at", ingest.tables.base.UtcDateTime(), nullable=True),
+        sa.Column("delivered_at", ingest.tables.base.UtcDateTime(), nullable=True),
+        sa.Column("abandoned_at", ingest.tables.base.UtcDateTime(), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
@@ -49,12 +49,12 @@ def upgrade() -> None:
         sa.Column("severity", sa.String(length=16), nullable=False),
         sa.Column("message", sa.Text(), nullable=False),
         sa.Column("detail", sa.Text(), nullable=False),
-        sa.Column("since", ingest.store.UtcDateTime(), nullable=False),
-        sa.Column("ended", ingest.store.UtcDateTime(), nullable=True),
-        sa.Column("raised_at", ingest.store.UtcDateTime(), nullable=False),
-        sa.Column("cleared_at", ingest.store.UtcDateTime(), nullable=True),
+        sa.Column("since", ingest.tables.base.UtcDateTime(), nullable=False),
+        sa.Column("ended", ingest.tables.base.UtcDateTime(), nullable=True),
+        sa.Column("raised_at", ingest.tables.base.UtcDateTime(), nullable=False),
+        sa.Column("cleared_at", ingest.tables.base.UtcDateTime(), nullable=True),
         sa.Column("ack_by", sa.String(length=100), nullable=True),
-        sa.Column("ack_at", ingest.store.UtcDateTime(), nullable=True),
+        sa.Column("ack_at", ingest.tables.base.UtcDateTime(), nullable=True),
         sa.Column("ack_comment", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("vehicle", "kind", "subject", "since", name="uq_alerts_episode"),
@@ -98,7 +98,7 @@ def upgrade() -> None:
         sa.Column("factor_set_source", sa.Text(), nullable=False),
         sa.Column("complete", sa.Boolean(), nullable=False),
         sa.Column("basis", sa.String(length=32), nullable=False),
-        sa.Column("computed_at", ingest.store.UtcDateTime(), nullable=False),
+        sa.Column("computed_at", ingest.tables.base.UtcDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("vehicle", "day"),
     )
     op.create_table(
@@ -107,16 +107,16 @@ def upgrade() -> None:
         sa.Column("vehicle", sa.String(length=64), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("key", sa.String(length=80), nullable=False),
-        sa.Column("run_start", ingest.store.UtcDateTime(), nullable=False),
-        sa.Column("run_end", ingest.store.UtcDateTime(), nullable=False),
-        sa.Column("raised_at", ingest.store.UtcDateTime(), nullable=False),
+        sa.Column("run_start", ingest.tables.base.UtcDateTime(), nullable=False),
+        sa.Column("run_end", ingest.tables.base.UtcDateTime(), nullable=False),
+        sa.Column("raised_at", ingest.tables.base.UtcDateTime(), nullable=False),
         sa.Column("peak_c", sa.Float(), nullable=False),
         sa.Column("ongoing", sa.Boolean(), nullable=False),
         sa.Column("cut_by_gap", sa.Boolean(), nullable=False),
-        sa.Column("withdrawn_at", ingest.store.UtcDateTime(), nullable=True),
-        sa.Column("updated_at", ingest.store.UtcDateTime(), nullable=False),
+        sa.Column("withdrawn_at", ingest.tables.base.UtcDateTime(), nullable=True),
+        sa.Column("updated_at", ingest.tables.base.UtcDateTime(), nullable=False),
         sa.Column("ack_by", sa.String(length=100), nullable=True),
-        sa.Column("ack_at", ingest.store.UtcDateTime(), nullable=True),
+        sa.Column("ack_at", ingest.tables.base.UtcDateTime(), nullable=True),
         sa.Column("ack_comment", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("vehicle", "key", name="uq_fridge_alarms_vehicle_key"),
@@ -145,7 +145,7 @@ def upgrade() -> None:
         sa.Column("early_warning", sa.Boolean(), nullable=False),
         sa.Column("complete", sa.Boolean(), nullable=False),
         sa.Column("basis", sa.String(length=32), nullable=False),
-        sa.Column("computed_at", ingest.store.UtcDateTime(), nullable=False),
+        sa.Column("computed_at", ingest.tables.base.UtcDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("vehicle", "day"),
     )
     op.create_table(
@@ -154,7 +154,7 @@ def upgrade() -> None:
         sa.Column("record", sa.String(length=16), nullable=False),
         sa.Column("day", sa.Date(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column("marked_at", ingest.store.UtcDateTime(), nullable=False),
+        sa.Column("marked_at", ingest.tables.base.UtcDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("vehicle", "record", "day"),
     )
     op.create_table(
@@ -168,15 +168,15 @@ def upgrade() -> None:
         "report_configuration",
         sa.Column("name", sa.String(length=32), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
-        sa.Column("recorded_at", ingest.store.UtcDateTime(), nullable=False),
+        sa.Column("recorded_at", ingest.tables.base.UtcDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("name"),
     )
     op.create_table(
         "vehicle_links",
         sa.Column("vehicle", sa.String(length=64), nullable=False),
         sa.Column("online", sa.Boolean(), nullable=False),
-        sa.Column("status_t", ingest.store.UtcDateTime(), nullable=False),
-        sa.Column("observed_at", ingest.store.UtcDateTime(), nullable=False),
+        sa.Column("status_t", ingest.tables.base.UtcDateTime(), nullable=False),
+        sa.Column("observed_at", ingest.tables.base.UtcDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("vehicle"),
     )
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from ingest.store import UtcDateTime
+from ingest.tables.base import UtcDateTime
 
 revision: str = "0005"
 down_revision: str | Sequence[str] | None = "0004"

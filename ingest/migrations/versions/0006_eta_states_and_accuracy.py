@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import ingest.store
+import ingest.tables.base
 
 revision: str = "0006"
 down_revision: str | Sequence[str] | None = "0005"
@@ -23,8 +23,12 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("visits", schema=None) as batch_op:
         batch_op.add_column(sa.Column("eta_state", sa.String(length=16), nullable=True))
-        batch_op.add_column(sa.Column("eta_earliest", ingest.store.UtcDateTime(), nullable=True))
-        batch_op.add_column(sa.Column("eta_latest", ingest.store.UtcDateTime(), nullable=True))
+        batch_op.add_column(
+            sa.Column("eta_earliest", ingest.tables.base.UtcDateTime(), nullable=True)
+        )
+        batch_op.add_column(
+            sa.Column("eta_latest", ingest.tables.base.UtcDateTime(), nullable=True)
+        )
         batch_op.add_column(sa.Column("eta_source", sa.String(length=16), nullable=True))
     op.create_table(
         "eta_predictions",
@@ -32,14 +36,14 @@ def upgrade() -> None:
         sa.Column("visit_id", sa.String(length=200), nullable=False),
         sa.Column("vehicle", sa.String(length=64), nullable=False),
         sa.Column("rank", sa.Integer(), nullable=False),
-        sa.Column("made_at", ingest.store.UtcDateTime(), nullable=False),
-        sa.Column("predicted_arrival", ingest.store.UtcDateTime(), nullable=False),
-        sa.Column("earliest", ingest.store.UtcDateTime(), nullable=False),
-        sa.Column("latest", ingest.store.UtcDateTime(), nullable=True),
+        sa.Column("made_at", ingest.tables.base.UtcDateTime(), nullable=False),
+        sa.Column("predicted_arrival", ingest.tables.base.UtcDateTime(), nullable=False),
+        sa.Column("earliest", ingest.tables.base.UtcDateTime(), nullable=False),
+        sa.Column("latest", ingest.tables.base.UtcDateTime(), nullable=True),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("source", sa.String(length=16), nullable=False),
-        sa.Column("scheduled_arrival", ingest.store.UtcDateTime(), nullable=False),
-        sa.Column("arrival", ingest.store.UtcDateTime(), nullable=True),
+        sa.Column("scheduled_arrival", ingest.tables.base.UtcDateTime(), nullable=False),
+        sa.Column("arrival", ingest.tables.base.UtcDateTime(), nullable=True),
         sa.Column("error_s", sa.Float(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )

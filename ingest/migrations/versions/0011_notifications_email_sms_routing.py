@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import ingest.store
+import ingest.tables.base
 
 revision: str = "0011"
 down_revision: str | Sequence[str] | None = "0008"
@@ -36,7 +36,7 @@ def upgrade() -> None:
         sa.Column("alert_id", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("route", sa.Integer(), nullable=True),
         sa.Column("step", sa.Integer(), nullable=False),
-        sa.Column("step_at", ingest.store.UtcDateTime(), nullable=False),
+        sa.Column("step_at", ingest.tables.base.UtcDateTime(), nullable=False),
         sa.Column("reminded", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("alert_id"),
     )

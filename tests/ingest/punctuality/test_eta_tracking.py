@@ -13,9 +13,10 @@ from ingest.itinerary import Itinerary
 from ingest.pipeline import Ingestor
 from ingest.punctuality.config import PunctualitySettings
 from ingest.punctuality.eta import Prediction
-from ingest.punctuality.storage import PunctualityStore, eta_predictions
+from ingest.punctuality.storage import PunctualityStore
 from ingest.punctuality.tracker import PunctualityTracker
 from ingest.store import Store
+from ingest.tables.punctuality import eta_predictions
 from ingest.validation import Limits
 from protocol import GpsBatch, encode, topic_for
 from tests.ingest.punctuality.days import Call, batches_of, simulated_day

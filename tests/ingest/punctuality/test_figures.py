@@ -12,7 +12,8 @@ from ingest.punctuality.figures import StoredVisitFigures
 from ingest.punctuality.ledger import CoordinatorChange, check_change
 from ingest.punctuality.storage import PunctualityStore
 from ingest.punctuality.tracker import PunctualityTracker
-from ingest.store import Store, stops
+from ingest.store import Store
+from ingest.tables.intake import stops
 from ingest.visit_figures import PunctualitySummary, VisitCounts
 from protocol.clock import ManualClock
 from tests.ingest.punctuality.test_tracker import MONDAY, ingest, utc, vexin_monday

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from ingest.alerts import storage as alert_storage
-from ingest.alerts.storage import AlertRecord
+from ingest.alerts.records import AlertRecord
 from ingest.domain import IngestDomain
 from ingest.geo import haversine_m
 from ingest.itinerary import Itinerary

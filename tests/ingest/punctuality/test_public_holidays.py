@@ -7,7 +7,7 @@ from dateutil.easter import easter
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ingest.punctuality.public_holidays import (
+from ingest.public_holidays import (
     easter_sunday,
     french_public_holidays,
     public_holiday_name,
