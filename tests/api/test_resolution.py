@@ -5,9 +5,8 @@ from __future__ import annotations
 import math
 from datetime import UTC, date, datetime
 
-from api.routes.fleet import PointGeometry, PositionProperties
 from api.routes.visits import EvidenceOut
-from api.views import VehicleOut
+from api.views import PointGeometry, PositionProperties, VehicleOut
 from ingest.reports.footprint import Co2eOut, FactorSetOut
 from ingest.resolution import RESOLUTION, Kilometres, to_digits
 
