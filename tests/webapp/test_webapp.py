@@ -28,6 +28,8 @@ from firmware_config.agent import BrokerConfig
 from ingest.domain import IngestDomain
 from ingest.itinerary import Itinerary
 from ingest.pipeline import Ingestor
+from ingest.punctuality.eta import Prediction
+from ingest.punctuality.storage import PunctualityStore
 from ingest.punctuality.tracker import PunctualityTracker
 from ingest.settings import AlertSettings, DomainSettings
 from ingest.store import Store
@@ -218,7 +220,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, itinerary: Itinerary) -> Ite
     w.start_api()
     try:
         assert subscriber.connected.wait(10)
-        # vexin-01's Monday: Vesly 3 min late, Hacqueville 12 min late.
+        # vexin-01's Monday: Vesly 3 min late, Hacqueville 12 min late (inside an outage).
         day = simulated_day(
             itinerary,
             "vexin-01",
@@ -228,6 +230,9 @@ def world(tmp_path_factory: pytest.TempPathFactory, itinerary: Itinerary) -> Ite
             ],
             step_s=15,
         )
+        # No fix from 5 min before Hacqueville until 4 min after: an arrival to estimate.
+        outage = (paris(monday, 14, 7), paris(monday, 14, 16))
+        day = [s for s in day if not outage[0] <= s.t < outage[1]]
         # caux-01's fridge fails this morning: an early warning, then a heat alarm.
         fridge = fridge_failure(datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3))
         w.publish(
@@ -485,6 +490,91 @@ def test_a_confirmation_on_one_board_appears_on_another(
     expect(dialog).to_contain_text("Confirmation")
     expect(dialog).to_contain_text("Patients vus : 12")
     dialog.locator("button", has_text="Fermer").click()
+
+
+def hhmm(iso: str) -> str:
+    return datetime.fromisoformat(iso).astimezone(PARIS).strftime("%H:%M")
+
+
+def test_an_arrival_inside_a_gps_outage_shows_as_estimated_with_its_bounds(
+    world: World, open_page: Callable[..., Page]
+) -> None:
+    with world.api("coord-eure-token") as api:
+        hacqueville = visit(api, world.monday, "vexin-01", "hacqueville")
+    assert hacqueville["arrival_estimated"] is True
+    assert hacqueville["arrival_earliest"] < hacqueville["arrival_latest"]
+    page = open_page("coord-eure-token", f"#/passages/{world.monday}")
+    cell = page.locator(f"tr[data-visit='{hacqueville['id']}'] .arrival-cell")
+    expect(cell.locator(".estimated")).to_have_text("vers")
+    expect(cell).to_contain_text(
+        f"(entre {hhmm(hacqueville['arrival_earliest'])} et {hhmm(hacqueville['arrival_latest'])})"
+    )
+    if hacqueville["status_certain"]:
+        expect(cell.locator(".uncertain")).to_have_count(0)
+    else:
+        expect(cell.locator(".uncertain")).to_contain_text("classement incertain")
+    # A visit detected without an outage is not marked.
+    with world.api("coord-eure-token") as api:
+        vesly = visit(api, world.monday, "vexin-01", "vesly")
+    assert vesly["arrival_estimated"] is False
+    expect(page.locator(f"tr[data-visit='{vesly['id']}'] .estimated")).to_have_count(0)
+
+
+def test_etas_show_their_state_interval_and_source(
+    world: World, open_page: Callable[..., Page]
+) -> None:
+    """Predictions as the tracker stores them, on caux-01's next day with two visits: one
+    on its way and late, with an interval; one that can no longer be made, with no upper
+    bound. (ETAs are shown for visits still to come.)"""
+    punctuality = PunctualityStore(world.store)
+    today = datetime.now(PARIS).date()
+    day = next(
+        d
+        for d in (today + timedelta(days=n) for n in range(1, 8))
+        if len(punctuality.planned_visits("caux-01", d)) >= 2
+    )
+    first, second = punctuality.planned_visits("caux-01", day)[:2]
+    at = datetime.now(UTC).replace(microsecond=0)
+    late = first.scheduled_arrival + timedelta(minutes=14)
+    doubtful = second.scheduled_arrival + timedelta(hours=2)
+    punctuality.save_etas(
+        "caux-01",
+        day,
+        [
+            Prediction(
+                first,
+                1,
+                late,
+                late - timedelta(minutes=6),
+                late + timedelta(minutes=9),
+                "late",
+                "position",
+                21_500.0,
+            ),
+            Prediction(second, 2, doubtful, doubtful, None, "doubtful", "timetable", 48_000.0),
+        ],
+        at,
+    )
+    page = open_page("fm-caux-token", f"#/passages/{day}")
+    row = page.locator(f"tr[data-visit='{first.id}']")
+    expect(row.locator(".eta strong")).to_have_text(hhmm(late.isoformat()))
+    expect(row.locator(".eta-interval")).to_have_text(
+        f"(entre {hhmm((late - timedelta(minutes=6)).isoformat())} et "
+        f"{hhmm((late + timedelta(minutes=9)).isoformat())})"
+    )
+    expect(row.locator(".eta-state")).to_have_text("en retard")
+    expect(row.locator(".eta-source")).to_have_text("d'après la position du bus")
+    row = page.locator(f"tr[data-visit='{second.id}']")
+    expect(row.locator(".eta-state")).to_have_text(
+        "incertain : le bus ne peut plus arriver dans le créneau"
+    )
+    expect(row.locator(".eta-interval")).to_have_text(f"(pas avant {hhmm(doubtful.isoformat())})")
+    expect(row.locator(".eta-source")).to_have_text("d'après l'horaire prévu")
+    screenshot(world, page, "board-eta")
+    for width in (390,):
+        page.set_viewport_size({"width": width, "height": 800})
+        expect(row.locator(".eta-state")).to_be_visible()
+    punctuality.save_etas("caux-01", day, [], at)
 
 
 def test_today_is_the_paris_day_not_the_browsers(

@@ -82,20 +82,49 @@ function arrivalCell(v) {
   return h(
     "span",
     {},
+    v.arrival_estimated ? h("span", { class: "estimated" }, `${t("board.estimatedAbout")} `) : null,
     h("strong", { class: "arrival" }, fmtTime(v.arrival)),
     h("small", {}, ` (${source})`),
+    estimateBounds(v),
     v.confirmed_arrival ? h("small", { class: "confirmed" }, ` ✓ ${t("board.confirmedBy", { who: v.confirmed_by })}`) : null,
   );
 }
 
+// An arrival estimated inside a GPS outage: its bounds and, when they allow more than one
+// class, every class they allow.
+function estimateBounds(v) {
+  if (!v.arrival_estimated || !v.arrival_earliest || !v.arrival_latest) return null;
+  const between = t("board.between", { from: fmtTime(v.arrival_earliest), to: fmtTime(v.arrival_latest) });
+  const possible = v.status_certain
+    ? null
+    : h(
+        "small",
+        { class: "uncertain" },
+        ` — ${t("board.possibly", { statuses: v.possible_statuses.map((s) => t(`status.${s}`).toLowerCase()).join(t("board.or")) })}`,
+      );
+  return h("span", { class: "bounds" }, h("small", {}, ` ${between}`), possible);
+}
+
 function etaCell(v) {
-  if (!v.eta) return "—";
+  const state = v.eta_state ? h("span", { class: `eta-state ${v.eta_state}` }, t(`eta.${v.eta_state}`)) : null;
+  if (!v.eta) return state ?? "—";
+  let interval = null;
+  if (v.eta_earliest && v.eta_latest) {
+    interval = t("board.between", { from: fmtTime(v.eta_earliest), to: fmtTime(v.eta_latest) });
+  } else if (v.eta_earliest) {
+    interval = t("board.notBefore", { from: fmtTime(v.eta_earliest) });
+  }
+  interval = interval ? h("small", { class: "eta-interval" }, ` ${interval}`) : null;
   return h(
     "span",
     { class: "eta" },
-    fmtTime(v.eta),
+    h("strong", {}, fmtTime(v.eta)),
+    interval,
     v.eta_delay_min !== null ? h("small", {}, ` (${fmtDelay(v.eta_delay_min)})`) : null,
     v.eta_distance_km !== null ? h("small", {}, ` — ${fmtNumber(v.eta_distance_km, 1)} km`) : null,
+    state ? h("br") : null,
+    state,
+    v.eta_source ? h("small", { class: "eta-source" }, ` ${t(`eta.source.${v.eta_source}`)}`) : null,
   );
 }
 
