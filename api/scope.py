@@ -8,6 +8,7 @@ from typing import Annotated, Final
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, HTTPException, Request
+from pydantic import AfterValidator
 
 from api.auth import Principal
 from api.deps import get_store
@@ -18,6 +19,22 @@ from ingest.visit_figures import NoVisitFigures, VisitFigures
 
 MAX_PERIOD_DAYS: Final = 400
 DEFAULT_ZONE: Final = "Europe/Paris"
+# The days a request may name: a day short of each end of Python's calendar, so that a
+# local day's bounds in UTC exist in every time zone.
+FIRST_DAY: Final = date(1, 1, 2)
+LAST_DAY: Final = date(9999, 12, 30)
+
+
+def _supported(day: date) -> date:
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValueError(
+            f"{day} is at the end of the calendar: ask for a day from {FIRST_DAY} to {LAST_DAY}"
+        )
+    return day
+
+
+Day = Annotated[date, AfterValidator(_supported)]
+"""A local day named in a request, inside the days the API can compute with."""
 
 
 def visible_vehicle(store: Store, caller: Principal, vehicle_id: str) -> VehicleRow:

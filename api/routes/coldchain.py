@@ -13,6 +13,7 @@ from api.auth import Principal, Role, require
 from api.deps import get_store
 from api.scope import (
     ConfigurationDep,
+    Day,
     checked_period,
     last_days,
     local_today,
@@ -73,8 +74,8 @@ def list_alarms(
     caller: Reader,
     configuration: ConfigurationDep,
     vehicle: str | None = None,
-    start: Annotated[date | None, Query(alias="from")] = None,
-    end: Annotated[date | None, Query(alias="to")] = None,
+    start: Annotated[Day | None, Query(alias="from")] = None,
+    end: Annotated[Day | None, Query(alias="to")] = None,
     ongoing: bool | None = None,
     include_withdrawn: bool = False,
     output: Annotated[Literal["json", "csv"], Query(alias="format")] = "json",
@@ -144,7 +145,7 @@ def history(
     caller: Reader,
     configuration: ConfigurationDep,
     vehicle: str,
-    last_day: date | None = None,
+    last_day: Day | None = None,
     days: Annotated[int, Query(ge=1, le=366)] = 30,
 ) -> HistoryOut:
     """The logger's alarm history: one line per day up to ``last_day`` (default today),

@@ -13,6 +13,7 @@ from api.deps import get_store
 from api.routes.coldchain import csv_response
 from api.scope import (
     ConfigurationDep,
+    Day,
     VisitFiguresDep,
     checked_period,
     local_today,
@@ -34,8 +35,8 @@ from protocol.clock import SystemClock
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 StoreDep = Annotated[Store, Depends(get_store)]
 Reader = Annotated[Principal, Depends(require(Role.FLEET_MANAGER, Role.COORDINATOR, Role.ENGINEER))]
-From = Annotated[date, Query(alias="from", description="first local day")]
-To = Annotated[date, Query(alias="to", description="last local day, included")]
+From = Annotated[Day, Query(alias="from", description="first local day")]
+To = Annotated[Day, Query(alias="to", description="last local day, included")]
 Output = Annotated[
     Literal["json", "csv"] | None,
     Query(alias="format", description="json or csv; or send Accept: text/csv"),

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from api.auth import Principal, Role, require
 from api.deps import get_store
-from api.scope import itinerary_zone, local_today, visible_vehicle
+from api.scope import Day, itinerary_zone, local_today, visible_vehicle
 from ingest.local_days import LocalDay
 from ingest.queries.track import day_track
 from ingest.store import Store
@@ -79,7 +79,7 @@ def vehicle_track(
     store: StoreDep,
     caller: Viewer,
     day: Annotated[
-        date | None, Query(alias="date", description="local date, YYYY-MM-DD; today by default")
+        Day | None, Query(alias="date", description="local date, YYYY-MM-DD; today by default")
     ] = None,
 ) -> TrackCollection:
     """The day's track as GeoJSON: a LineString (lon, lat) simplified for display, with

@@ -18,6 +18,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from api.auth import Principal, Role, require
 from api.deps import get_store
+from api.scope import Day
 from ingest.punctuality.detector import Evidence
 from ingest.punctuality.eta import HorizonAccuracy, accuracy_by_horizon
 from ingest.punctuality.figures import counted_visits
@@ -205,7 +206,7 @@ def list_visits(
     db: Db,
     clock: ClockDep,
     caller: Viewer,
-    day: Annotated[date, Query(alias="date", description="local date, YYYY-MM-DD")],
+    day: Annotated[Day, Query(alias="date", description="local date, YYYY-MM-DD")],
     vehicle: str | None = None,
 ) -> VisitsOut:
     """The visits of a day (scheduled, detected, confirmed, status, delay, ETA) and the
@@ -499,8 +500,8 @@ def punctuality_report(
     db: Db,
     clock: ClockDep,
     caller: Viewer,
-    first: Annotated[date, Query(alias="from", description="first local date")],
-    last: Annotated[date, Query(alias="to", description="last local date, included")],
+    first: Annotated[Day, Query(alias="from", description="first local date")],
+    last: Annotated[Day, Query(alias="to", description="last local date, included")],
     group_by: GroupBy = "vehicle",
     vehicle: str | None = None,
     format: Annotated[
@@ -581,8 +582,8 @@ def eta_accuracy_report(
     *,
     db: Db,
     caller: Viewer,
-    first: Annotated[date, Query(alias="from", description="first local date")],
-    last: Annotated[date, Query(alias="to", description="last local date, included")],
+    first: Annotated[Day, Query(alias="from", description="first local date")],
+    last: Annotated[Day, Query(alias="to", description="last local date, included")],
     vehicle: str | None = None,
     rank: Annotated[int | None, Query(ge=1, le=20)] = None,
 ) -> Any:

@@ -150,3 +150,45 @@ def test_engineers_see_the_rejections_of_their_vehicles_only(two_operators: str)
         body = api.get("/api/v1/rejections").json()
         assert [r["topic"] for r in body["recent"]] == ["medicobus/v1/vexin-01/gps"]
         assert body["counts"] == {"invalid_json": 1}
+
+
+EXTREMES = ("0001-01-01", "9999-12-31", "2026-02-30", "99999-01-01", "2026-11-16\x00")
+
+
+def calendar_probes(params: dict[str, str]) -> list[dict[str, str]]:
+    """The request's date parameters at the ends of the calendar and past them."""
+    probes: list[dict[str, str]] = []
+    if "date" in params:
+        probes += [{**params, "date": d} for d in EXTREMES]
+    if "from" in params:
+        probes += [{**params, "from": a, "to": b} for a in EXTREMES for b in EXTREMES]
+        probes += [{**params, "from": "0001-01-01", "to": "0001-01-02"}]
+        probes += [{**params, "from": "9999-12-30", "to": "9999-12-31"}]
+    if "year" in params:
+        probes += [{**params, "year": y} for y in ("1", "9999", "-1", str(2**64))]
+    return probes
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_dates_at_the_ends_of_the_calendar_get_an_answer_not_a_crash(
+    two_operators: str, role: Role
+) -> None:
+    tried = 0
+    with httpx.Client(
+        base_url=two_operators, headers={"Authorization": f"Bearer {role}-doct-eure"}
+    ) as api:
+        for calls in requests_for("doct-eure").values():
+            for path, params in calls:
+                for probe in calendar_probes(params):
+                    r = api.get(path, params=probe)
+                    tried += 1
+                    assert r.status_code < 500, (path, probe, r.text[:300])
+                    if r.status_code >= 400 and r.status_code not in (401, 403):
+                        assert r.json()["detail"], (path, probe)
+        # The history of a fridge and the list of alarms, with their own periods.
+        for probe in calendar_probes({"from": "", "to": ""}):
+            for path in ("/api/v1/coldchain/alarms", "/api/v1/coldchain/history"):
+                r = api.get(path, params={**probe, "vehicle": "vexin-01"})
+                tried += 1
+                assert r.status_code < 500, (path, probe, r.text[:300])
+    assert tried > 200
