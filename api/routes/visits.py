@@ -18,7 +18,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from api.auth import Principal, Role, require
 from api.deps import get_store
-from api.scope import Day
+from api.scope import Day, checked_period
 from ingest.punctuality.detector import Evidence
 from ingest.punctuality.eta import HorizonAccuracy, accuracy_by_horizon
 from ingest.punctuality.figures import counted_visits
@@ -47,7 +47,6 @@ from protocol.models import VEHICLE_ID_PATTERN
 router = APIRouter(prefix="/api/v1", tags=["visits"])
 Viewer = Annotated[Principal, Depends(require(Role.FLEET_MANAGER, Role.COORDINATOR, Role.ENGINEER))]
 Coordinator = Annotated[Principal, Depends(require(Role.COORDINATOR))]
-MAX_REPORT_DAYS = 366
 _VEHICLE_ID = re.compile(VEHICLE_ID_PATTERN)
 VisitId = Annotated[str, Path(description="e.g. vexin-01:2026-11-23:vesly", max_length=200)]
 
@@ -510,12 +509,7 @@ def punctuality_report(
 ) -> Any:
     """On-time rate, mean and 90th-percentile delay, missed and cancelled visits, grouped
     by vehicle, stop, weekday, day, ISO week or month, in JSON or CSV."""
-    if last < first:
-        raise HTTPException(status_code=422, detail=f"to ({last}) is before from ({first})")
-    if (last - first).days >= MAX_REPORT_DAYS:
-        raise HTTPException(
-            status_code=422, detail=f"a report covers at most {MAX_REPORT_DAYS} days"
-        )
+    checked_period(first, last)
     _check_vehicle(db, caller, vehicle)
     rows = [r for r in db.visits_between(first, last, vehicle) if caller.sees(r.operator)]
     # The visits every report counts (due ones), by the one rule the reports share.
@@ -590,12 +584,7 @@ def eta_accuracy_report(
     """How far the published ETAs were from the arrivals, by horizon (0-5, 5-15, 15-30,
     30-60, > 60 min before the arrival), beside the timetable's error at the same
     instants: median and 90th percentile, in seconds."""
-    if last < first:
-        raise HTTPException(status_code=422, detail=f"to ({last}) is before from ({first})")
-    if (last - first).days >= MAX_REPORT_DAYS:
-        raise HTTPException(
-            status_code=422, detail=f"a report covers at most {MAX_REPORT_DAYS} days"
-        )
+    checked_period(first, last)
     _check_vehicle(db, caller, vehicle)
     outcomes = [
         o

@@ -289,8 +289,8 @@ def test_punctuality_report_in_json_and_csv(api: httpx.Client) -> None:
 @pytest.mark.parametrize(
     ("params", "words"),
     [
-        ({"from": "2026-11-17", "to": "2026-11-16"}, "before from"),
-        ({"from": "2026-01-01", "to": "2027-06-01"}, "at most 366 days"),
+        ({"from": "2026-11-17", "to": "2026-11-16"}, "is before 'from'"),
+        ({"from": "2026-01-01", "to": "2027-06-01"}, "ask for 400 at most"),
         ({"from": "2026-11-16", "to": "2026-11-16", "group_by": "colour"}, "group_by"),
         ({"from": "2026-11-16"}, "to"),
     ],
