@@ -25,11 +25,17 @@ from tests.support.mosquitto import free_port
 
 @contextmanager
 def running_ingest(
-    store: Store, broker_url: str, client_id: str, metrics: IngestMetrics | None = None
+    store: Store,
+    broker_url: str,
+    client_id: str,
+    metrics: IngestMetrics | None = None,
+    broker_config: BrokerConfig | None = None,
 ) -> Iterator[Ingestor]:
     ingestor = Ingestor(store, metrics=metrics)
     subscriber = IngestSubscriber(
-        ingestor, BrokerConfig(url=broker_url, client_id=client_id), stored_seqs=stored_seqs(store)
+        ingestor,
+        broker_config or BrokerConfig(url=broker_url, client_id=client_id),
+        stored_seqs=stored_seqs(store),
     )
     subscriber.start()
     if not subscriber.connected.wait(10):

@@ -1,0 +1,241 @@
+"""The deployed Mosquitto configuration (``deploy/mosquitto.conf`` and its ACL, with the
+certificates ``deploy/make-broker-certs.sh`` makes) run as it is, only its ports and
+paths moved: buses over TLS only, client ids tied to usernames, the ingest's queue safe
+from other accounts."""
+
+from __future__ import annotations
+
+import getpass
+import re
+import socket
+import ssl
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from edge_agent.agent import Agent
+from firmware_config.agent import AgentConfig, BrokerConfig, OutboxConfig
+from ingest.store import Store
+from ingest.tables.intake import gps_samples
+from protocol import GpsBatch, GpsSample, encode, topic_for
+from tests.support.live import running_ingest
+from tests.support.mosquitto import free_port, mosquitto_binary
+from tests.support.wait import wait_for
+from tests.test_stored_confirmation import Feeder, stored_times
+
+DEPLOY = Path(__file__).parent.parent / "deploy"
+INGEST = "medicobus-ingest"
+PASSWORDS = {INGEST: "ingest-secret", "vexin-01": "vexin-secret", "caux-01": "caux-secret"}
+
+
+@dataclass
+class DeployedBroker:
+    tls_port: int
+    local_port: int
+    ca: Path
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+def deployed_config(text: str, workdir: Path, tls_port: int, local_port: int) -> str:
+    """deploy/mosquitto.conf with this test's ports, files and user; nothing else changed."""
+    replacements = [
+        (r"^listener 8883$", f"listener {tls_port} 127.0.0.1"),
+        (r"^listener 1883 127\.0\.0\.1$", f"listener {local_port} 127.0.0.1"),
+        (r"/etc/mosquitto/certs/", f"{workdir}/certs/"),
+        (r"^persistence_location .*$", f"persistence_location {workdir}/"),
+        (r"^password_file .*$", f"password_file {workdir}/passwd"),
+        (r"^acl_file .*$", f"acl_file {DEPLOY / 'medicobus.acl'}"),
+        (r"^log_dest syslog$", f"log_dest file {workdir}/mosquitto.log"),
+    ]
+    for pattern, replacement in replacements:
+        text, count = re.subn(pattern, replacement, text, flags=re.MULTILINE)
+        assert count >= 1, f"deploy/mosquitto.conf no longer has {pattern!r}"
+    return text + f"user {getpass.getuser()}\n"
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[DeployedBroker]:
+    workdir = tmp_path / "broker"
+    workdir.mkdir()
+    subprocess.run(
+        [str(DEPLOY / "make-broker-certs.sh"), str(workdir / "certs"), "127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )
+    passwords = workdir / "passwd"
+    passwords.write_text("".join(f"{u}:{p}\n" for u, p in PASSWORDS.items()))
+    subprocess.run(["mosquitto_passwd", "-U", str(passwords)], check=True)
+    tls_port, local_port = free_port(), free_port()
+    config = workdir / "mosquitto.conf"
+    config.write_text(
+        deployed_config((DEPLOY / "mosquitto.conf").read_text(), workdir, tls_port, local_port)
+    )
+    process = subprocess.Popen(
+        [mosquitto_binary(), "-c", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    for port in (tls_port, local_port):
+        wait_for(lambda p=port: _listening(p), timeout=10, what=f"mosquitto on {port}")
+    yield DeployedBroker(tls_port, local_port, workdir / "certs" / "ca.crt", process, workdir)
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def connect(
+    port: int,
+    user: str,
+    *,
+    client_id: str,
+    ca: Path | None = None,
+    clean_session: bool = True,
+    on_message: list[mqtt.MQTTMessage] | None = None,
+) -> tuple[mqtt.Client, list[str]]:
+    """A client connected (or refused); its disconnection reasons are listed."""
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean_session
+    )
+    client.username_pw_set(user, PASSWORDS[user])
+    if ca is not None:
+        client.tls_set(ca_certs=str(ca), tls_version=ssl.PROTOCOL_TLS_CLIENT)
+    gone: list[str] = []
+    client.on_disconnect = lambda c, u, f, rc, p: gone.append(str(rc))
+    if on_message is not None:
+        client.on_message = lambda c, u, m: on_message.append(m)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    wait_for(client.is_connected, timeout=10, what=f"{user} connected as {client_id}")
+    return client, gone
+
+
+def close(client: mqtt.Client) -> None:
+    client.disconnect()
+    client.loop_stop()
+
+
+def test_buses_reach_the_broker_over_tls_only(broker: DeployedBroker) -> None:
+    bus, _ = connect(broker.tls_port, "vexin-01", client_id="vexin-01", ca=broker.ca)
+    close(bus)
+    # Plain MQTT on the TLS port: the handshake fails, nothing is answered.
+    plain = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="vexin-01")
+    plain.username_pw_set("vexin-01", PASSWORDS["vexin-01"])
+    plain.connect("127.0.0.1", broker.tls_port)
+    plain.loop_start()
+    time.sleep(2)
+    assert not plain.is_connected()
+    plain.loop_stop()
+    # A client that checks the certificate against another CA refuses the broker.
+    other = broker.log / "other"
+    subprocess.run(
+        [str(DEPLOY / "make-broker-certs.sh"), str(other), "127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )
+    with pytest.raises(ssl.SSLCertVerificationError):
+        connect(broker.tls_port, "vexin-01", client_id="x", ca=other / "ca.crt")
+    # The plain listener is on the loopback interface only.
+    text = (DEPLOY / "mosquitto.conf").read_text()
+    listeners = re.findall(r"^listener .*$", text, flags=re.MULTILINE)
+    assert listeners == ["listener 8883", "listener 1883 127.0.0.1"]
+
+
+def test_an_agent_over_tls_reaches_the_ingest(
+    tmp_path: Path, broker: DeployedBroker, store: Store
+) -> None:
+    agent = Agent(
+        AgentConfig(
+            vehicle="vexin-01",
+            state_dir=tmp_path / "vexin-01",
+            status_interval_s=2,
+            broker=BrokerConfig(
+                url=f"mqtts://127.0.0.1:{broker.tls_port}",
+                username="vexin-01",
+                password=PASSWORDS["vexin-01"],
+                ca_file=broker.ca,
+            ),
+            outbox=OutboxConfig(confirm_timeout_s=3, confirm_timeout_max_s=6),
+        )
+    )
+    ingest = BrokerConfig(
+        url=f"mqtt://127.0.0.1:{broker.local_port}",
+        client_id=INGEST,
+        username=INGEST,
+        password=PASSWORDS[INGEST],
+    )
+    with running_ingest(store, ingest.url, INGEST, broker_config=ingest):
+        agent.start()
+        feeder = Feeder(agent, datetime.now(UTC) - timedelta(hours=1)).start()
+        try:
+            time.sleep(3)
+        finally:
+            feeder.stop()
+        wait_for(
+            lambda: set(stored_times(store, gps_samples, "vexin-01")) == set(feeder.gps),
+            timeout=30,
+            what="every fix the agent read, stored",
+        )
+        # And the agent drops them only once the ingest confirmed them.
+        wait_for(lambda: agent.outbox_depth == 0, timeout=30, what="the outbox emptied")
+        agent.stop()
+
+
+def fixes(n: int, seq: int) -> bytes:
+    t0 = datetime(2026, 11, 16, 8, 0, tzinfo=UTC) + timedelta(minutes=seq)
+    return encode(
+        GpsBatch(
+            vehicle="vexin-01",
+            seq=seq,
+            samples=[
+                GpsSample(t=t0 + timedelta(seconds=i), lat=49.2, lon=1.6, fix_mode=3)
+                for i in range(n)
+            ],
+        )
+    )
+
+
+def test_a_bus_cannot_wipe_the_ingests_queue_nor_kick_another_bus(
+    broker: DeployedBroker,
+) -> None:
+    received: list[mqtt.MQTTMessage] = []
+    ingest, _ = connect(
+        broker.local_port, INGEST, client_id=INGEST, clean_session=False, on_message=received
+    )
+    ingest.subscribe("medicobus/v1/+/+", qos=1)
+    time.sleep(1)
+    close(ingest)
+    bus, bus_gone = connect(broker.tls_port, "vexin-01", client_id="vexin-01", ca=broker.ca)
+    for seq in range(20):
+        bus.publish(topic_for("vexin-01", "gps"), fixes(2, seq), qos=1).wait_for_publish(5)
+    # A bus's credentials asking for the ingest's id, with a clean session: the broker
+    # gives the connection the username as id, so the ingest's session is untouched.
+    intruder, _ = connect(
+        broker.tls_port, "caux-01", client_id=INGEST, ca=broker.ca, clean_session=True
+    )
+    close(intruder)
+    # caux-01's credentials asking for vexin-01's id do not kick vexin-01 off.
+    other_bus, _ = connect(broker.tls_port, "caux-01", client_id="vexin-01", ca=broker.ca)
+    for seq in range(20, 25):
+        bus.publish(topic_for("vexin-01", "gps"), fixes(2, seq), qos=1).wait_for_publish(5)
+    close(other_bus)
+    ingest, _ = connect(
+        broker.local_port, INGEST, client_id=INGEST, clean_session=False, on_message=received
+    )
+    wait_for(lambda: len(received) >= 25, timeout=15, what="the 25 queued batches")
+    time.sleep(1)
+    assert len(received) == 25
+    assert bus_gone == []  # vexin-01 stayed connected throughout
+    close(ingest)
+    close(bus)
