@@ -15,7 +15,18 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from api.auth import ApiUser, Authenticator
 from api.live import LiveBroadcaster, WakeOnChange
-from api.routes import alerts, coldchain, engineering, fleet, live, reports, track, visits
+from api.routes import (
+    alerts,
+    coldchain,
+    engineering,
+    fleet,
+    live,
+    public,
+    reports,
+    track,
+    visits,
+)
+from api.routes.public import PublicLimits
 from api.scope import itinerary_zone
 from ingest.store import Store
 from ingest.visit_figures import NoVisitFigures, VisitFigures
@@ -34,13 +45,16 @@ def create_app(
     live_interval_s: float = 1.0,
     live_ping_s: float = 15.0,
     clock: Clock | None = None,
+    public_limits: PublicLimits | None = None,
 ) -> FastAPI:
     """``metrics``: a Prometheus registry to serve at ``/metrics`` (the ingest's, when
     ingest and API share a process). ``visit_figures`` answers the reports' questions
     about visits (held, patients seen, punctuality); without it those figures are
     reported as not recorded. ``live_interval_s``: how often the live push reads the
     database (once for all its clients); ``live_ping_s``: how often an idle stream gets a
-    comment line. ``clock``: the time the API works with (the system's by default)."""
+    comment line. ``clock``: the time the API works with (the system's by default).
+    ``public_limits``: the public pages' rate limit and the sites that may frame their
+    embedded view."""
     app = FastAPI(
         # /docs is served below from the vendored Swagger UI: it works offline.
         docs_url=None,
@@ -55,6 +69,7 @@ def create_app(
     app.state.visit_figures = visit_figures or NoVisitFigures()
     if clock is not None:
         app.state.clock = clock
+    app.state.public_limits = public_limits or PublicLimits()
     app.state.live = LiveBroadcaster(
         store,
         clock=clock,
@@ -71,6 +86,7 @@ def create_app(
     app.include_router(alerts.router)
     app.include_router(coldchain.router)
     app.include_router(reports.router)
+    app.include_router(public.router)
     # The web app's files (scripts, styles, vendored libraries) under /static/.
     app.mount(
         "/static",

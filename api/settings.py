@@ -29,6 +29,13 @@ class ApiSettings(TomlSettings):
         le=60,
         description="how often the live push reads the database, once for all its clients",
     )
+    public_requests_per_minute: int = Field(
+        default=120, ge=1, le=100_000, description="public pages: requests per client address"
+    )
+    public_frame_ancestors: list[str] = Field(
+        default_factory=list,
+        description="sites that may frame /public/<operator>/embed, e.g. https://www.mairie.fr",
+    )
     timeseries: bool = Field(
         default=False,
         description="queue coordinators' visit changes as time-series points, which the "

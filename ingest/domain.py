@@ -202,6 +202,7 @@ class IngestDomain:
                 fridge=self._rules,
                 footprint_vehicles=sorted(self._profiles),
                 recorded_at=self.clock.now(),
+                operators={o.id: o.name for o in itinerary.operators},
             ),
         )
 

@@ -199,6 +199,7 @@ def api(config: ConfigOption) -> None:
     import uvicorn
 
     from api.app import create_app
+    from api.routes.public import PublicLimits
     from api.settings import ApiSettings
     from firmware_config.loader import load_settings
     from ingest.punctuality.figures import StoredVisitFigures
@@ -217,6 +218,10 @@ def api(config: ConfigOption) -> None:
         settings.users,
         visit_figures=StoredVisitFigures(store),
         live_interval_s=settings.live_interval_s,
+        public_limits=PublicLimits(
+            per_minute=settings.public_requests_per_minute,
+            frame_ancestors=tuple(settings.public_frame_ancestors),
+        ),
     )
     # Open live streams never end by themselves: they get a few seconds, then are closed.
     uvicorn.run(app, host=settings.host, port=settings.port, timeout_graceful_shutdown=3)

@@ -12,7 +12,7 @@ import json
 from typing import Any, Final
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from ingest.alerts.notify_settings import NotificationSettings
 from ingest.footprint.avoided import CarTripFactor
@@ -59,6 +59,8 @@ class ReportConfiguration(BaseModel):
     # Vehicles whose consumption the fleet file gives: the others have no footprint.
     footprint_vehicles: list[str]
     recorded_at: dt.datetime
+    # Operators' names by id, for what the public sees.
+    operators: dict[str, str] = Field(default_factory=dict)
 
 
 def record_configuration(store: Store, configuration: ReportConfiguration) -> None:
