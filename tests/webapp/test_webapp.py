@@ -901,3 +901,27 @@ def test_a_bus_without_news_shows_stale_then_offline(
     )
     expect(marker).to_have_class(re.compile("offline"), timeout=15000)
     expect(page.locator(".fleet-card[data-vehicle='caux-01'] .state")).to_have_text("Hors ligne")
+
+
+@pytest.mark.parametrize("width", [320, 1280])
+def test_the_public_page_reads_on_an_old_phone_and_with_a_screen_reader(
+    world: World, browser: Any, width: int
+) -> None:
+    # bypass_csp: the page forbids every script; axe is injected for the check only.
+    context = browser.new_context(
+        locale="fr-FR", viewport={"width": width, "height": 800}, bypass_csp=True
+    )
+    try:
+        page = context.new_page()
+        response = page.goto(f"{world.base_url}/public/doct-eure")
+        assert response is not None and response.status == 200
+        assert page.evaluate("document.documentElement.lang") == "fr"
+        expect(page.locator("h1")).to_have_text("Doct'Eure (Hôpital de la Musse)")
+        expect(page.locator("main h2").first).to_contain_text("Aujourd'hui")
+        # Nothing wider than the screen: no sideways scrolling on a 320 px phone.
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        assert page.evaluate("document.scripts.length") == 0
+        assert axe_violations(page) == []
+        screenshot(world, page, f"public-{width}")
+    finally:
+        context.close()
