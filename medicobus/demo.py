@@ -323,6 +323,8 @@ def run_demo(
         users, tokens = demo_users([o.id for o in itinerary.operators])
         for name, token in tokens.items():
             log.info("API token of %s: %s", name, token)
+        for operator in itinerary.operators:
+            print(f"Public page: http://127.0.0.1:{port}/public/{operator.id}", flush=True)
         print(
             f"Dashboard: http://127.0.0.1:{port}/#token={tokens['admin']}  (Ctrl-C to stop)",
             flush=True,

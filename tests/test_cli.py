@@ -116,6 +116,11 @@ def test_demo_shows_both_buses_moving_within_30_s(tmp_path: Path) -> None:
             assert -5 < v["fridge_temp_c"] < 20
         assert httpx.get(f"{base}/").status_code == 200
         assert httpx.get(f"{base}/api/v1/positions").status_code == 401
+        public = [ln.split(": ", 1)[1].strip() for ln in lines if ln.startswith("Public page: ")]
+        assert len(public) == 2
+        for url in public:
+            page = httpx.get(url)
+            assert page.status_code == 200 and "Cette semaine" in page.text
         metrics = httpx.get(f"{base}/metrics")
         assert metrics.status_code == 200
         assert 'medicobus_ingest_messages_total{outcome="stored"}' in metrics.text
