@@ -8,7 +8,7 @@ from typing import Annotated, Final
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, HTTPException, Request
-from pydantic import AfterValidator
+from pydantic import AfterValidator, StringConstraints
 
 from api.auth import Principal
 from api.deps import get_store
@@ -34,6 +34,12 @@ def _supported(day: date) -> date:
 
 
 Day = Annotated[date, AfterValidator(_supported)]
+
+# Free text a person types (a reason, a note, a comment, a public message): lines of
+# printable characters. NUL and other control characters, which PostgreSQL refuses in text
+# or which hide in what others read, are refused with a 422.
+_CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
+TypedText = Annotated[str, StringConstraints(pattern=rf"^[^{_CONTROL}]*$")]
 """A local day named in a request, inside the days the API can compute with."""
 
 

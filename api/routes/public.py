@@ -143,6 +143,7 @@ def _shown(p: PublicPassage, zone: ZoneInfo) -> dict[str, object]:
         "status": p.status,
         "status_text": _status_text(p, zone),
         "css": "late" if p.late_min and p.status in ("on_the_way", "on_site") else p.status,
+        "message": p.message,
     }
 
 
@@ -224,6 +225,8 @@ def _calendar(request: Request, store: Store, operator: str, stop: str | None) -
         event.add("location", p.stop_name)
         event.add("status", "CANCELLED" if p.status == "cancelled" else "CONFIRMED")
         event.add("transp", "TRANSPARENT")
+        if p.message:
+            event.add("description", p.message)
         cal.add_component(event)
     return bytes(cal.to_ical())
 

@@ -18,7 +18,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from api.auth import Principal, Role, require
 from api.deps import get_store
-from api.scope import Day, checked_period
+from api.scope import Day, TypedText, checked_period
 from ingest.punctuality.detector import Evidence
 from ingest.punctuality.eta import HorizonAccuracy, accuracy_by_horizon
 from ingest.punctuality.figures import counted_visits
@@ -103,6 +103,9 @@ class VisitOut(BaseModel):
     delay_min: Minutes | None = Field(description="arrival − scheduled arrival, minutes")
     cancelled_reason: str | None
     cancelled_by: str | None
+    public_message: str | None = Field(
+        default=None, description="what the public page shows next to the visit"
+    )
     eta: datetime | None = Field(description="expected arrival, from the latest position")
     eta_delay_min: Minutes | None
     eta_from: datetime | None = Field(description="time of the position the ETA comes from")
@@ -158,6 +161,7 @@ def _visit_out(row: VisitRow, state: VisitState) -> VisitOut:
         delay_min=_minutes(state.delay),
         cancelled_reason=state.cancelled_reason,
         cancelled_by=state.cancelled_by,
+        public_message=state.public_message,
         eta=row.eta if pending else None,
         eta_delay_min=_minutes(row.eta - facts.scheduled_arrival) if pending and row.eta else None,
         eta_from=row.eta_from if pending else None,
@@ -243,14 +247,17 @@ def _visible(db: PunctualityStore, caller: Principal, visit_id: str) -> VisitRow
     return row
 
 
+PUBLIC_MESSAGE_MAX = 280
+
+
 class ConfirmIn(BaseModel):
-    note: str | None = Field(default=None, max_length=500)
+    note: TypedText | None = Field(default=None, max_length=500)
 
 
 class CorrectIn(BaseModel):
     arrival: AwareDatetime = Field(description="when the bus really arrived, with its offset")
     departure: AwareDatetime | None = None
-    reason: str = Field(min_length=1, max_length=500)
+    reason: TypedText = Field(min_length=1, max_length=500)
     force: bool = Field(
         default=False,
         description="record an arrival outside the visit's matching window (refused otherwise)",
@@ -258,7 +265,19 @@ class CorrectIn(BaseModel):
 
 
 class CancelIn(BaseModel):
-    reason: str = Field(min_length=1, max_length=500)
+    reason: TypedText = Field(min_length=1, max_length=500)
+    public_message: TypedText | None = Field(
+        default=None,
+        max_length=PUBLIC_MESSAGE_MAX,
+        description="shown on the public page and in the feeds (the reason never is)",
+    )
+
+
+class NoticeIn(BaseModel):
+    public_message: TypedText = Field(
+        max_length=PUBLIC_MESSAGE_MAX,
+        description='what the public sees next to the visit, e.g. a delay; "" withdraws it',
+    )
 
 
 class AttendanceIn(BaseModel):
@@ -268,7 +287,7 @@ class AttendanceIn(BaseModel):
         le=MAX_PATIENTS_SEEN,
         description="how many patients the visit saw: a count, never who",
     )
-    note: str | None = Field(default=None, max_length=500)
+    note: TypedText | None = Field(default=None, max_length=500)
 
 
 def _timetable_zone(store: Store) -> ZoneInfo:
@@ -353,7 +372,27 @@ def cancel_visit(
     caller: Coordinator,
 ) -> VisitOut:
     """The visit will not (or did not) take place."""
-    change = CoordinatorChange("cancel", caller.name, clock.now(), body.reason)
+    change = CoordinatorChange(
+        "cancel", caller.name, clock.now(), body.reason, public_message=body.public_message
+    )
+    return _apply(db, caller, visit_id, change, _timetable_zone(store))
+
+
+@router.post("/visits/{visit_id}/notice")
+def public_notice(
+    *,
+    visit_id: VisitId,
+    body: NoticeIn,
+    db: Db,
+    store: StoreDep,
+    clock: ClockDep,
+    caller: Coordinator,
+) -> VisitOut:
+    """Show the public a message next to the visit (a delay, a change of place), or
+    withdraw it with an empty one; kept in the visit's history."""
+    change = CoordinatorChange(
+        "notice", caller.name, clock.now(), public_message=body.public_message
+    )
     return _apply(db, caller, visit_id, change, _timetable_zone(store))
 
 
@@ -397,7 +436,7 @@ class DetectionOut(BaseModel):
 
 
 class ChangeOut(BaseModel):
-    kind: Literal["confirm", "correct", "cancel", "attendance"]
+    kind: Literal["confirm", "correct", "cancel", "attendance", "notice"]
     who: str
     at: datetime
     reason: str | None = Field(description="why a correction or cancellation was made")
@@ -405,6 +444,9 @@ class ChangeOut(BaseModel):
     arrival: datetime | None
     departure: datetime | None
     patients_seen: int | None
+    public_message: str | None = Field(
+        default=None, description='what the public was shown ("": withdrawn)'
+    )
 
 
 class HistoryOut(BaseModel):
@@ -455,6 +497,7 @@ def visit_history(visit_id: VisitId, db: Db, clock: ClockDep, caller: Viewer) ->
                 arrival=c.arrival,
                 departure=c.departure,
                 patients_seen=c.patients_seen,
+                public_message=c.public_message,
             )
             for c in changes
         ],

@@ -46,7 +46,7 @@ TIMETABLE_ZONE = ZoneInfo("Europe/Paris")
 # Where a visit records no matching window's start (rows from before it was kept).
 DEFAULT_MATCH_BEFORE = timedelta(hours=2)
 
-ChangeKind = Literal["confirm", "correct", "cancel", "attendance"]
+ChangeKind = Literal["confirm", "correct", "cancel", "attendance", "notice"]
 
 # A correction further than this from the visit's scheduled times is a typo (wrong day),
 # not a late bus.
@@ -101,6 +101,9 @@ class CoordinatorChange:
     patients_seen: int | None = None
     note: str | None = None
     force: bool = False
+    # What the public sees next to the visit (a cancellation's or a delay's message);
+    # "" withdraws the one shown. Never the internal ``reason``.
+    public_message: str | None = None
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,7 @@ class VisitState:
     arrival_earliest: datetime | None = None
     arrival_latest: datetime | None = None
     possible_statuses: tuple[Punctuality, ...] = ()
+    public_message: str | None = None
 
     @property
     def arrival_estimated(self) -> bool:
@@ -152,7 +156,12 @@ def visit_state(
     confirmed: tuple[datetime, str, datetime] | None = None
     cancelled: CoordinatorChange | None = None
     attendance: CoordinatorChange | None = None
+    public_message: str | None = None
     for change in changes:
+        if change.public_message is not None:
+            public_message = change.public_message or None
+        if change.kind == "notice":
+            continue
         if change.kind == "correct":
             corrected = change
             assert change.arrival is not None
@@ -207,6 +216,7 @@ def visit_state(
         arrival_earliest=earliest,
         arrival_latest=latest,
         possible_statuses=possible,
+        public_message=public_message,
     )
 
 
@@ -234,6 +244,12 @@ def check_change(
     state = visit_state(facts, changes, change.at)
     reason = (change.reason or "").strip()
     note = (change.note or "").strip() or None
+    if change.kind == "notice":
+        # A message to the public, also on a cancelled visit; "" withdraws it.
+        message = (change.public_message or "").strip()
+        if not message and state.public_message is None:
+            raise ChangeRefusedError("there is no public message to withdraw", conflict=True)
+        return CoordinatorChange("notice", change.who, change.at, public_message=message)
     if change.kind in ("correct", "cancel") and not reason:
         raise ChangeRefusedError(f"a {change.kind} needs a reason", conflict=False)
     if state.status == "cancelled":
@@ -249,7 +265,10 @@ def check_change(
                 f"{state.arrival_source}); correct it instead of cancelling it",
                 conflict=True,
             )
-        return CoordinatorChange("cancel", change.who, change.at, reason=reason)
+        shown = (change.public_message or "").strip() or None
+        return CoordinatorChange(
+            "cancel", change.who, change.at, reason=reason, public_message=shown
+        )
     if change.kind == "confirm":
         if state.arrival is None:
             raise ChangeRefusedError(

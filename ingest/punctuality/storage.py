@@ -128,7 +128,15 @@ def _event_of(row: Any) -> StopEvent:
 def _change_of(row: Any) -> CoordinatorChange:
     kind: ChangeKind = row.kind
     return CoordinatorChange(
-        kind, row.who, row.at, row.reason, row.arrival, row.departure, row.patients_seen, row.note
+        kind,
+        row.who,
+        row.at,
+        row.reason,
+        row.arrival,
+        row.departure,
+        row.patients_seen,
+        row.note,
+        public_message=row.public_message,
     )
 
 
@@ -772,6 +780,7 @@ class PunctualityStore:
                     departure=change.departure,
                     patients_seen=change.patients_seen,
                     note=change.note,
+                    public_message=change.public_message,
                 )
             )
             if self.timeseries:

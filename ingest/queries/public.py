@@ -40,6 +40,8 @@ class PublicPassage:
     eta: datetime | None
     late_min: int | None
     """Minutes behind the timetable, rounded to 5, when LATE_FROM_MIN or more."""
+    message: str | None = None
+    """The coordinators' message to the public, if any."""
 
 
 def _late(delay: timedelta | None) -> int | None:
@@ -87,6 +89,7 @@ def _passage(row: VisitRow, now: datetime, changes: Sequence[CoordinatorChange])
         left=state.departure if status == "left" else None,
         eta=eta,
         late_min=late,
+        message=state.public_message,
     )
 
 

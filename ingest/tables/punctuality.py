@@ -89,6 +89,8 @@ visit_changes = sa.Table(
     sa.Column("patients_seen", sa.Integer),
     # A confirmation's or a count's note; ``reason`` is a correction's or cancellation's.
     sa.Column("note", sa.Text),
+    # What the public sees of a cancellation or a delay ("" withdraws it).
+    sa.Column("public_message", sa.Text),
     sa.Index("ix_visit_changes_visit", "visit_id", "id"),
 )
 

@@ -28,6 +28,7 @@ from tests.support.live import TEST_USERS, serving
 PARIS = ZoneInfo("Europe/Paris")
 NOW = utc(13, 5)  # 14:05 in Paris: Vesly held, the bus on its way to Hacqueville
 SECRET_REASON = "arrêt maladie du médecin"
+PUBLIC_MESSAGE = "Passage reporté à jeudi, mêmes horaires <b>"
 
 
 @dataclass
@@ -54,7 +55,7 @@ def world(store: Store, itinerary: Itinerary) -> Iterator[Public]:
     with serving(create_app(store, TEST_USERS, clock=ManualClock(NOW))) as url:
         r = httpx.post(
             f"{url}/api/v1/visits/{tuesday.id}/cancel",
-            json={"reason": SECRET_REASON},
+            json={"reason": SECRET_REASON, "public_message": PUBLIC_MESSAGE},
             headers={"Authorization": "Bearer coord-eure-token"},
         )
         assert r.status_code == 200, r.text
@@ -186,3 +187,73 @@ def test_no_sign_in_is_needed_and_staff_routes_stay_closed(world: Public) -> Non
     assert httpx.get(f"{world.url}/public/doct-eure").status_code == 200
     assert httpx.get(f"{world.url}/api/v1/visits", params={"date": "2026-11-16"}).status_code == 401
     assert datetime.now(UTC) > NOW  # the page's clock is the app's, not the test machine's
+
+
+COORDINATOR = {"Authorization": "Bearer coord-eure-token"}
+
+
+def test_public_messages_show_on_the_page_and_in_the_calendars(world: Public) -> None:
+    page = httpx.get(f"{world.url}/public/doct-eure").text
+    assert "Passage reporté à jeudi, mêmes horaires &lt;b&gt;" in page  # escaped, not markup
+    assert "<b>" not in page
+    cal = icalendar.Calendar.from_ical(
+        httpx.get(f"{world.url}/public/doct-eure/passages.ics").content
+    )
+    (cancelled,) = [
+        e for e in cal.walk("VEVENT") if str(e["uid"]) == f"{world.cancelled}@medicobus"
+    ]
+    assert str(cancelled["description"]) == PUBLIC_MESSAGE
+    # A delay announced on Wednesday's visit, then withdrawn.
+    db = PunctualityStore(world.store)
+    wednesday = db.planned_visits("vexin-01", MONDAY + timedelta(days=2))[0]
+    said = httpx.post(
+        f"{world.url}/api/v1/visits/{wednesday.id}/notice",
+        json={"public_message": "Le bus aura environ 30 min de retard"},
+        headers=COORDINATOR,
+    )
+    assert said.status_code == 200 and said.json()["public_message"].startswith("Le bus aura")
+    assert "Le bus aura environ 30 min de retard" in httpx.get(f"{world.url}/public/doct-eure").text
+    gone = httpx.post(
+        f"{world.url}/api/v1/visits/{wednesday.id}/notice",
+        json={"public_message": ""},
+        headers=COORDINATOR,
+    )
+    assert gone.status_code == 200 and gone.json()["public_message"] is None
+    assert "Le bus aura" not in httpx.get(f"{world.url}/public/doct-eure").text
+    again = httpx.post(
+        f"{world.url}/api/v1/visits/{wednesday.id}/notice",
+        json={"public_message": ""},
+        headers=COORDINATOR,
+    )
+    assert again.status_code == 409
+    history = httpx.get(
+        f"{world.url}/api/v1/visits/{wednesday.id}/history", headers=COORDINATOR
+    ).json()
+    assert [c["public_message"] for c in history["changes"]] == [
+        "Le bus aura environ 30 min de retard",
+        "",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("route", "body"),
+    [
+        ("notice", {"public_message": "retard\x00"}),
+        ("notice", {"public_message": "x" * 281}),
+        ("notice", {"public_message": "ligne\x1bcachée"}),
+        ("notice", {}),
+        ("cancel", {"reason": "motif\x00", "public_message": "ok"}),
+        ("cancel", {"reason": "motif", "public_message": "\x00"}),
+        ("confirm", {"note": "\x00"}),
+    ],
+)
+def test_bad_messages_are_refused_and_nothing_is_stored(
+    world: Public, route: str, body: dict[str, object]
+) -> None:
+    db = PunctualityStore(world.store)
+    thursday = db.planned_visits("vexin-01", MONDAY + timedelta(days=3))[0]
+    r = httpx.post(
+        f"{world.url}/api/v1/visits/{thursday.id}/{route}", json=body, headers=COORDINATOR
+    )
+    assert r.status_code == 422, r.text
+    assert db.changes([thursday.id]) == {}

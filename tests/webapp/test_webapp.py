@@ -632,12 +632,25 @@ def test_a_visit_is_cancelled_with_a_reason(world: World, open_page: Callable[..
     dialog.locator("button[type=submit]").click()
     expect(dialog.locator(".problems")).to_contain_text("Un motif est obligatoire")
     dialog.get_by_label("Motif").fill("Médecin absent")
+    dialog.get_by_label("Message public (facultatif)").fill("Passage reporté à jeudi")
     dialog.locator("button[type=submit]").click()
     expect(row.locator(".status")).to_have_text("Annulé")
     expect(row).to_contain_text("Médecin absent")
+    expect(row.locator(".public-message")).to_contain_text("« Passage reporté à jeudi »")
     with world.api("coord-eure-token") as api:
         stored = visit(api, day, "vexin-01", target["stop"])
     assert (stored["status"], stored["cancelled_reason"]) == ("cancelled", "Médecin absent")
+    assert stored["public_message"] == "Passage reporté à jeudi"
+    # The message is changed later from the board; the history keeps both.
+    row.locator("button[data-action='notice']").click()
+    dialog = page.locator("dialog[open]")
+    dialog.get_by_label("Message public (facultatif)").fill("Reporté au jeudi suivant, 9 h")
+    dialog.locator("button[type=submit]").click()
+    expect(row.locator(".public-message")).to_contain_text("Reporté au jeudi suivant, 9 h")
+    row.locator("button[data-action='history']").click()
+    dialog = page.locator("dialog[open]")
+    expect(dialog).to_contain_text("« Passage reporté à jeudi »")
+    expect(dialog).to_contain_text("« Reporté au jeudi suivant, 9 h »")
 
 
 # --- alerts, fridge, reports ---------------------------------------------------------------

@@ -139,6 +139,7 @@ function actions(v) {
     if (!v.arrival) buttons.push(button("cancel", cancel));
     if (v.arrival) buttons.push(button("attendance", attendance));
   }
+  buttons.push(button("notice", notice));
   buttons.push(button("history", history));
   return h("div", { class: "row-actions" }, buttons);
 }
@@ -156,7 +157,13 @@ function render(body) {
       h("td", {}, `${fmtTime(v.scheduled_arrival)}–${fmtTime(v.scheduled_departure)}`),
       h("td", { class: "arrival-cell" }, arrivalCell(v)),
       h("td", {}, v.departure ? fmtTime(v.departure) : "—"),
-      h("td", {}, statusChip(v), v.cancelled_reason ? h("small", {}, ` ${v.cancelled_reason}`) : null),
+      h(
+        "td",
+        {},
+        statusChip(v),
+        v.cancelled_reason ? h("small", {}, ` ${v.cancelled_reason}`) : null,
+        v.public_message ? h("small", { class: "public-message" }, ` — ${t("board.publicShort")} : « ${v.public_message} »`) : null,
+      ),
       h("td", {}, fmtDelay(v.delay_min)),
       h("td", {}, etaCell(v)),
       h("td", { class: "patients" }, v.patients_seen === null ? "—" : fmtNumber(v.patients_seen, 0)),
@@ -240,11 +247,28 @@ function correct(v) {
 function cancel(v) {
   formDialog({
     title: `${t("board.cancelTitle")} — ${v.stop_name}, ${fmtDay(v.day)}`,
-    fields: [{ name: "reason", label: t("common.reason"), type: "textarea", required: true }],
+    fields: [
+      { name: "reason", label: t("common.reason"), type: "textarea", required: true },
+      { name: "public_message", label: t("board.publicMessage"), hint: t("board.publicMessageHint"), type: "textarea" },
+    ],
     submitLabel: t("board.cancel"),
     submit: async (values) => {
       if (!values.reason) throw new UserError(t("board.reasonRequired"));
-      await postJson(path(v, "cancel"), { reason: values.reason });
+      await postJson(path(v, "cancel"), { reason: values.reason, public_message: values.public_message || null });
+      await load();
+    },
+  });
+}
+
+function notice(v) {
+  formDialog({
+    title: `${t("board.noticeTitle")} — ${v.stop_name}, ${fmtDay(v.day)}`,
+    fields: [
+      { name: "public_message", label: t("board.publicMessage"), hint: t("board.noticeHint"), type: "textarea", value: v.public_message ?? "" },
+    ],
+    submitLabel: t("common.save"),
+    submit: async (values) => {
+      await postJson(path(v, "notice"), { public_message: values.public_message || "" });
       await load();
     },
   });
@@ -273,6 +297,8 @@ function describeChange(c) {
   if (c.departure) parts.push(`${t("board.departure")} ${fmtTime(c.departure)}`);
   if (c.patients_seen !== null) parts.push(`${t("board.patients")} : ${fmtNumber(c.patients_seen, 0)}`);
   if (c.reason) parts.push(`« ${c.reason} »`);
+  if (c.public_message) parts.push(`${t("board.publicMessage")} : « ${c.public_message} »`);
+  else if (c.public_message === "") parts.push(t("board.noticeWithdrawn"));
   return parts.join(" — ");
 }
 
