@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Principal, Role, require
 from api.deps import get_store
-from api.scope import visible_vehicle, visible_vehicle_ids
+from api.scope import TypedText, visible_vehicle, visible_vehicle_ids
 from api.views import DEFAULT_LIMIT, AlertOut
 from ingest.alerts import storage
 from ingest.alerts.rules import SEVERITY, AlertKind
@@ -29,7 +29,7 @@ _clock = SystemClock()
 class AckIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    comment: str | None = Field(default=None, max_length=1000)
+    comment: TypedText | None = Field(default=None, max_length=1000)
 
 
 @router.get("/alerts")

@@ -14,6 +14,7 @@ from api.deps import get_store
 from api.scope import (
     ConfigurationDep,
     Day,
+    TypedText,
     checked_period,
     last_days,
     local_today,
@@ -37,7 +38,7 @@ _clock = SystemClock()
 class AlarmAckIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    comment: str = Field(
+    comment: TypedText = Field(
         min_length=1,
         max_length=1000,
         description="what was checked or done (e.g. vaccines quarantined, pharmacist called)",

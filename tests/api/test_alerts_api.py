@@ -49,6 +49,9 @@ def test_each_operator_sees_and_acknowledges_its_own_alerts(store: Store) -> Non
         assert "15 %" in battery["message"]
         assert battery["active"] is True and battery["acknowledged"] is None
         before = datetime.now(UTC)
+        for bad in ("charging\x00", "\x1b[2J", "x" * 1001):
+            refused = api.post(f"/api/v1/alerts/{battery['id']}/ack", json={"comment": bad})
+            assert refused.status_code == 422, refused.text
         done = api.post(f"/api/v1/alerts/{battery['id']}/ack", json={"comment": "charging"})
         assert done.status_code == 200
         ack = done.json()["acknowledged"]

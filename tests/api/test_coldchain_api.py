@@ -128,6 +128,8 @@ def test_alarms_are_acknowledged_once_with_who_when_and_what(
         before = datetime.now(UTC)
         missing = api.post(path, json={})
         assert missing.status_code == 422
+        for bad in ("vaccins\x00", "\x07", "x" * 1001):
+            assert api.post(path, json={"comment": bad}).status_code == 422
         done = api.post(path, json={"comment": "insulin quarantined, pharmacist told"})
         assert done.status_code == 200, done.text
         ack = done.json()["acknowledged"]
