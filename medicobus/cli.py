@@ -24,6 +24,8 @@ timetable_app = typer.Typer(
     help="Exchange the timetable with journey planners (GTFS).", no_args_is_help=True
 )
 app.add_typer(timetable_app, name="timetable")
+bus_app = typer.Typer(help="A bus's broker credentials.", no_args_is_help=True)
+app.add_typer(bus_app, name="bus")
 app.add_typer(sim_app, name="sim")
 db_app = typer.Typer(help="The system of record's schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -248,6 +250,53 @@ def new_token_command(
     typer.echo("[[users]]")
     for key, value in user.model_dump(exclude_none=True).items():
         typer.echo(f'{key} = "{value}"')
+
+
+@bus_app.command("provision")
+def bus_provision(
+    vehicle: Annotated[str, typer.Argument(help="the vehicle id, also its broker username")],
+    *,
+    password_file: Annotated[Path, typer.Option(help="the broker's password_file")],
+    broker_url: Annotated[str, typer.Option(help="mqtts://host:8883 as the bus reaches it")],
+    ca: Annotated[Path, typer.Option(help="the CA certificate (make-broker-certs.sh's ca.crt)")],
+    out: Annotated[Path, typer.Option(help="folder for the bus's agent.toml and ca.crt")],
+    ca_on_bus: Annotated[
+        Path, typer.Option(help="where ca.crt will be installed on the bus")
+    ] = Path("/etc/medicobus/ca.crt"),
+) -> None:
+    """New broker credentials for a bus (replacing its old ones) and its agent
+    configuration carrying them; then reload the broker (systemctl reload mosquitto)."""
+    from medicobus.provision import ProvisionError, provision_bus
+
+    try:
+        done = provision_bus(
+            vehicle,
+            password_file=password_file,
+            broker_url=broker_url,
+            ca_file=ca,
+            out_dir=out,
+            ca_on_bus=ca_on_bus,
+        )
+    except ProvisionError as exc:
+        _fail(exc)
+    typer.echo(f"{vehicle}: credentials written to {password_file}")
+    typer.echo(f"install on the bus: {done.agent_config} and {done.ca_file} (as {ca_on_bus})")
+    typer.echo("then reload the broker so that it reads its password file again")
+
+
+@bus_app.command("revoke")
+def bus_revoke(
+    vehicle: Annotated[str, typer.Argument(help="the vehicle id")],
+    password_file: Annotated[Path, typer.Option(help="the broker's password_file")],
+) -> None:
+    """Remove a bus's broker credentials; the broker refuses them once reloaded."""
+    from medicobus.provision import ProvisionError, revoke_bus
+
+    try:
+        revoke_bus(vehicle, password_file=password_file)
+    except ProvisionError as exc:
+        _fail(exc)
+    typer.echo(f"{vehicle}: credentials removed; reload the broker to refuse them")
 
 
 @config_app.command("validate")

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import getpass
 import re
+import signal
 import socket
 import ssl
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,8 +24,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from edge_agent.agent import Agent
 from firmware_config.agent import AgentConfig, BrokerConfig, OutboxConfig
+from firmware_config.loader import load_settings
 from ingest.store import Store
 from ingest.tables.intake import gps_samples
+from medicobus.provision import ProvisionError, provision_bus
 from protocol import GpsBatch, GpsSample, encode, topic_for
 from tests.support.live import running_ingest
 from tests.support.mosquitto import free_port, mosquitto_binary
@@ -239,3 +243,111 @@ def test_a_bus_cannot_wipe_the_ingests_queue_nor_kick_another_bus(
     assert bus_gone == []  # vexin-01 stayed connected throughout
     close(ingest)
     close(bus)
+
+
+def medicobus(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "medicobus"), *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def refused(port: int, user: str, password: str, ca: Path) -> bool:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=user)
+    client.username_pw_set(user, password)
+    client.tls_set(ca_certs=str(ca), tls_version=ssl.PROTOCOL_TLS_CLIENT)
+    codes: list[str] = []
+    client.on_connect = lambda c, u, f, rc, p: codes.append(str(rc))
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    wait_for(lambda: codes, timeout=10, what="the broker's answer")
+    client.disconnect()
+    client.loop_stop()
+    return codes[0] != "Success"
+
+
+def test_a_bus_provisioned_by_the_cli_publishes_and_once_revoked_is_refused(
+    tmp_path: Path, broker: DeployedBroker, store: Store
+) -> None:
+    passwords = broker.log / "passwd"
+    old = PASSWORDS["vexin-01"]
+    out = tmp_path / "vexin-01-setup"
+    made = medicobus(
+        "bus", "provision", "vexin-01",
+        "--password-file", str(passwords),
+        "--broker-url", f"mqtts://127.0.0.1:{broker.tls_port}",
+        "--ca", str(broker.ca),
+        "--out", str(out),
+        "--ca-on-bus", str(out / "ca.crt"),
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert oct((out / "agent.toml").stat().st_mode & 0o777) == "0o600"
+    assert oct(passwords.stat().st_mode & 0o777) == "0o600"
+    # Other accounts are kept; vexin-01's hash is new.
+    users = [line.split(":")[0] for line in passwords.read_text().splitlines()]
+    assert sorted(users) == sorted(PASSWORDS)
+    broker.process.send_signal(signal.SIGHUP)
+    config = load_settings(AgentConfig, out / "agent.toml")
+    assert config.broker.password and config.broker.password != old
+    wait_for(
+        lambda: refused(broker.tls_port, "vexin-01", old, broker.ca),
+        timeout=10,
+        what="the old password refused",
+    )
+    agent = Agent(
+        config.model_copy(update={"state_dir": tmp_path / "state", "status_interval_s": 2})
+    )
+    ingest = BrokerConfig(
+        url=f"mqtt://127.0.0.1:{broker.local_port}",
+        client_id=INGEST,
+        username=INGEST,
+        password=PASSWORDS[INGEST],
+    )
+    with running_ingest(store, ingest.url, INGEST, broker_config=ingest):
+        agent.start()
+        feeder = Feeder(agent, datetime.now(UTC) - timedelta(hours=1)).start()
+        time.sleep(2)
+        feeder.stop()
+        wait_for(
+            lambda: set(stored_times(store, gps_samples, "vexin-01")) == set(feeder.gps),
+            timeout=30,
+            what="the provisioned bus's fixes stored",
+        )
+        agent.stop()
+    revoked = medicobus("bus", "revoke", "vexin-01", "--password-file", str(passwords))
+    assert revoked.returncode == 0, revoked.stderr
+    broker.process.send_signal(signal.SIGHUP)
+    assert config.broker.password is not None
+    wait_for(
+        lambda: refused(broker.tls_port, "vexin-01", config.broker.password or "", broker.ca),
+        timeout=10,
+        what="the revoked bus refused",
+    )
+    again = medicobus("bus", "revoke", "vexin-01", "--password-file", str(passwords))
+    assert again.returncode != 0 and "no credentials" in again.stderr
+
+
+@pytest.mark.parametrize(
+    ("vehicle", "url", "words"),
+    [
+        ("vexin 01", "mqtts://h:8883", "not a vehicle id"),
+        ("x" * 65, "mqtts://h:8883", "not a vehicle id"),
+        ("vexin-01\x00", "mqtts://h:8883", "not a vehicle id"),
+        ("vexin-01", "mqtt://h:1883", "TLS"),
+        ("vexin-01", "ftp://h", "broker url"),
+    ],
+)
+def test_provisioning_refuses_bad_input_and_writes_nothing(
+    tmp_path: Path, vehicle: str, url: str, words: str
+) -> None:
+    ca = tmp_path / "ca.crt"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    passwords = tmp_path / "passwd"
+    with pytest.raises(ProvisionError, match=words):
+        provision_bus(
+            vehicle, password_file=passwords, broker_url=url, ca_file=ca, out_dir=tmp_path / "o"
+        )
+    assert not passwords.exists() and not (tmp_path / "o").exists()
