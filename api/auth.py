@@ -9,12 +9,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from limits import RateLimitItemPerMinute
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -61,12 +65,35 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+# Wrong tokens an address may send a minute; past them, it is answered 429 without any
+# token being checked until the minute has gone by.
+FAILED_ATTEMPTS_PER_MINUTE = 20
+
+
 class Authenticator:
-    def __init__(self, users: Sequence[ApiUser]) -> None:
+    def __init__(
+        self, users: Sequence[ApiUser], failures_per_minute: int = FAILED_ATTEMPTS_PER_MINUTE
+    ) -> None:
         for user in users:
             if user.role is not Role.ADMIN and user.operator is None:
                 raise ValueError(f"user {user.name!r} ({user.role}) needs an operator")
         self._users = list(users)
+        self._failures = RateLimitItemPerMinute(failures_per_minute)
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    def check_address(self, address: str) -> None:
+        """429 for an address that sent too many wrong tokens this last minute."""
+        if not self._limiter.test(self._failures, "auth", address):
+            reset = self._limiter.get_window_stats(self._failures, "auth", address).reset_time
+            wait = max(1, int(reset - time.time()) + 1)
+            raise HTTPException(
+                status_code=429,
+                detail=f"too many wrong tokens from this address: try again in {wait} s",
+                headers={"Retry-After": str(wait)},
+            )
+
+    def failed(self, address: str) -> None:
+        self._limiter.hit(self._failures, "auth", address)
 
     def authenticate(self, token: str) -> Principal | None:
         digest = hash_token(token)
@@ -98,8 +125,11 @@ def require(*roles: Role) -> Callable[..., Principal]:
                 headers={"WWW-Authenticate": "Bearer"},
             )
         authenticator: Authenticator = request.app.state.authenticator
+        address = request.client.host if request.client else "unknown"
+        authenticator.check_address(address)
         principal = authenticator.authenticate(credentials.credentials)
         if principal is None:
+            authenticator.failed(address)
             raise HTTPException(
                 status_code=401, detail="invalid token", headers={"WWW-Authenticate": "Bearer"}
             )
