@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -114,24 +114,13 @@ def ingest(config: ConfigOption) -> None:
     from prometheus_client import start_http_server
 
     from firmware_config.loader import load_settings
-    from ingest.domain import DomainConfigError, IngestDomain
+    from ingest.bootstrap import IngestOptions, RunningIngest
+    from ingest.domain import DomainConfigError
     from ingest.footprint.emissions import FactorFileError
     from ingest.itinerary import ItineraryError, load_itinerary
-    from ingest.local_days import local_date
-    from ingest.metrics import IngestMetrics
-    from ingest.pipeline import Ingestor
-    from ingest.punctuality.figures import StoredVisitFigures
-    from ingest.punctuality.late_arrival import LateArrivals
     from ingest.punctuality.schedule import ScheduleError
-    from ingest.punctuality.storage import PunctualityStore
-    from ingest.punctuality.tracker import PunctualityTracker
-    from ingest.retention import RetentionPruner
-    from ingest.runtime import settle_heap
     from ingest.settings import IngestSettings
     from ingest.store import Store
-    from ingest.stored_batches import stored_seqs
-    from ingest.subscriber import IngestSubscriber
-    from ingest.timeseries import TimeseriesForwarder
     from ingest.validation import Limits
 
     _logging()
@@ -142,56 +131,29 @@ def ingest(config: ConfigOption) -> None:
         _fail(exc)
     store = Store.open(settings.database_url, timeseries=settings.influx is not None)
     store.load_fleet(itinerary)
+    options = IngestOptions(
+        broker=settings.broker,
+        domain=settings.domain(),
+        punctuality=settings.punctuality,
+        limits=Limits(
+            max_future_skew=timedelta(seconds=settings.max_future_skew_s),
+            max_age=timedelta(days=settings.max_age_days),
+        ),
+        past_days=int(settings.max_age_days),
+        shared_group=settings.shared_group,
+        influx=settings.influx,
+        retention_days=settings.retention_days,
+    )
     try:
-        domain = IngestDomain(
-            store,
-            itinerary,
-            settings.domain(),
-            condition_sources=[LateArrivals(store)],
-            visit_figures=StoredVisitFigures(store),
-        )
-    except (DomainConfigError, FactorFileError) as exc:
+        running = RunningIngest(store, itinerary, options)
+    except (DomainConfigError, FactorFileError, ScheduleError) as exc:
         store.close()
         _fail(exc)
-    limits = Limits(
-        max_future_skew=timedelta(seconds=settings.max_future_skew_s),
-        max_age=timedelta(days=settings.max_age_days),
-    )
-    metrics = IngestMetrics()
-    punctuality = PunctualityTracker(
-        store, itinerary, settings.punctuality, on_reconciled=metrics.count_reconciled
-    )
-    try:
-        punctuality.start(local_date(datetime.now(UTC), itinerary.zone), int(settings.max_age_days))
-    except ScheduleError as exc:
-        _fail(exc)
-    subscriber = IngestSubscriber(
-        Ingestor(store, limits, observers=[punctuality, *domain.observers], metrics=metrics),
-        settings.broker,
-        shared_group=settings.shared_group,
-        stored_seqs=stored_seqs(store),
-    )
-    metrics.track_backlog(lambda: subscriber.backlog)
-    metrics.track_eta_accuracy(lambda: PunctualityStore(store).recent_accuracy(datetime.now(UTC)))
-    forwarder = TimeseriesForwarder(store, settings.influx) if settings.influx else None
-    if forwarder is not None:
-        metrics.track_timeseries(store.count_pending_points)
-        forwarder.start()
-    pruner = RetentionPruner(store, settings.retention_days) if settings.retention_days else None
-    if pruner is not None:
-        pruner.start()
     if settings.metrics_port:
-        start_http_server(settings.metrics_port, settings.metrics_host, metrics.registry)
-    domain.start()
-    settle_heap()
-    subscriber.start()
+        start_http_server(settings.metrics_port, settings.metrics_host, running.metrics.registry)
+    running.start()
     _wait_for_signal()
-    subscriber.stop()
-    domain.stop()
-    if pruner is not None:
-        pruner.stop()
-    if forwarder is not None:
-        forwarder.stop()
+    running.stop()
     store.close()
 
 

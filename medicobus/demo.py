@@ -29,19 +29,13 @@ from edge_agent.agent import Agent
 from firmware_config.agent import AgentConfig, BrokerConfig, GpsPortConfig
 from firmware_config.fridge import FridgePortConfig
 from firmware_config.vedirect import VeDirectPortConfig
-from ingest.domain import IngestDomain
+from ingest.bootstrap import IngestOptions, RunningIngest
 from ingest.itinerary import Itinerary, Vehicle, load_itinerary
 from ingest.local_days import local_date
 from ingest.metrics import IngestMetrics
-from ingest.pipeline import Ingestor
 from ingest.punctuality.figures import StoredVisitFigures
-from ingest.punctuality.late_arrival import LateArrivals
-from ingest.punctuality.storage import PunctualityStore
-from ingest.punctuality.tracker import PunctualityTracker
 from ingest.settings import DomainSettings
 from ingest.store import Store
-from ingest.stored_batches import stored_seqs
-from ingest.subscriber import IngestSubscriber
 from medicobus.embedded_broker import EmbeddedBroker
 from protocol.clock import ScaledClock, SystemClock
 from protocol.models import GpsSample
@@ -267,25 +261,21 @@ def running_demo(
         store = Store.open(f"sqlite:///{data_dir / 'medicobus.sqlite'}")
         stack.callback(store.close)
         store.load_fleet(itinerary)
-        metrics = IngestMetrics()
-        punctuality = PunctualityTracker(store, itinerary, on_reconciled=metrics.count_reconciled)
-        punctuality.start(local_date(clock.now(), itinerary.zone), past_days=1)
-        # Cold chain, daily records and alerts with their default settings, and late arrivals.
-        domain = IngestDomain(
-            store, itinerary, DomainSettings(), clock, condition_sources=[LateArrivals(store)]
+        # Cold chain, daily records and alerts with their default settings, late arrivals,
+        # and the visits of yesterday and today.
+        ingest = RunningIngest(
+            store,
+            itinerary,
+            IngestOptions(
+                broker=BrokerConfig(url=broker_url, client_id="medicobus-ingest"),
+                domain=DomainSettings(),
+                past_days=1,
+            ),
+            clock,
         )
-        domain.start()
-        stack.callback(domain.stop)
-        subscriber = IngestSubscriber(
-            Ingestor(store, observers=[punctuality, *domain.observers], metrics=metrics),
-            BrokerConfig(url=broker_url, client_id="medicobus-ingest"),
-            clock=clock,
-            stored_seqs=stored_seqs(store),
-        )
-        metrics.track_backlog(lambda: subscriber.backlog)
-        metrics.track_eta_accuracy(lambda: PunctualityStore(store).recent_accuracy(clock.now()))
-        subscriber.start()
-        stack.callback(subscriber.stop)
+        metrics = ingest.metrics
+        ingest.start()
+        stack.callback(ingest.stop)
         stored = {p.vehicle: p.t for p in store.positions()}
         buses = [
             start_bus(
