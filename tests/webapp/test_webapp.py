@@ -938,3 +938,48 @@ def test_the_public_page_reads_on_an_old_phone_and_with_a_screen_reader(
         screenshot(world, page, f"public-{width}")
     finally:
         context.close()
+
+
+def test_the_public_page_shows_a_cancellation_as_soon_as_it_is_made(
+    world: World, browser: Any
+) -> None:
+    """A coordinator cancels a visit of caux-01 this week (not on the day the ETA test
+    uses); a patient who reloads the public page sees it cancelled, with the public
+    message, not the reason."""
+    today = datetime.now(PARIS).date()
+    monday = today - timedelta(days=today.weekday())
+    punctuality = PunctualityStore(world.store)
+    eta_day = next(
+        d
+        for d in (today + timedelta(days=n) for n in range(1, 8))
+        if len(punctuality.planned_visits("caux-01", d)) >= 2
+    )
+    day = next(
+        d
+        for d in (monday + timedelta(days=n) for n in range(7))
+        if d not in (eta_day, today) and punctuality.planned_visits("caux-01", d)
+    )
+    context = browser.new_context(locale="fr-FR", viewport={"width": 390, "height": 800})
+    try:
+        public = context.new_page()
+        public.goto(f"{world.base_url}/public/cpts-caux")
+        expect(public.locator("h1")).to_have_text("CPTS du Pays de Caux")
+        expect(public.locator("text=Bus en panne, reporté")).to_have_count(0)
+        with world.api("admin-token-for-tests") as api:
+            visits = api.get("/api/v1/visits", params={"date": day.isoformat()}).json()["visits"]
+            target = next(v for v in visits if v["vehicle"] == "caux-01")
+            done = api.post(
+                f"/api/v1/visits/{target['id']}/cancel",
+                json={
+                    "reason": "mécanicien indisponible",
+                    "public_message": "Bus en panne, reporté",
+                },
+            )
+            assert done.status_code == 200, done.text
+        public.reload()
+        week = public.locator("main")
+        expect(week).to_contain_text("Annulé")
+        expect(week).to_contain_text("Bus en panne, reporté")
+        expect(week).not_to_contain_text("mécanicien indisponible")
+    finally:
+        context.close()
