@@ -7,13 +7,14 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.auth import Principal, Role, require
 from api.deps import get_store
 from api.scope import TypedText, visible_vehicle, visible_vehicle_ids
 from api.views import DEFAULT_LIMIT, AlertOut
 from ingest.alerts import storage
+from ingest.alerts.notify_settings import NotificationSettings, OperatorRouting, merged_routing
 from ingest.alerts.rules import SEVERITY, AlertKind
 from ingest.reports.configuration import load_notification_settings
 from ingest.store import Store
@@ -124,27 +125,94 @@ def _operators(caller: Principal) -> list[str] | None:
     return [] if caller.operator is None else [caller.operator]
 
 
+def _routing_in_force(store: Store, caller: Principal) -> dict[str, Any]:
+    found = load_notification_settings(store)
+    if found is None:
+        raise HTTPException(status_code=503, detail="the ingest has recorded no routing yet")
+    with store.engine.connect() as conn:
+        stored = storage.operator_routings(conn)
+    routes = [r for r in found.get("routes", []) if str(r.get("operator")) not in stored]
+    roles: dict[str, list[str]] = dict(found.get("roles", {}))
+    people: dict[str, Any] = dict(found.get("people", {}))
+    changed: dict[str, dict[str, str]] = {}
+    for operator, routing in sorted(stored.items()):
+        body = OperatorRouting.model_validate_json(routing.body).model_dump(mode="json")
+        routes.extend(body["routes"])
+        roles.update(body["roles"])
+        people.update(body["people"])
+        changed[operator] = {"by": routing.changed_by, "at": routing.changed_at.isoformat()}
+    routes = [r for r in routes if caller.sees(str(r.get("operator")))]
+    named = {name for r in routes for step in r.get("steps", []) for name in step}
+    shown = {p for name in named for p in roles.get(name, [name])}
+    return {
+        **found,
+        "routes": routes,
+        "roles": {k: v for k, v in roles.items() if k in named},
+        "people": {k: v for k, v in people.items() if k in shown},
+        "set_from_the_api": {k: v for k, v in changed.items() if caller.sees(k)},
+    }
+
+
 @router.get("/alerts/routing")
 def routing(
     store: StoreDep,
     caller: Annotated[Principal, Depends(require(Role.ENGINEER, Role.FLEET_MANAGER))],
 ) -> dict[str, Any]:
-    """Who is told of which alert, when and how, as the ingest runs with it (its
-    ``[notifications]`` settings, without the SMTP password nor the SMS gateway's headers).
-    A fleet manager sees the routes of their operators only."""
+    """Who is told of which alert, when and how: the ingest's ``[notifications]``
+    settings (without the SMTP password nor the SMS gateway's headers), with each
+    operator's routing set from the API in place of its routes there. A fleet manager
+    sees the routes of their operators only."""
+    return _routing_in_force(store, caller)
+
+
+def _settings_to_check(found: dict[str, Any]) -> NotificationSettings:
+    """The recorded settings as a model, their secrets (not recorded) stood in for: what
+    a routing is checked against (recipients, channels configured)."""
+    return NotificationSettings.model_validate(
+        {
+            "people": found.get("people", {}),
+            "roles": found.get("roles", {}),
+            "routes": found.get("routes", []),
+            "smtp": {"host": "smtp", "sender": "x@x.fr"} if found.get("smtp") else None,
+            "sms": {"url": "http://sms"} if found.get("sms") else None,
+        }
+    )
+
+
+@router.put("/alerts/routing/{operator}")
+def set_routing(
+    operator: str,
+    body: OperatorRouting,
+    store: StoreDep,
+    caller: Annotated[Principal, Depends(require(Role.FLEET_MANAGER))],
+) -> dict[str, Any]:
+    """Set who the operator's alerts reach (people, roles, routes), in place of its routes
+    in the settings file, from the next alert on; alerts already routed keep their route.
+    Admins, and fleet managers of that operator."""
+    if not caller.sees(operator) or not any(v.operator == operator for v in store.vehicles()):
+        raise HTTPException(status_code=404, detail=f"no operator {operator!r} among yours")
     found = load_notification_settings(store)
     if found is None:
         raise HTTPException(status_code=503, detail="the ingest has recorded no routing yet")
-    routes = [r for r in found.get("routes", []) if caller.sees(str(r.get("operator")))]
-    roles: dict[str, list[str]] = found.get("roles", {})
-    named = {name for r in routes for step in r.get("steps", []) for name in step}
-    people = {p for name in named for p in roles.get(name, [name])}
-    return {
-        **found,
-        "routes": routes,
-        "roles": {k: v for k, v in roles.items() if k in named},
-        "people": {k: v for k, v in found.get("people", {}).items() if k in people},
-    }
+    with store.engine.begin() as conn:
+        stored = {
+            op: OperatorRouting.model_validate_json(s.body)
+            for op, s in storage.operator_routings(conn).items()
+        }
+        try:
+            merged_routing(_settings_to_check(found), {**stored, operator: body})
+        except ValueError as exc:
+            raise HTTPException(status_code=422, detail=_reason(exc)) from None
+        storage.save_operator_routing(
+            conn, operator, body.model_dump_json(), caller.name, _clock.now()
+        )
+    return _routing_in_force(store, caller)
+
+
+def _reason(exc: ValueError) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+    return str(exc)
 
 
 @router.get("/alerts/kinds")

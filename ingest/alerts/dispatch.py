@@ -20,7 +20,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ingest.alerts import storage
-from ingest.alerts.notify_settings import NotificationSettings, Route
+from ingest.alerts.notify_settings import (
+    NotificationSettings,
+    OperatorRouting,
+    Route,
+    merged_routing,
+)
 from ingest.alerts.records import AlertRecord
 from ingest.alerts.routing import (
     AlertFacts,
@@ -53,6 +58,9 @@ class AlertDispatcher:
         on_queued: Callable[[], None] | None = None,
     ) -> None:
         self._store = store
+        self._base = settings
+        # What routing is in force: the settings with the operators' routings set from
+        # the API, read again at each round.
         self._settings = settings
         self._zone = zone
         self._clock = clock
@@ -69,6 +77,7 @@ class AlertDispatcher:
     def dispatch(self) -> int:
         """Route new alerts, remind and escalate; returns how many messages were queued."""
         now = self._clock.now()
+        self._settings = self._in_force()
         horizon = now - timedelta(minutes=self._settings.route_alerts_raised_within_min)
         queued = 0
         with self._lock:
@@ -86,12 +95,28 @@ class AlertDispatcher:
                 self._on_queued()
         return queued
 
+    def _in_force(self) -> NotificationSettings:
+        with self._store.engine.connect() as conn:
+            stored = storage.operator_routings(conn)
+        if not stored:
+            return self._base
+        try:
+            overrides = {
+                op: OperatorRouting.model_validate_json(s.body) for op, s in stored.items()
+            }
+            return merged_routing(self._base, overrides)
+        except ValueError as exc:
+            # Checked when set; the settings file may have changed since.
+            log.error("the operators' routing does not fit the settings (%s): using theirs", exc)
+            return self._base
+
     def _route_new(self, alert: AlertRecord, now: datetime) -> int:
         windows = windows_at(alert.raised_at, self._zone, self._settings)
         route = choose_route(self._settings.routes, alert.operator, alert.kind, windows)
         index = None if route is None else self._settings.routes.index(route)
         with self._store.engine.begin() as conn:
-            if not storage.start_routing(conn, alert.id, index, now):
+            kept = None if route is None else route.model_dump_json()
+            if not storage.start_routing(conn, alert.id, index, now, kept):
                 return 0
             if route is None:
                 return 0
@@ -101,9 +126,12 @@ class AlertDispatcher:
 
     def _follow_up(self, state: storage.RoutingState, now: datetime) -> int:
         routes = self._settings.routes
-        if state.route is None or state.route >= len(routes):
+        if state.route_json is not None:
+            route = Route.model_validate_json(state.route_json)
+        elif state.route is None or state.route >= len(routes):
             return 0
-        route = routes[state.route]
+        else:
+            route = routes[state.route]
         elapsed = now - state.step_at
         added = 0
         with self._store.engine.begin() as conn:

@@ -193,7 +193,7 @@ class NotificationSettings(_Section):
 
     def members(self, recipient: str) -> list[str]:
         """The people a recipient name stands for."""
-        return list(self.roles[recipient]) if recipient in self.roles else [recipient]
+        return list(self.roles.get(recipient, [recipient]))
 
     def public(self) -> dict[str, object]:
         """What the API shows: everything but the SMTP password and SMS gateway headers
@@ -202,3 +202,39 @@ class NotificationSettings(_Section):
         if self.sms is not None:
             data["sms"]["headers"] = {k: "…" for k in self.sms.headers}
         return data
+
+
+class OperatorRouting(_Section):
+    """One operator's people, roles and routes, set from the API: they replace the
+    settings file's routes of that operator. Names must not be the settings file's."""
+
+    people: dict[str, Person] = Field(default_factory=dict)
+    roles: dict[str, list[str]] = Field(default_factory=dict)
+    routes: list[Route] = Field(default_factory=list)
+
+
+def merged_routing(
+    base: NotificationSettings, overrides: dict[str, OperatorRouting]
+) -> NotificationSettings:
+    """``base`` with each overridden operator's routes replaced, its people and roles
+    added; ValueError (with the reason) if the result does not hold together."""
+    people = dict(base.people)
+    roles = dict(base.roles)
+    routes = [r for r in base.routes if r.operator not in overrides]
+    for operator, routing in sorted(overrides.items()):
+        for route in routing.routes:
+            if route.operator != operator:
+                raise ValueError(f"a route of {operator} names operator {route.operator!r}")
+        for name, person in routing.people.items():
+            if name in people or name in roles:
+                raise ValueError(f"{name!r} is already a person or a role of the settings")
+            people[name] = person
+        for name, members in routing.roles.items():
+            if name in people or name in roles:
+                raise ValueError(f"{name!r} is already a person or a role of the settings")
+            roles[name] = members
+        routes.extend(routing.routes)
+    fields = {name: getattr(base, name) for name in NotificationSettings.model_fields}
+    return NotificationSettings.model_validate(
+        {**fields, "people": people, "roles": roles, "routes": routes}
+    )

@@ -76,11 +76,14 @@ class Recipient:
 
 
 def step_recipients(settings: NotificationSettings, route: Route, step: int) -> list[Recipient]:
-    """Everyone step ``step`` of ``route`` reaches, once each per channel."""
+    """Everyone step ``step`` of ``route`` reaches, once each per channel (people no
+    longer in ``settings`` are not)."""
     out: dict[tuple[str, str], Recipient] = {}
     for name in route.steps[step]:
         for person_id in settings.members(name):
-            person = settings.people[person_id]
+            person = settings.people.get(person_id)
+            if person is None:
+                continue  # no longer in the routing in force
             if "email" in route.channels and person.email is not None:
                 out[("email", person.email)] = Recipient(person_id, "email", person.email)
             if "sms" in route.channels and person.phone is not None:

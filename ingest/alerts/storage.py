@@ -30,9 +30,15 @@ from ingest.alerts.rules import (
     VehicleHealth,
 )
 from ingest.geo import haversine_m
-from ingest.sql_dialects import insert_or_skip
+from ingest.sql_dialects import insert_or_skip, upsert
 from ingest.store import queue_points
-from ingest.tables.alerts import alert_notifications, alert_routing, alerts, vehicle_links
+from ingest.tables.alerts import (
+    alert_notifications,
+    alert_routing,
+    alerts,
+    operator_routing,
+    vehicle_links,
+)
 from ingest.tables.intake import (
     energy_samples,
     fridge_samples,
@@ -538,6 +544,7 @@ class RoutingState:
     step: int
     step_at: datetime
     reminded: bool
+    route_json: str | None = None
 
 
 def unrouted_alerts(conn: Connection, raised_since: datetime) -> list[AlertRecord]:
@@ -554,9 +561,23 @@ def unrouted_alerts(conn: Connection, raised_since: datetime) -> list[AlertRecor
     return [_record(row) for row in conn.execute(query)]
 
 
-def start_routing(conn: Connection, alert_id: int, route: int | None, now: datetime) -> bool:
-    """Mark the alert as routed (at step 0); False if another process did first."""
-    row = {"alert_id": alert_id, "route": route, "step": 0, "step_at": now, "reminded": False}
+def start_routing(
+    conn: Connection,
+    alert_id: int,
+    route: int | None,
+    now: datetime,
+    route_json: str | None = None,
+) -> bool:
+    """Mark the alert as routed (at step 0) by ``route`` (kept as it is now, in
+    ``route_json``); False if another process did first."""
+    row = {
+        "alert_id": alert_id,
+        "route": route,
+        "route_json": route_json,
+        "step": 0,
+        "step_at": now,
+        "reminded": False,
+    }
     stmt = insert_or_skip(conn, alert_routing).values(**row).returning(alert_routing.c.alert_id)
     return conn.execute(stmt).first() is not None
 
@@ -566,7 +587,7 @@ def awaiting_acknowledgement(conn: Connection) -> list[RoutingState]:
     next step."""
     r = alert_routing.c
     query = (
-        sa.select(alerts, vehicles.c.operator, r.route, r.step, r.step_at, r.reminded)
+        sa.select(alerts, vehicles.c.operator, r.route, r.route_json, r.step, r.step_at, r.reminded)
         .select_from(
             alerts.join(vehicles, vehicles.c.id == alerts.c.vehicle).join(
                 alert_routing, r.alert_id == alerts.c.id
@@ -576,7 +597,14 @@ def awaiting_acknowledgement(conn: Connection) -> list[RoutingState]:
         .order_by(alerts.c.id)
     )
     return [
-        RoutingState(_record(row), row.route, int(row.step), row.step_at, bool(row.reminded))
+        RoutingState(
+            _record(row),
+            row.route,
+            int(row.step),
+            row.step_at,
+            bool(row.reminded),
+            row.route_json,
+        )
         for row in conn.execute(query)
     ]
 
@@ -635,3 +663,28 @@ def queued_keys(conn: Connection, keys: Iterable[str]) -> set[str]:
     if not wanted:
         return set()
     return {r[0] for r in conn.execute(sa.select(c.dedup_key).where(c.dedup_key.in_(wanted)))}
+
+
+@dataclass(frozen=True)
+class StoredRouting:
+    operator: str
+    body: str
+    changed_by: str
+    changed_at: datetime
+
+
+def operator_routings(conn: Connection) -> dict[str, StoredRouting]:
+    """Every operator's routing set from the API (JSON of ``OperatorRouting``)."""
+    rows = conn.execute(sa.select(operator_routing))
+    return {r.operator: StoredRouting(r.operator, r.body, r.changed_by, r.changed_at) for r in rows}
+
+
+def save_operator_routing(
+    conn: Connection, operator: str, body: str, who: str, at: datetime
+) -> None:
+    upsert(
+        conn,
+        operator_routing,
+        ("operator",),
+        {"operator": operator, "body": body, "changed_by": who, "changed_at": at},
+    )

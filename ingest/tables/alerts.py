@@ -72,9 +72,22 @@ alert_routing = sa.Table(
     metadata,
     sa.Column("alert_id", sa.BigInteger, primary_key=True, autoincrement=False),
     sa.Column("route", sa.Integer),
+    # The route as it was when the alert was routed: later edits apply to later alerts.
+    sa.Column("route_json", sa.Text),
     sa.Column("step", sa.Integer, nullable=False),
     sa.Column("step_at", UtcDateTime, nullable=False),
     sa.Column("reminded", sa.Boolean, nullable=False),
+)
+
+
+# An operator's people, roles and routes set from the API, in place of the settings'.
+operator_routing = sa.Table(
+    "operator_routing",
+    metadata,
+    sa.Column("operator", sa.String(64), primary_key=True),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("changed_by", sa.String(100), nullable=False),
+    sa.Column("changed_at", UtcDateTime, nullable=False),
 )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import threading
 import time
@@ -25,12 +26,14 @@ from paho.mqtt.enums import CallbackAPIVersion
 from api.app import create_app
 from api.auth import ApiUser, Role, hash_token
 from firmware_config.agent import BrokerConfig
+from ingest.alerts.notify_settings import NotificationSettings
 from ingest.domain import IngestDomain
 from ingest.itinerary import Itinerary
 from ingest.pipeline import Ingestor
 from ingest.punctuality.eta import Prediction
 from ingest.punctuality.storage import PunctualityStore
 from ingest.punctuality.tracker import PunctualityTracker
+from ingest.reports.configuration import record_notification_settings
 from ingest.settings import AlertSettings, DomainSettings
 from ingest.store import Store
 from ingest.subscriber import IngestSubscriber
@@ -983,3 +986,56 @@ def test_the_public_page_shows_a_cancellation_as_soon_as_it_is_made(
         expect(week).not_to_contain_text("mécanicien indisponible")
     finally:
         context.close()
+
+
+def test_a_fleet_manager_sets_who_is_told_of_alerts_from_the_app(
+    world: World, open_page: Callable[..., Page]
+) -> None:
+    record_notification_settings(
+        world.store,
+        NotificationSettings.model_validate(
+            {
+                "people": {"cellule": {"name": "Cellule", "email": "cellule@doct-eure.example"}},
+                "routes": [
+                    {"operator": "doct-eure", "steps": [["cellule"]], "channels": ["email"]}
+                ],
+                "smtp": {"host": "127.0.0.1", "sender": "alertes@medicobus.example"},
+            }
+        ),
+        datetime.now(UTC),
+    )
+    page = open_page("fm-eure-token", "#/notifications")
+    editor = page.locator("#notify-json")
+    expect(editor).to_have_value(re.compile('"cellule"'))
+    assert axe_violations(page) == []
+    save = page.locator("#notify-form button[type=submit]")
+    editor.fill("{pas du json")
+    save.click()
+    expect(page.locator("#notify-problems")).to_contain_text("JSON invalide")
+    editor.fill(json.dumps({"routes": [{"operator": "doct-eure", "steps": [["personne"]]}]}))
+    save.click()
+    expect(page.locator("#notify-problems .error")).to_be_visible()
+    on_call = {
+        "people": {"garde-eure": {"name": "Garde", "email": "garde@doct-eure.example"}},
+        "routes": [
+            {
+                "operator": "doct-eure",
+                "kinds": ["offline"],
+                "steps": [["garde-eure"]],
+                "channels": ["email"],
+            }
+        ],
+    }
+    editor.fill(json.dumps(on_call))
+    save.click()
+    expect(page.locator("#notify-status")).to_have_text(
+        "Enregistré : appliqué dès la prochaine alerte."
+    )
+    page.reload()
+    expect(page.locator("#notify-json")).to_have_value(re.compile('"garde-eure"'))
+    with world.api("fm-eure-token") as api:
+        shown = api.get("/api/v1/alerts/routing").json()
+    assert shown["set_from_the_api"]["doct-eure"]["by"] == "fm-eure"
+    assert [r["steps"] for r in shown["routes"]] == [[["garde-eure"]]]
+    screenshot(world, page, "notifications")
+    assert not page.errors

@@ -9,10 +9,19 @@ import * as alerts from "./pages/alerts.js";
 import * as board from "./pages/board.js";
 import * as fridge from "./pages/fridge.js";
 import * as map from "./pages/map.js";
+import * as notifications from "./pages/notifications.js";
 import * as reports from "./pages/reports.js";
 import * as track from "./pages/track.js";
 
-const PAGES = { carte: map, trajet: track, passages: board, alertes: alerts, frigo: fridge, rapports: reports };
+const PAGES = {
+  carte: map,
+  trajet: track,
+  passages: board,
+  alertes: alerts,
+  frigo: fridge,
+  rapports: reports,
+  notifications,
+};
 const mounted = new Set();
 let stopLive = null;
 
