@@ -9,17 +9,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from limits import RateLimitItemPerMinute
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 from pydantic import BaseModel, ConfigDict, Field
+
+from api.throttle import PerMinute
 
 
 class Role(StrEnum):
@@ -78,22 +76,18 @@ class Authenticator:
             if user.role is not Role.ADMIN and user.operator is None:
                 raise ValueError(f"user {user.name!r} ({user.role}) needs an operator")
         self._users = list(users)
-        self._failures = RateLimitItemPerMinute(failures_per_minute)
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._failures = PerMinute(
+            failures_per_minute,
+            "auth",
+            "too many wrong tokens from this address: try again in {wait} s",
+        )
 
     def check_address(self, address: str) -> None:
         """429 for an address that sent too many wrong tokens this last minute."""
-        if not self._limiter.test(self._failures, "auth", address):
-            reset = self._limiter.get_window_stats(self._failures, "auth", address).reset_time
-            wait = max(1, int(reset - time.time()) + 1)
-            raise HTTPException(
-                status_code=429,
-                detail=f"too many wrong tokens from this address: try again in {wait} s",
-                headers={"Retry-After": str(wait)},
-            )
+        self._failures.check(address)
 
     def failed(self, address: str) -> None:
-        self._limiter.hit(self._failures, "auth", address)
+        self._failures.record(address)
 
     def authenticate(self, token: str) -> Principal | None:
         digest = hash_token(token)

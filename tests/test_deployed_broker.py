@@ -130,6 +130,33 @@ def close(client: mqtt.Client) -> None:
     client.loop_stop()
 
 
+def fixes_reach_the_ingest(broker: DeployedBroker, store: Store, agent: Agent) -> None:
+    """The agent, fed fixes for 3 s, gets every one stored by an ingest on the broker's
+    local listener, and empties its outbox once the ingest confirmed them."""
+    ingest = BrokerConfig(
+        url=f"mqtt://127.0.0.1:{broker.local_port}",
+        client_id=INGEST,
+        username=INGEST,
+        password=PASSWORDS[INGEST],
+    )
+    with running_ingest(store, ingest.url, INGEST, broker_config=ingest):
+        agent.start()
+        try:
+            feeder = Feeder(agent, datetime.now(UTC) - timedelta(hours=1)).start()
+            time.sleep(3)
+            feeder.stop()
+            wait_for(
+                lambda: (
+                    set(stored_times(store, gps_samples, agent.config.vehicle)) == set(feeder.gps)
+                ),
+                timeout=30,
+                what="every fix the agent read, stored",
+            )
+            wait_for(lambda: agent.outbox_depth == 0, timeout=30, what="the outbox emptied")
+        finally:
+            agent.stop()
+
+
 def test_buses_reach_the_broker_over_tls_only(broker: DeployedBroker) -> None:
     bus, _ = connect(broker.tls_port, "vexin-01", client_id="vexin-01", ca=broker.ca)
     close(bus)
@@ -173,27 +200,7 @@ def test_an_agent_over_tls_reaches_the_ingest(
             outbox=OutboxConfig(confirm_timeout_s=3, confirm_timeout_max_s=6),
         )
     )
-    ingest = BrokerConfig(
-        url=f"mqtt://127.0.0.1:{broker.local_port}",
-        client_id=INGEST,
-        username=INGEST,
-        password=PASSWORDS[INGEST],
-    )
-    with running_ingest(store, ingest.url, INGEST, broker_config=ingest):
-        agent.start()
-        feeder = Feeder(agent, datetime.now(UTC) - timedelta(hours=1)).start()
-        try:
-            time.sleep(3)
-        finally:
-            feeder.stop()
-        wait_for(
-            lambda: set(stored_times(store, gps_samples, "vexin-01")) == set(feeder.gps),
-            timeout=30,
-            what="every fix the agent read, stored",
-        )
-        # And the agent drops them only once the ingest confirmed them.
-        wait_for(lambda: agent.outbox_depth == 0, timeout=30, what="the outbox emptied")
-        agent.stop()
+    fixes_reach_the_ingest(broker, store, agent)
 
 
 def fixes(n: int, seq: int) -> bytes:
@@ -300,23 +307,7 @@ def test_a_bus_provisioned_by_the_cli_publishes_and_once_revoked_is_refused(
     agent = Agent(
         config.model_copy(update={"state_dir": tmp_path / "state", "status_interval_s": 2})
     )
-    ingest = BrokerConfig(
-        url=f"mqtt://127.0.0.1:{broker.local_port}",
-        client_id=INGEST,
-        username=INGEST,
-        password=PASSWORDS[INGEST],
-    )
-    with running_ingest(store, ingest.url, INGEST, broker_config=ingest):
-        agent.start()
-        feeder = Feeder(agent, datetime.now(UTC) - timedelta(hours=1)).start()
-        time.sleep(2)
-        feeder.stop()
-        wait_for(
-            lambda: set(stored_times(store, gps_samples, "vexin-01")) == set(feeder.gps),
-            timeout=30,
-            what="the provisioned bus's fixes stored",
-        )
-        agent.stop()
+    fixes_reach_the_ingest(broker, store, agent)
     revoked = medicobus("bus", "revoke", "vexin-01", "--password-file", str(passwords))
     assert revoked.returncode == 0, revoked.stderr
     broker.process.send_signal(signal.SIGHUP)

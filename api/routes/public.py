@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from importlib import resources
@@ -17,12 +16,10 @@ from zoneinfo import ZoneInfo
 import icalendar
 import jinja2
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
-from limits import RateLimitItemPerMinute
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 
 from api.deps import get_store
 from api.scope import itinerary_zone
+from api.throttle import PerMinute
 from ingest.queries.public import PublicPassage, public_passages
 from ingest.reports.configuration import load_configuration
 from ingest.store import Store
@@ -57,32 +54,18 @@ class PublicLimits:
     frame_ancestors: tuple[str, ...] = ()
 
 
-class _Limiter:
-    def __init__(self, per_minute: int) -> None:
-        self.item = RateLimitItemPerMinute(per_minute)
-        self.limiter = MovingWindowRateLimiter(MemoryStorage())
-
-    def check(self, who: str) -> None:
-        if not self.limiter.hit(self.item, "public", who):
-            reset = self.limiter.get_window_stats(self.item, "public", who).reset_time
-            wait = max(1, int(reset - time.time()) + 1)
-            raise HTTPException(
-                status_code=429,
-                detail=f"trop de demandes : réessayez dans {wait} s",
-                headers={"Retry-After": str(wait)},
-            )
-
-
 def _limits(request: Request) -> PublicLimits:
     found: PublicLimits = getattr(request.app.state, "public_limits", PublicLimits())
     return found
 
 
 def rate_limited(request: Request) -> None:
-    limiter: _Limiter | None = getattr(request.app.state, "public_limiter", None)
+    limiter: PerMinute | None = getattr(request.app.state, "public_limiter", None)
     if limiter is None:
-        limiter = request.app.state.public_limiter = _Limiter(_limits(request).per_minute)
-    limiter.check(request.client.host if request.client else "unknown")
+        limiter = request.app.state.public_limiter = PerMinute(
+            _limits(request).per_minute, "public", "trop de demandes : réessayez dans {wait} s"
+        )
+    limiter.count(request.client.host if request.client else "unknown")
 
 
 Limited = Annotated[None, Depends(rate_limited)]
