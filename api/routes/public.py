@@ -91,6 +91,11 @@ def _cached(request: Request, body: bytes, media_type: str, headers: dict[str, s
     return Response(content=body, media_type=media_type, headers=headers)
 
 
+def event_uid(visit_id: str) -> str:
+    """A passage's calendar UID: stable, and naming no vehicle."""
+    return hashlib.sha256(visit_id.encode()).hexdigest()[:32] + "@medicobus"
+
+
 def _now(request: Request) -> datetime:
     clock: Clock = getattr(request.app.state, "clock", None) or SystemClock()
     return clock.now()
@@ -200,7 +205,7 @@ def _calendar(request: Request, store: Store, operator: str, stop: str | None) -
     cal.add("x-wr-timezone", str(zone))
     for p in passages:
         event = icalendar.Event()
-        event.add("uid", f"{p.visit_id}@medicobus")
+        event.add("uid", event_uid(p.visit_id))
         event.add("dtstamp", now)
         event.add("dtstart", p.scheduled_arrival)
         event.add("dtend", p.scheduled_departure)

@@ -14,7 +14,7 @@ import icalendar
 import pytest
 
 from api.app import create_app
-from api.routes.public import PublicLimits
+from api.routes.public import PublicLimits, event_uid
 from ingest.domain import IngestDomain
 from ingest.itinerary import Itinerary
 from ingest.punctuality.storage import PunctualityStore
@@ -169,10 +169,10 @@ def test_calendars_carry_every_passage_and_the_cancellations(world: Public) -> N
     ]
     assert len(events) == len(expected) > 5
     by_uid = {str(e["uid"]): e for e in events}
-    cancelled = by_uid[f"{world.cancelled}@medicobus"]
+    cancelled = by_uid[event_uid(world.cancelled)]
     assert str(cancelled["status"]) == "CANCELLED"
     assert SECRET_REASON not in r.text
-    some = by_uid[f"{expected[0].id}@medicobus"]
+    some = by_uid[event_uid(expected[0].id)]
     assert some.decoded("dtstart") == expected[0].facts.scheduled_arrival
     assert str(some["location"]) == expected[0].stop_name
     # One stop's calendar holds that stop only.
@@ -199,9 +199,7 @@ def test_public_messages_show_on_the_page_and_in_the_calendars(world: Public) ->
     cal = icalendar.Calendar.from_ical(
         httpx.get(f"{world.url}/public/doct-eure/passages.ics").content
     )
-    (cancelled,) = [
-        e for e in cal.walk("VEVENT") if str(e["uid"]) == f"{world.cancelled}@medicobus"
-    ]
+    (cancelled,) = [e for e in cal.walk("VEVENT") if str(e["uid"]) == event_uid(world.cancelled)]
     assert str(cancelled["description"]) == PUBLIC_MESSAGE
     # A delay announced on Wednesday's visit, then withdrawn.
     db = PunctualityStore(world.store)
@@ -257,3 +255,41 @@ def test_bad_messages_are_refused_and_nothing_is_stored(
     )
     assert r.status_code == 422, r.text
     assert db.changes([thursday.id]) == {}
+
+
+def test_no_public_response_carries_anything_staff_only(world: Public) -> None:
+    """Every public address, walked after the staff have recorded what only they may see:
+    a reason, patients seen, battery and fridge readings, staff and vehicle names."""
+    db = PunctualityStore(world.store)
+    vesly = next(v for v in db.visits_between(MONDAY, MONDAY) if v.stop == "vesly")
+    seen = httpx.post(
+        f"{world.url}/api/v1/visits/{vesly.id}/attendance",
+        json={"patients_seen": 12, "note": "note interne de l'équipe"},
+        headers=COORDINATOR,
+    )
+    assert seen.status_code == 200, seen.text
+    staff_only = [
+        SECRET_REASON,
+        "note interne",
+        "coord-eure",
+        "fm-caux",
+        "vexin-01",
+        "Doct'Eure Vexin-Normand",  # the bus's label
+        "soc",
+        "fridge",
+        "battery",
+        "patients",
+    ]
+    addresses = [
+        "/public/doct-eure",
+        "/public/doct-eure/embed",
+        "/public/doct-eure/passages.ics",
+        "/public/doct-eure/arrets/vesly.ics",
+        "/public/doct-eure/arrets/hacqueville.ics",
+    ]
+    for address in addresses:
+        r = httpx.get(f"{world.url}{address}")
+        assert r.status_code == 200, address
+        text = r.text.replace("&#39;", "'")
+        for word in staff_only:
+            assert word.lower() not in text.lower(), (address, word)
