@@ -6,9 +6,9 @@ import functools
 from collections.abc import Sequence
 from importlib import resources
 
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy.exc import SQLAlchemyError
@@ -28,9 +28,27 @@ from api.routes import (
 )
 from api.routes.public import PublicLimits
 from api.scope import itinerary_zone
+from ingest.services.common import ConflictError, NotFoundError, NotReadyError, RefusedError
 from ingest.store import Store
 from ingest.visit_figures import NoVisitFigures, VisitFigures
 from protocol.clock import Clock
+
+# How the service layer's refusals are answered, in one place for every route.
+_STATUS_OF_REFUSAL: dict[type[Exception], int] = {
+    NotFoundError: 404,
+    ConflictError: 409,
+    RefusedError: 422,
+    NotReadyError: 503,
+}
+
+
+def _answer_refusals(app: FastAPI) -> None:
+    async def answer(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=_STATUS_OF_REFUSAL[type(exc)])
+
+    for kind in _STATUS_OF_REFUSAL:
+        app.add_exception_handler(kind, answer)
+
 
 # Swagger UI, vendored from npm (swagger-ui-dist, version in its package.json).
 SWAGGER_UI = "/static/vendor/swagger-ui"
@@ -78,6 +96,7 @@ def create_app(
         zone=functools.partial(itinerary_zone, store),
     )
     app.add_middleware(WakeOnChange, broadcaster=app.state.live)
+    _answer_refusals(app)
     app.include_router(fleet.router)
     app.include_router(live.router)
     app.include_router(track.router)

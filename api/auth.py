@@ -24,6 +24,8 @@ class Role(StrEnum):
     FLEET_MANAGER = "fleet_manager"
     COORDINATOR = "coordinator"
     ENGINEER = "engineer"
+    # The programme's funder: reads its operator's aggregate reports, nothing else.
+    FUNDER = "funder"
     ADMIN = "admin"
 
 

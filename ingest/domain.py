@@ -203,6 +203,12 @@ class IngestDomain:
                 footprint_vehicles=sorted(self._profiles),
                 recorded_at=self.clock.now(),
                 operators={o.id: o.name for o in itinerary.operators},
+                follow_up={o.id: o.follow_up for o in itinerary.operators},
+                service_start={
+                    v.id: start
+                    for v in itinerary.vehicles
+                    if (start := v.service_start or v.valid_from) is not None
+                },
             ),
         )
 

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ingest.follow_up.consultations import FollowUpSettings
 from protocol.models import VEHICLE_ID_PATTERN
 
 
@@ -52,6 +53,11 @@ class Operator(_Model):
     id: str
     name: str
     url: str | None = Field(default=None, description="public web page (GTFS agency_url)")
+    follow_up: FollowUpSettings = Field(
+        default_factory=FollowUpSettings,
+        description="patient profiles, specialities and professionals' ids for the yearly "
+        "follow-up (the specifications' four profiles by default)",
+    )
 
 
 class Vehicle(_Model):
@@ -66,6 +72,11 @@ class Vehicle(_Model):
     depot: str
     valid_from: date | None = Field(default=None, description="first day of its timetable")
     valid_until: date | None = Field(default=None, description="last day of its timetable")
+    service_start: date | None = Field(
+        default=None,
+        description="the day the bus began its service (the three-year evaluation counts "
+        "from it); its timetable's first day if not given",
+    )
 
     @model_validator(mode="after")
     def _period(self) -> Self:

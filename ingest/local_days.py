@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Final
 from zoneinfo import ZoneInfo
 
 
@@ -49,3 +50,20 @@ def days_between(first: datetime, last: datetime, zone: ZoneInfo) -> list[LocalD
     if d1 < d0:
         raise ValueError(f"{last.isoformat()} is before {first.isoformat()}")
     return [LocalDay.of(d0 + timedelta(days=i), zone) for i in range((d1 - d0).days + 1)]
+
+
+# Month names as French reports write them.
+MONTHS_FR: Final = (
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+)

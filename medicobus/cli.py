@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -29,6 +29,8 @@ app.add_typer(bus_app, name="bus")
 app.add_typer(sim_app, name="sim")
 db_app = typer.Typer(help="The system of record's schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+follow_up_app = typer.Typer(help="The funder's yearly follow-up.", no_args_is_help=True)
+app.add_typer(follow_up_app, name="follow-up")
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="TOML settings file")]
 
@@ -65,6 +67,13 @@ def demo(
             "can show a working day"
         ),
     ] = None,
+    start_at: Annotated[
+        str | None,
+        typer.Option(
+            help="start the demo's clock at this local time of today (HH:MM), then run at "
+            "real speed: a demo at night can show the buses on their way"
+        ),
+    ] = None,
 ) -> None:
     """Run everything in one process: broker, simulated buses on today's timetable, agents,
     ingest, API."""
@@ -80,7 +89,13 @@ def demo(
                 )
             )
         weekday = WEEKDAYS.index(timetable_of.strip().lower()) + 1
-    run_demo(port, data_dir, itinerary, weekday)
+    at = None
+    if start_at is not None:
+        try:
+            at = time.fromisoformat(start_at.strip())
+        except ValueError:
+            _fail(ValueError(f"--start-at: {start_at!r} is not a time of day (HH:MM)"))
+    run_demo(port, data_dir, itinerary, weekday, start_at=at)
 
 
 @app.command()
@@ -340,6 +355,41 @@ def timetable_import_gtfs(
         f"{len(imported.cancelled_days)} cancelled days, {len(imported.changes)} changes, "
         f"{len(imported.extra_visits)} extra visits"
     )
+
+
+@follow_up_app.command("import")
+def follow_up_import(
+    config: ConfigOption,
+    file: Annotated[Path, typer.Argument(help="CSV: vehicule;mois;profil;consultations")],
+) -> None:
+    """Import monthly consultations by profile from before the system (marked imported in
+    the follow-up report). All or nothing; importing a month again replaces it."""
+    from firmware_config.loader import load_settings
+    from ingest.reports.configuration import load_configuration
+    from ingest.services.common import RefusedError
+    from ingest.services.follow_up import import_months
+    from ingest.settings import IngestSettings
+    from ingest.store import Store
+    from protocol.clock import SystemClock
+
+    try:
+        settings = load_settings(IngestSettings, config)
+        text = file.read_text(encoding="utf-8")
+    except (ConfigError, OSError, UnicodeDecodeError) as exc:
+        _fail(exc)
+    store = Store.open(settings.database_url)
+    try:
+        configuration = load_configuration(store)
+        if configuration is None:
+            _fail(ValueError("the ingest has not recorded its settings yet: start it once"))
+        assert configuration is not None
+        months = import_months(store, configuration, text, file.name, SystemClock().now())
+    except RefusedError as exc:
+        _fail(exc)
+    finally:
+        store.close()
+    total = sum(m.consultations for m in months)
+    typer.echo(f"{file.name}: {len(months)} line(s) imported, {total} consultations")
 
 
 @db_app.command("upgrade")

@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Final
@@ -298,13 +298,19 @@ def run_demo(
     data_dir: Path | None,
     itinerary_file: Path | None,
     timetable_of: int | None = None,
+    start_at: time | None = None,
 ) -> None:
     with ExitStack() as stack:
         if data_dir is None:
             data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="medicobus-")))
         data_dir.mkdir(parents=True, exist_ok=True)
         itinerary = load_itinerary(itinerary_file or demo_itinerary())
-        clock = ScaledClock(SystemClock().now(), 1.0)
+        now = SystemClock().now()
+        if start_at is not None:
+            today = local_date(now, itinerary.zone)
+            now = datetime.combine(today, start_at, itinerary.zone)
+            log.info("the demo's clock starts at %s", now.isoformat())
+        clock = ScaledClock(now, 1.0)
         if timetable_of is not None:
             today = local_date(clock.now(), itinerary.zone)
             itinerary = with_timetable_of(itinerary, today, timetable_of)
@@ -322,7 +328,7 @@ def run_demo(
         logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
         # Open live streams never end by themselves: they get a few seconds, then are closed.
         uvicorn.run(
-            demo.app(users),
+            demo.app(users, clock),
             host="127.0.0.1",
             port=port,
             log_level="warning",

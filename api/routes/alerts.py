@@ -6,17 +6,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Principal, Role, require
 from api.deps import get_store
-from api.scope import TypedText, visible_vehicle, visible_vehicle_ids
+from api.scope import TypedText
 from api.views import DEFAULT_LIMIT, AlertOut
-from ingest.alerts import storage
-from ingest.alerts.notify_settings import NotificationSettings, OperatorRouting, merged_routing
+from ingest.alerts.notify_settings import OperatorRouting
 from ingest.alerts.rules import SEVERITY, AlertKind
-from ingest.reports.configuration import load_notification_settings
+from ingest.services import alerts as service
 from ingest.store import Store
 from protocol.clock import SystemClock
 
@@ -44,13 +43,8 @@ def list_alerts(
     limit: Annotated[int, Query(ge=1, le=1000)] = DEFAULT_LIMIT,
 ) -> list[AlertOut]:
     """Alerts of the caller's vehicles, newest first."""
-    ids = (
-        [visible_vehicle(store, caller, vehicle).id]
-        if vehicle
-        else visible_vehicle_ids(store, caller)
-    )
-    found = storage.list_alerts(
-        store.engine, vehicle_ids=ids, active=active, kinds=kind, limit=limit
+    found = service.alerts_of(
+        store, caller, vehicle=vehicle or None, active=active, kinds=kind, limit=limit
     )
     return [AlertOut.of(a) for a in found]
 
@@ -91,17 +85,14 @@ def deliveries(
 ) -> DeliveriesOut:
     """How notifications fared (webhook, e-mail, SMS): delivered, waiting for a retry,
     given up and why."""
-    counts = storage.notification_counts(store.engine)
+    found = service.deliveries(store, caller)
     return DeliveriesOut(
-        delivered=counts.get("delivered", 0),
-        pending=counts.get("pending", 0),
-        abandoned=counts.get("abandoned", 0),
-        failed_attempts=storage.failed_attempts(store.engine),
-        last_error=storage.last_failure(store.engine),
-        by_channel={
-            channel: ChannelCounts(**c)
-            for channel, c in storage.notification_counts_by_channel(store.engine).items()
-        },
+        delivered=found.counts.get("delivered", 0),
+        pending=found.counts.get("pending", 0),
+        abandoned=found.counts.get("abandoned", 0),
+        failed_attempts=found.failed_attempts,
+        last_error=found.last_error,
+        by_channel={channel: ChannelCounts(**c) for channel, c in found.by_channel.items()},
         abandoned_latest=[
             AbandonedOut(
                 id=a.id,
@@ -113,44 +104,9 @@ def deliveries(
                 abandoned_at=a.abandoned_at,
                 reason=a.reason,
             )
-            for a in storage.abandoned_notifications(store.engine, operators=_operators(caller))
+            for a in found.abandoned
         ],
     )
-
-
-def _operators(caller: Principal) -> list[str] | None:
-    """Whose recipients the caller may see: every operator's for admins."""
-    if caller.role is Role.ADMIN:
-        return None
-    return [] if caller.operator is None else [caller.operator]
-
-
-def _routing_in_force(store: Store, caller: Principal) -> dict[str, Any]:
-    found = load_notification_settings(store)
-    if found is None:
-        raise HTTPException(status_code=503, detail="the ingest has recorded no routing yet")
-    with store.engine.connect() as conn:
-        stored = storage.operator_routings(conn)
-    routes = [r for r in found.get("routes", []) if str(r.get("operator")) not in stored]
-    roles: dict[str, list[str]] = dict(found.get("roles", {}))
-    people: dict[str, Any] = dict(found.get("people", {}))
-    changed: dict[str, dict[str, str]] = {}
-    for operator, routing in sorted(stored.items()):
-        body = OperatorRouting.model_validate_json(routing.body).model_dump(mode="json")
-        routes.extend(body["routes"])
-        roles.update(body["roles"])
-        people.update(body["people"])
-        changed[operator] = {"by": routing.changed_by, "at": routing.changed_at.isoformat()}
-    routes = [r for r in routes if caller.sees(str(r.get("operator")))]
-    named = {name for r in routes for step in r.get("steps", []) for name in step}
-    shown = {p for name in named for p in roles.get(name, [name])}
-    return {
-        **found,
-        "routes": routes,
-        "roles": {k: v for k, v in roles.items() if k in named},
-        "people": {k: v for k, v in people.items() if k in shown},
-        "set_from_the_api": {k: v for k, v in changed.items() if caller.sees(k)},
-    }
 
 
 @router.get("/alerts/routing")
@@ -162,21 +118,7 @@ def routing(
     settings (without the SMTP password nor the SMS gateway's headers), with each
     operator's routing set from the API in place of its routes there. A fleet manager
     sees the routes of their operators only."""
-    return _routing_in_force(store, caller)
-
-
-def _settings_to_check(found: dict[str, Any]) -> NotificationSettings:
-    """The recorded settings as a model, their secrets (not recorded) stood in for: what
-    a routing is checked against (recipients, channels configured)."""
-    return NotificationSettings.model_validate(
-        {
-            "people": found.get("people", {}),
-            "roles": found.get("roles", {}),
-            "routes": found.get("routes", []),
-            "smtp": {"host": "smtp", "sender": "x@x.fr"} if found.get("smtp") else None,
-            "sms": {"url": "http://sms"} if found.get("sms") else None,
-        }
-    )
+    return service.routing_in_force(store, caller)
 
 
 @router.put("/alerts/routing/{operator}")
@@ -189,30 +131,7 @@ def set_routing(
     """Set who the operator's alerts reach (people, roles, routes), in place of its routes
     in the settings file, from the next alert on; alerts already routed keep their route.
     Admins, and fleet managers of that operator."""
-    if not caller.sees(operator) or not any(v.operator == operator for v in store.vehicles()):
-        raise HTTPException(status_code=404, detail=f"no operator {operator!r} among yours")
-    found = load_notification_settings(store)
-    if found is None:
-        raise HTTPException(status_code=503, detail="the ingest has recorded no routing yet")
-    with store.engine.begin() as conn:
-        stored = {
-            op: OperatorRouting.model_validate_json(s.body)
-            for op, s in storage.operator_routings(conn).items()
-        }
-        try:
-            merged_routing(_settings_to_check(found), {**stored, operator: body})
-        except ValueError as exc:
-            raise HTTPException(status_code=422, detail=_reason(exc)) from None
-        storage.save_operator_routing(
-            conn, operator, body.model_dump_json(), caller.name, _clock.now()
-        )
-    return _routing_in_force(store, caller)
-
-
-def _reason(exc: ValueError) -> str:
-    if isinstance(exc, ValidationError):
-        return "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
-    return str(exc)
+    return service.set_routing(store, caller, operator, body, _clock.now())
 
 
 @router.get("/alerts/kinds")
@@ -226,19 +145,4 @@ def acknowledge_alert(
     *, alert_id: int, body: AckIn, store: StoreDep, caller: Acknowledger
 ) -> AlertOut:
     """Record who acknowledged the alert, when, and why."""
-    found = storage.get_alert(store.engine, alert_id)
-    if found is None or not caller.sees(found.operator):
-        raise HTTPException(status_code=404, detail=f"no alert {alert_id} among yours")
-    outcome = storage.acknowledge_alert(
-        store.engine, alert_id, caller.name, _clock.now(), body.comment
-    )
-    after = storage.get_alert(store.engine, alert_id)
-    if outcome == "already" and after is not None:
-        raise HTTPException(
-            status_code=409,
-            detail=f"alert {alert_id} was already acknowledged by {after.ack_by} "
-            f"at {after.ack_at.isoformat() if after.ack_at else '?'}",
-        )
-    if after is None:
-        raise HTTPException(status_code=404, detail=f"no alert {alert_id} among yours")
-    return AlertOut.of(after)
+    return AlertOut.of(service.acknowledge(store, caller, alert_id, body.comment, _clock.now()))

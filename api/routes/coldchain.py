@@ -6,7 +6,7 @@ from datetime import date
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Principal, Role, require
@@ -19,12 +19,10 @@ from api.scope import (
     last_days,
     local_today,
     utc_bounds,
-    visible_vehicle,
-    visible_vehicle_ids,
 )
-from ingest.coldchain import storage
 from ingest.coldchain.daily import DayStatus, alarm_history
 from ingest.reports.coldchain import FridgeAlarmOut, alarms_csv, filled_days
+from ingest.services import coldchain as service
 from ingest.store import Store
 from protocol.clock import SystemClock
 
@@ -88,11 +86,6 @@ def list_alarms(
     the alarm log for the pharmacy's file.
     """
     zone = ZoneInfo(configuration.timezone)
-    ids = (
-        [visible_vehicle(store, caller, vehicle).id]
-        if vehicle
-        else visible_vehicle_ids(store, caller)
-    )
     lo = hi = None
     if start is not None and end is not None:
         checked_period(start, end, max_days=3660)
@@ -100,9 +93,10 @@ def list_alarms(
         lo = utc_bounds(start, start, zone)[0]
     if end is not None:
         hi = utc_bounds(end, end, zone)[1]
-    found = storage.list_alarms(
-        store.engine,
-        vehicle_ids=ids,
+    found = service.alarms_of(
+        store,
+        caller,
+        vehicle=vehicle or None,
         start=lo,
         end=hi,
         ongoing=ongoing,
@@ -121,22 +115,8 @@ def acknowledge_alarm(
     *, alarm_id: int, body: AlarmAckIn, store: StoreDep, caller: Acknowledger
 ) -> FridgeAlarmOut:
     """Record who acknowledged the alarm, when, and what they did."""
-    found = storage.alarm(store.engine, alarm_id)
-    if found is None or not caller.sees(found.operator):
-        raise HTTPException(status_code=404, detail=f"no fridge alarm {alarm_id} among yours")
-    outcome = storage.acknowledge_alarm(
-        store.engine, alarm_id, caller.name, _clock.now(), body.comment
-    )
-    after = storage.alarm(store.engine, alarm_id)
-    if after is None:
-        raise HTTPException(status_code=404, detail=f"no fridge alarm {alarm_id} among yours")
-    if outcome == "already":
-        when = after.ack_at.isoformat() if after.ack_at else "?"
-        raise HTTPException(
-            status_code=409,
-            detail=f"fridge alarm {alarm_id} was already acknowledged by {after.ack_by} at {when}",
-        )
-    return FridgeAlarmOut.of(after)
+    found = service.acknowledge(store, caller, alarm_id, body.comment, _clock.now())
+    return FridgeAlarmOut.of(found)
 
 
 @router.get("/history")
@@ -151,7 +131,6 @@ def history(
 ) -> HistoryOut:
     """The logger's alarm history: one line per day up to ``last_day`` (default today),
     oldest first; a day without readings is shown as no data."""
-    v = visible_vehicle(store, caller, vehicle)
     zone = ZoneInfo(configuration.timezone)
     now = _clock.now()
     last = last_day or local_today(now, zone)
@@ -159,11 +138,11 @@ def history(
     records = [
         r
         for r, _, _ in filled_days(
-            storage.days(store.engine, v.id, first, last), first, last, zone, now
+            service.fridge_days(store, caller, vehicle, first, last), first, last, zone, now
         )
     ]
     return HistoryOut(
-        vehicle=v.id,
+        vehicle=vehicle,
         timezone=zone.key,
         last_day=last,
         days=[

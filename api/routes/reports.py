@@ -17,16 +17,16 @@ from api.scope import (
     VisitFiguresDep,
     checked_period,
     local_today,
-    utc_bounds,
     visible_vehicle,
 )
-from ingest.coldchain import storage as coldchain_storage
 from ingest.reports import documents
-from ingest.reports.coldchain import ColdChainReport, coldchain_report, days_csv
+from ingest.reports.coldchain import ColdChainReport, days_csv
 from ingest.reports.configuration import ReportConfiguration
+from ingest.reports.follow_up import FollowUpReport, follow_up_csv
 from ingest.reports.footprint import FootprintReport, footprint_csv
 from ingest.reports.funder import FunderReport, funder_csv
-from ingest.reports.pdf import coldchain_pdf, funder_pdf
+from ingest.reports.pdf import coldchain_pdf, follow_up_pdf, funder_pdf
+from ingest.services import follow_up as follow_up_service
 from ingest.settings import FridgeRules
 from ingest.store import Store, VehicleRow
 from ingest.visit_figures import VisitFigures
@@ -117,8 +117,8 @@ def coldchain(
     v = visible_vehicle(store, caller, vehicle)
     checked_period(start, end)
     zone = ZoneInfo(configuration.timezone)
-    lo, hi = utc_bounds(start, end, zone)
-    report = coldchain_report(
+    report = documents.coldchain_of(
+        store=store,
         vehicle=v.id,
         operator=v.operator,
         label=v.label,
@@ -126,8 +126,6 @@ def coldchain(
         end=end,
         zone=zone,
         rules=_fridge_rules(configuration, v.id),
-        stored_days=coldchain_storage.days(store.engine, v.id, start, end),
-        alarms=coldchain_storage.list_alarms(store.engine, vehicle_ids=[v.id], start=lo, end=hi),
         now=_clock.now(),
     )
     if wants_csv(request, output):
@@ -175,6 +173,51 @@ def funder(
         return pdf_response(funder_pdf(report, now), f"funder-{v.id}-{year}.pdf")
     if wants_csv(request, output):
         return csv_response(funder_csv(report), f"funder-{v.id}-{year}.csv")
+    return report
+
+
+FollowUpReader = Annotated[
+    Principal,
+    Depends(require(Role.FLEET_MANAGER, Role.COORDINATOR, Role.ENGINEER, Role.FUNDER)),
+]
+
+
+@router.get("/follow-up", response_model=None)
+def follow_up(
+    *,
+    store: StoreDep,
+    caller: FollowUpReader,
+    configuration: ConfigurationDep,
+    visits: VisitFiguresDep,
+    year: Annotated[int, Query(ge=2000, le=2100)],
+    vehicle: Annotated[str | None, Query(max_length=64)] = None,
+    operator: Annotated[str | None, Query(max_length=64)] = None,
+    output: DocumentOutput = None,
+    request: Request,
+) -> FollowUpReport | Response:
+    """The funder's yearly follow-up of one vehicle (``vehicle``) or of an operator's fleet
+    (``operator``): consultations by patient profile, by month, by commune and by kind of
+    day, SAS referrals and patients directed to the CPAM, continuity of care, each
+    vehicle's funder figures (distance, CO₂e, cold chain, visits, punctuality) and a
+    three-year view from the start of the service. Counts only. ``format=csv`` gives a
+    file a French office suite opens (``;``, UTF-8 with BOM, French headers),
+    ``format=pdf`` a document in French."""
+    now = _clock.now()
+    report = follow_up_service.follow_up(
+        store,
+        caller,
+        year=year,
+        vehicle=vehicle,
+        operator=operator,
+        configuration=configuration,
+        visit_figures=visits,
+        now=now,
+    )
+    name = f"suivi-{vehicle or operator}-{year}"
+    if output == "pdf":
+        return pdf_response(follow_up_pdf(report, now), f"{name}.pdf")
+    if wants_csv(request, output):
+        return csv_response(follow_up_csv(report), f"{name}.csv")
     return report
 
 

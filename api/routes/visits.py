@@ -4,55 +4,32 @@ reports."""
 
 from __future__ import annotations
 
-import csv
-import io
-import re
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from api.auth import Principal, Role, require
 from api.deps import get_store
 from api.scope import Day, TypedText, checked_period
+from ingest.follow_up.consultations import ID_PATTERN, Consultations
 from ingest.punctuality.detector import Evidence
-from ingest.punctuality.eta import HorizonAccuracy, accuracy_by_horizon
-from ingest.punctuality.figures import counted_visits
-from ingest.punctuality.kpis import (
-    GroupBy,
-    PunctualityFigures,
-    figures,
-    punctuality_figures,
-)
-from ingest.punctuality.ledger import (
-    MAX_PATIENTS_SEEN,
-    TIMETABLE_ZONE,
-    ChangeRefusedError,
-    CoordinatorChange,
-    VisitState,
-    check_change,
-    visit_state,
-)
-from ingest.punctuality.storage import PunctualityStore, UnscheduledStop, VisitRow
-from ingest.reports.configuration import load_configuration
-from ingest.resolution import Kilometres, Metres, Minutes, Ratio
+from ingest.punctuality.kpis import GroupBy
+from ingest.punctuality.ledger import MAX_PATIENTS_SEEN, CoordinatorChange
+from ingest.reports.punctuality import EtaAccuracyOut, PunctualityReportOut, punctuality_csv
+from ingest.resolution import Kilometres, Metres, Minutes
+from ingest.services import visits as service
+from ingest.services.visits import VisitNow
 from ingest.store import Store
 from protocol.clock import Clock, SystemClock
-from protocol.models import VEHICLE_ID_PATTERN
 
 router = APIRouter(prefix="/api/v1", tags=["visits"])
 Viewer = Annotated[Principal, Depends(require(Role.FLEET_MANAGER, Role.COORDINATOR, Role.ENGINEER))]
 Coordinator = Annotated[Principal, Depends(require(Role.COORDINATOR))]
-_VEHICLE_ID = re.compile(VEHICLE_ID_PATTERN)
 VisitId = Annotated[str, Path(description="e.g. vexin-01:2026-11-23:vesly", max_length=200)]
-
-
-def _punctuality(store: Annotated[Store, Depends(get_store)]) -> PunctualityStore:
-    return PunctualityStore(store)
 
 
 def _clock(request: Request) -> Clock:
@@ -60,7 +37,6 @@ def _clock(request: Request) -> Clock:
     return clock
 
 
-Db = Annotated[PunctualityStore, Depends(_punctuality)]
 StoreDep = Annotated[Store, Depends(get_store)]
 ClockDep = Annotated[Clock, Depends(_clock)]
 
@@ -129,9 +105,13 @@ class VisitOut(BaseModel):
     )
     patients_seen: int | None = Field(description="the latest count a coordinator entered")
     patients_seen_by: str | None
+    consultations: ConsultationsBody | None = Field(
+        default=None, description="with the latest count: by profile, referrals, day, team"
+    )
 
 
-def _visit_out(row: VisitRow, state: VisitState) -> VisitOut:
+def _visit_out(visit: VisitNow) -> VisitOut:
+    row, state = visit.row, visit.state
     facts = row.facts
     pending = state.status == "pending"
     return VisitOut(
@@ -174,6 +154,7 @@ def _visit_out(row: VisitRow, state: VisitState) -> VisitOut:
         eta_source=row.eta_source if pending and row.eta else None,
         patients_seen=state.patients_seen,
         patients_seen_by=state.patients_seen_by,
+        consultations=ConsultationsBody.of(state.consultations),
     )
 
 
@@ -195,18 +176,9 @@ class VisitsOut(BaseModel):
     )
 
 
-def _check_vehicle(db: PunctualityStore, caller: Principal, vehicle: str | None) -> None:
-    if vehicle is None:
-        return
-    # Not a vehicle id at all (a NUL byte, 10 kB of text): no database is asked.
-    operator = db.operator_of(vehicle) if _VEHICLE_ID.fullmatch(vehicle) else None
-    if operator is None or not caller.sees(operator):
-        raise HTTPException(status_code=404, detail=f"unknown vehicle {vehicle!r}")
-
-
 @router.get("/visits")
 def list_visits(
-    db: Db,
+    store: StoreDep,
     clock: ClockDep,
     caller: Viewer,
     day: Annotated[Day, Query(alias="date", description="local date, YYYY-MM-DD")],
@@ -214,17 +186,10 @@ def list_visits(
 ) -> VisitsOut:
     """The visits of a day (scheduled, detected, confirmed, status, delay, ETA) and the
     stops no visit explains, for the caller's operator."""
-    _check_vehicle(db, caller, vehicle)
-    rows = [r for r in db.visits_between(day, day, vehicle) if caller.sees(r.operator)]
-    changes = db.changes(r.id for r in rows)
-    now = clock.now()
-    out = [_visit_out(r, visit_state(r.facts, changes.get(r.id, []), now)) for r in rows]
-    unscheduled: list[UnscheduledStop] = [
-        u for u in db.unscheduled(day, day, vehicle) if caller.sees(u.operator)
-    ]
+    found = service.visits_of_day(store, caller, day, vehicle, clock.now())
     return VisitsOut(
         date=day,
-        visits=out,
+        visits=[_visit_out(v) for v in found.visits],
         unscheduled_stops=[
             UnscheduledOut(
                 vehicle=u.vehicle,
@@ -235,16 +200,9 @@ def list_visits(
                 arrival_earliest=u.arrival_earliest,
                 arrival_latest=u.arrival_latest,
             )
-            for u in unscheduled
+            for u in found.unscheduled
         ],
     )
-
-
-def _visible(db: PunctualityStore, caller: Principal, visit_id: str) -> VisitRow:
-    row = db.visit(visit_id)
-    if row is None or not caller.sees(row.operator):
-        raise HTTPException(status_code=404, detail=f"no visit {visit_id!r}")
-    return row
 
 
 PUBLIC_MESSAGE_MAX = 280
@@ -280,6 +238,52 @@ class NoticeIn(BaseModel):
     )
 
 
+Count = Annotated[int, Field(strict=True, ge=0, le=MAX_PATIENTS_SEEN)]
+FollowUpId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+
+
+class ConsultationsBody(BaseModel):
+    """The visit's consultations as counts: by the operator's patient profiles, the SAS's
+    referrals, the patients directed to the CPAM; the kind of day and the team's ids."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    by_profile: dict[FollowUpId, Count] = Field(
+        default_factory=dict,
+        max_length=20,
+        description="profile id → consultations; they add up to patients_seen",
+    )
+    sas_referred: Count = Field(default=0, description="consultations the SAS asked for")
+    cpam_directed: Count = Field(default=0, description="patients directed to the CPAM")
+    offering: FollowUpId | None = Field(
+        default=None, description='"general" (general practice) or a speciality id'
+    )
+    professionals: list[FollowUpId] = Field(
+        default_factory=list, max_length=10, description="ids of the professionals on board"
+    )
+
+    def domain(self) -> Consultations:
+        return Consultations(
+            by_profile=dict(self.by_profile),
+            sas_referred=self.sas_referred,
+            cpam_directed=self.cpam_directed,
+            offering=self.offering,
+            professionals=tuple(self.professionals),
+        )
+
+    @classmethod
+    def of(cls, c: Consultations | None) -> ConsultationsBody | None:
+        if c is None:
+            return None
+        return cls(
+            by_profile=dict(c.by_profile),
+            sas_referred=c.sas_referred,
+            cpam_directed=c.cpam_directed,
+            offering=c.offering,
+            professionals=list(c.professionals),
+        )
+
+
 class AttendanceIn(BaseModel):
     patients_seen: int = Field(
         strict=True,
@@ -288,41 +292,17 @@ class AttendanceIn(BaseModel):
         description="how many patients the visit saw: a count, never who",
     )
     note: TypedText | None = Field(default=None, max_length=500)
+    consultations: ConsultationsBody | None = None
 
 
-def _timetable_zone(store: Store) -> ZoneInfo:
-    configuration = load_configuration(store)
-    return ZoneInfo(configuration.timezone) if configuration is not None else TIMETABLE_ZONE
-
-
-def _apply(
-    db: PunctualityStore,
-    caller: Principal,
-    visit_id: str,
-    change: CoordinatorChange,
-    zone: ZoneInfo,
-) -> VisitOut:
-    _visible(db, caller, visit_id)
-
-    def decide(row: VisitRow, so_far: list[CoordinatorChange]) -> CoordinatorChange:
-        return check_change(row.facts, so_far, change, zone)
-
-    try:
-        recorded = db.record_change(visit_id, decide)
-    except ChangeRefusedError as exc:
-        raise HTTPException(status_code=409 if exc.conflict else 422, detail=str(exc)) from None
-    if recorded is None:
-        raise HTTPException(status_code=404, detail=f"no visit {visit_id!r}")
-    row = _visible(db, caller, visit_id)
-    state = visit_state(row.facts, db.changes([visit_id]).get(visit_id, []), change.at)
-    return _visit_out(row, state)
+def _apply(store: Store, caller: Principal, visit_id: str, change: CoordinatorChange) -> VisitOut:
+    return _visit_out(service.change_visit(store, caller, visit_id, change))
 
 
 @router.post("/visits/{visit_id}/confirm")
 def confirm_visit(
     *,
     visit_id: VisitId,
-    db: Db,
     store: StoreDep,
     clock: ClockDep,
     caller: Coordinator,
@@ -333,7 +313,7 @@ def confirm_visit(
     confirmation (who, when); a changed arrival is confirmed anew."""
     note = body.note if body else None
     change = CoordinatorChange("confirm", caller.name, clock.now(), note=note)
-    return _apply(db, caller, visit_id, change, _timetable_zone(store))
+    return _apply(store, caller, visit_id, change)
 
 
 @router.post("/visits/{visit_id}/correct")
@@ -341,7 +321,6 @@ def correct_visit(
     *,
     visit_id: VisitId,
     body: CorrectIn,
-    db: Db,
     store: StoreDep,
     clock: ClockDep,
     caller: Coordinator,
@@ -358,7 +337,7 @@ def correct_visit(
         body.departure,
         force=body.force,
     )
-    return _apply(db, caller, visit_id, change, _timetable_zone(store))
+    return _apply(store, caller, visit_id, change)
 
 
 @router.post("/visits/{visit_id}/cancel")
@@ -366,7 +345,6 @@ def cancel_visit(
     *,
     visit_id: VisitId,
     body: CancelIn,
-    db: Db,
     store: StoreDep,
     clock: ClockDep,
     caller: Coordinator,
@@ -375,7 +353,7 @@ def cancel_visit(
     change = CoordinatorChange(
         "cancel", caller.name, clock.now(), body.reason, public_message=body.public_message
     )
-    return _apply(db, caller, visit_id, change, _timetable_zone(store))
+    return _apply(store, caller, visit_id, change)
 
 
 @router.post("/visits/{visit_id}/notice")
@@ -383,7 +361,6 @@ def public_notice(
     *,
     visit_id: VisitId,
     body: NoticeIn,
-    db: Db,
     store: StoreDep,
     clock: ClockDep,
     caller: Coordinator,
@@ -393,7 +370,7 @@ def public_notice(
     change = CoordinatorChange(
         "notice", caller.name, clock.now(), public_message=body.public_message
     )
-    return _apply(db, caller, visit_id, change, _timetable_zone(store))
+    return _apply(store, caller, visit_id, change)
 
 
 @router.post("/visits/{visit_id}/attendance")
@@ -401,21 +378,24 @@ def record_attendance(
     *,
     visit_id: VisitId,
     body: AttendanceIn,
-    db: Db,
     store: StoreDep,
     clock: ClockDep,
     caller: Coordinator,
 ) -> VisitOut:
-    """How many patients the visit saw; a later count replaces it, both are kept. The visit
-    must have an arrival (detected or corrected) and not be cancelled."""
+    """How many patients the visit saw, and optionally its consultations by the operator's
+    patient profiles (adding up to it), the SAS's referrals, the patients directed to the
+    CPAM, the kind of day and the team; a later count replaces it, both are kept. The visit
+    must have an arrival (detected or corrected) and not be cancelled. Counts only: never
+    who the patients were."""
     change = CoordinatorChange(
         "attendance",
         caller.name,
         clock.now(),
         patients_seen=body.patients_seen,
         note=body.note,
+        consultations=body.consultations.domain() if body.consultations else None,
     )
-    return _apply(db, caller, visit_id, change, _timetable_zone(store))
+    return _apply(store, caller, visit_id, change)
 
 
 class EvidenceOut(BaseModel):
@@ -447,6 +427,7 @@ class ChangeOut(BaseModel):
     public_message: str | None = Field(
         default=None, description='what the public was shown ("": withdrawn)'
     )
+    consultations: ConsultationsBody | None = None
 
 
 class HistoryOut(BaseModel):
@@ -460,32 +441,23 @@ def _evidence(evidence: Evidence | None) -> EvidenceOut | None:
 
 
 @router.get("/visits/{visit_id}/history")
-def visit_history(visit_id: VisitId, db: Db, clock: ClockDep, caller: Viewer) -> HistoryOut:
+def visit_history(
+    visit_id: VisitId, store: StoreDep, clock: ClockDep, caller: Viewer
+) -> HistoryOut:
     """What was detected (with the evidence) and every change, oldest first, with who and
     when."""
-    row = _visible(db, caller, visit_id)
-    changes = db.changes([visit_id]).get(visit_id, [])
-    facts = row.facts
-    arrival_ev = (
-        db.evidence(row.vehicle, "arrival", facts.detected_arrival)
-        if facts.detected_arrival
-        else None
-    )
-    departure_ev = (
-        db.evidence(row.vehicle, "departure", facts.detected_departure)
-        if facts.detected_departure
-        else None
-    )
+    found = service.visit_history(store, caller, visit_id, clock.now())
+    facts = found.visit.row.facts
     return HistoryOut(
-        visit=_visit_out(row, visit_state(facts, changes, clock.now())),
+        visit=_visit_out(found.visit),
         detected=DetectionOut(
             arrival=facts.detected_arrival,
             arrival_estimated=facts.detected_arrival_earliest is not None,
             arrival_earliest=facts.detected_arrival_earliest,
             arrival_latest=facts.detected_arrival_latest,
             departure=facts.detected_departure,
-            arrival_evidence=_evidence(arrival_ev),
-            departure_evidence=_evidence(departure_ev),
+            arrival_evidence=_evidence(found.arrival_evidence),
+            departure_evidence=_evidence(found.departure_evidence),
         ),
         changes=[
             ChangeOut(
@@ -498,48 +470,20 @@ def visit_history(visit_id: VisitId, db: Db, clock: ClockDep, caller: Viewer) ->
                 departure=c.departure,
                 patients_seen=c.patients_seen,
                 public_message=c.public_message,
+                consultations=ConsultationsBody.of(c.consultations),
             )
-            for c in changes
+            for c in found.changes
         ],
     )
 
 
-class FiguresOut(BaseModel):
-    group: str
-    visits: int
-    held: int
-    early: int
-    on_time: int
-    late: int
-    missed: int
-    cancelled: int
-    pending: int
-    on_time_rate: Ratio | None = Field(description="on time / (held + missed)")
-    mean_delay_min: Minutes | None
-    p90_delay_min: Minutes | None
-
-
-class ReportOut(BaseModel):
-    first: date = Field(serialization_alias="from")
-    last: date = Field(serialization_alias="to")
-    group_by: str
-    groups: list[FiguresOut]
-    total: FiguresOut
-
-
-def _figures_out(f: PunctualityFigures) -> FiguresOut:
-    data = asdict(f)
-    for key in ("on_time_rate", "mean_delay_min", "p90_delay_min"):
-        if data[key] is not None:
-            data[key] = round(data[key], 3 if key == "on_time_rate" else 1)
-    return FiguresOut(**data)
-
-
-@router.get("/reports/punctuality", response_model=ReportOut, response_model_by_alias=True)
+@router.get(
+    "/reports/punctuality", response_model=PunctualityReportOut, response_model_by_alias=True
+)
 def punctuality_report(
     *,
     request: Request,
-    db: Db,
+    store: StoreDep,
     clock: ClockDep,
     caller: Viewer,
     first: Annotated[Day, Query(alias="from", description="first local date")],
@@ -553,61 +497,26 @@ def punctuality_report(
     """On-time rate, mean and 90th-percentile delay, missed and cancelled visits, grouped
     by vehicle, stop, weekday, day, ISO week or month, in JSON or CSV."""
     checked_period(first, last)
-    _check_vehicle(db, caller, vehicle)
-    rows = [r for r in db.visits_between(first, last, vehicle) if caller.sees(r.operator)]
-    # The visits every report counts (due ones), by the one rule the reports share.
-    now = clock.now()
-    results = [v.result for v in counted_visits(rows, db.changes(r.id for r in rows), now)]
-    groups = [_figures_out(f) for f in punctuality_figures(results, group_by)]
-    total = _figures_out(figures("all", results))
+    report = service.punctuality(
+        store,
+        caller,
+        first=first,
+        last=last,
+        group_by=group_by,
+        vehicle=vehicle,
+        now=clock.now(),
+    )
     wants_csv = format == "csv" or (
         format is None and "text/csv" in request.headers.get("accept", "")
     )
     if wants_csv:
-        out = io.StringIO()
-        names = [f.name for f in fields(PunctualityFigures)]
-        writer = csv.DictWriter(out, fieldnames=names, lineterminator="\r\n")
-        writer.writeheader()
-        for g in [*groups, total]:
-            writer.writerow({k: "" if v is None else v for k, v in g.model_dump().items()})
         filename = f"punctuality-{first}-{last}-by-{group_by}.csv"
         return Response(
-            out.getvalue(),
+            punctuality_csv(report),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{filename}"'},
         )
-    return ReportOut(first=first, last=last, group_by=group_by, groups=groups, total=total)
-
-
-class HorizonOut(BaseModel):
-    bucket: str = Field(description="minutes from the prediction to the arrival")
-    predictions: int
-    eta_p50_s: float | None = Field(description="median absolute error of the ETA, seconds")
-    eta_p90_s: float | None
-    timetable_p50_s: float | None = Field(description="the same for the timetable")
-    timetable_p90_s: float | None
-
-
-class EtaAccuracyOut(BaseModel):
-    first: date = Field(serialization_alias="from")
-    last: date = Field(serialization_alias="to")
-    rank: int | None = Field(description="1 = the next visit; null = every rank")
-    horizons: list[HorizonOut]
-
-
-def _seconds(value: float | None) -> float | None:
-    return None if value is None else float(round(value))
-
-
-def _horizon_out(a: HorizonAccuracy) -> HorizonOut:
-    return HorizonOut(
-        bucket=a.bucket,
-        predictions=a.predictions,
-        eta_p50_s=_seconds(a.eta_p50_s),
-        eta_p90_s=_seconds(a.eta_p90_s),
-        timetable_p50_s=_seconds(a.timetable_p50_s),
-        timetable_p90_s=_seconds(a.timetable_p90_s),
-    )
+    return report
 
 
 @router.get(
@@ -617,7 +526,7 @@ def _horizon_out(a: HorizonAccuracy) -> HorizonOut:
 )
 def eta_accuracy_report(
     *,
-    db: Db,
+    store: StoreDep,
     caller: Viewer,
     first: Annotated[Day, Query(alias="from", description="first local date")],
     last: Annotated[Day, Query(alias="to", description="last local date, included")],
@@ -628,11 +537,4 @@ def eta_accuracy_report(
     30-60, > 60 min before the arrival), beside the timetable's error at the same
     instants: median and 90th percentile, in seconds."""
     checked_period(first, last)
-    _check_vehicle(db, caller, vehicle)
-    outcomes = [
-        o
-        for operator, o in db.prediction_outcomes_of_days(first, last, vehicle)
-        if caller.sees(operator)
-    ]
-    horizons = [_horizon_out(a) for a in accuracy_by_horizon(outcomes, rank)]
-    return EtaAccuracyOut(first=first, last=last, rank=rank, horizons=horizons)
+    return service.eta_accuracy(store, caller, first=first, last=last, vehicle=vehicle, rank=rank)

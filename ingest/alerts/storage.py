@@ -284,16 +284,15 @@ def list_alerts(
         return [_record(r) for r in conn.execute(query)]
 
 
-def get_alert(engine: Engine, alert_id: int) -> AlertRecord | None:
-    with engine.connect() as conn:
-        row = conn.execute(_with_operator().where(alerts.c.id == alert_id)).first()
+def get_alert(conn: Connection, alert_id: int) -> AlertRecord | None:
+    row = conn.execute(_with_operator().where(alerts.c.id == alert_id)).first()
     return None if row is None else _record(row)
 
 
 def acknowledge_alert(
-    engine: Engine, alert_id: int, who: str, when: datetime, comment: str | None
+    conn: Connection, alert_id: int, who: str, when: datetime, comment: str | None
 ) -> AckOutcome:
-    return acknowledge(engine, alerts, alert_id, who=who, when=when, comment=comment)
+    return acknowledge(conn, alerts, alert_id, who=who, when=when, comment=comment)
 
 
 # --- notifications ---------------------------------------------------------------------

@@ -294,10 +294,8 @@ def list_alarms(
         return [_record(r) for r in conn.execute(query)]
 
 
-def alarm(engine: Engine, alarm_id: int) -> FridgeAlarmRecord | None:
-    query = _with_operator().where(fridge_alarms.c.id == alarm_id)
-    with engine.connect() as conn:
-        row = conn.execute(query).first()
+def alarm(conn: Connection, alarm_id: int) -> FridgeAlarmRecord | None:
+    row = conn.execute(_with_operator().where(fridge_alarms.c.id == alarm_id)).first()
     return None if row is None else _record(row)
 
 
@@ -313,9 +311,9 @@ def stored_alarms(conn: Connection, vehicle: str, since: datetime) -> list[Store
 
 
 def acknowledge_alarm(
-    engine: Engine, alarm_id: int, who: str, when: datetime, comment: str | None
+    conn: Connection, alarm_id: int, who: str, when: datetime, comment: str | None
 ) -> AckOutcome:
-    return acknowledge(engine, fridge_alarms, alarm_id, who=who, when=when, comment=comment)
+    return acknowledge(conn, fridge_alarms, alarm_id, who=who, when=when, comment=comment)
 
 
 # --- daily records ---------------------------------------------------------------------

@@ -22,7 +22,8 @@ from datetime import datetime
 from ingest.footprint.avoided import VisitAttendance
 from ingest.punctuality.kpis import VisitResult, figures
 from ingest.punctuality.ledger import CoordinatorChange, VisitState, visit_state
-from ingest.punctuality.storage import PunctualityStore, VisitRow
+from ingest.punctuality.storage import PunctualityStore
+from ingest.punctuality.visit_rows import VisitRow
 from ingest.store import Store
 from ingest.visit_figures import PunctualitySummary, VisitCounts
 from protocol.clock import Clock, SystemClock

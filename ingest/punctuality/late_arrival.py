@@ -20,7 +20,8 @@ from typing import Final
 
 from ingest.alerts.rules import AlertKind, Condition
 from ingest.punctuality.ledger import VisitState, visit_state
-from ingest.punctuality.storage import PunctualityStore, VisitRow
+from ingest.punctuality.storage import PunctualityStore
+from ingest.punctuality.visit_rows import VisitRow
 from ingest.store import Store
 
 LATE_ARRIVAL: Final[AlertKind] = "late_arrival"

@@ -34,6 +34,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from ingest.follow_up.consultations import Consultations
 from ingest.punctuality.classification import (
     Punctuality,
     PunctualityThresholds,
@@ -104,6 +105,8 @@ class CoordinatorChange:
     # What the public sees next to the visit (a cancellation's or a delay's message);
     # "" withdraws the one shown. Never the internal ``reason``.
     public_message: str | None = None
+    # With an attendance: the consultations by profile, the kind of day and the team.
+    consultations: Consultations | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,7 @@ class VisitState:
     arrival_latest: datetime | None = None
     possible_statuses: tuple[Punctuality, ...] = ()
     public_message: str | None = None
+    consultations: Consultations | None = None
 
     @property
     def arrival_estimated(self) -> bool:
@@ -213,6 +217,7 @@ def visit_state(
         cancelled_by=cancelled.who if cancelled and not facts.timetable_cancelled_reason else None,
         patients_seen=attendance.patients_seen if attendance else None,
         patients_seen_by=attendance.who if attendance else None,
+        consultations=attendance.consultations if attendance else None,
         arrival_earliest=earliest,
         arrival_latest=latest,
         possible_statuses=possible,
@@ -338,4 +343,11 @@ def _checked_attendance(
             "the time the bus arrived before the patients seen",
             conflict=True,
         )
-    return CoordinatorChange("attendance", change.who, change.at, patients_seen=count, note=note)
+    return CoordinatorChange(
+        "attendance",
+        change.who,
+        change.at,
+        patients_seen=count,
+        note=note,
+        consultations=change.consultations,
+    )

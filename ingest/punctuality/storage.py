@@ -8,15 +8,14 @@ and may be re-derived; ``visit_changes`` is what people said and is only ever ap
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from ingest.punctuality import visit_rows
 from ingest.punctuality.classification import (
     PunctualityReport,
     PunctualityThresholds,
@@ -25,19 +24,17 @@ from ingest.punctuality.classification import (
 )
 from ingest.punctuality.detector import Evidence, Fix, StopArrival, StopDeparture, StopEvent
 from ingest.punctuality.eta import (
-    EtaSource,
-    EtaState,
     HorizonAccuracy,
     Prediction,
     PredictionOutcome,
     accuracy_by_horizon,
 )
-from ingest.punctuality.ledger import ChangeKind, CoordinatorChange, VisitFacts, visit_state
-from ingest.punctuality.points import visit_line
+from ingest.punctuality.ledger import CoordinatorChange
 from ingest.punctuality.schedule import Visit
+from ingest.punctuality.visit_rows import UnscheduledStop, VisitRow
 from ingest.sql_dialects import insert_or_skip
 from ingest.store import Store, queue_points
-from ingest.tables.intake import gps_samples, stops, vehicles
+from ingest.tables.intake import gps_samples, vehicles
 from ingest.tables.punctuality import (
     eta_predictions,
     stop_events,
@@ -56,43 +53,6 @@ PREDICTION_REPUBLISH = timedelta(minutes=5)
 PREDICTION_NEAR = timedelta(minutes=30)
 # The ETAs' accuracy is served over the arrivals of this last stretch.
 ACCURACY_WINDOW = timedelta(days=30)
-
-
-@dataclass(frozen=True)
-class VisitRow:
-    """A materialised visit with what the ingest derived about it."""
-
-    id: str
-    vehicle: str
-    operator: str
-    stop: str
-    stop_name: str
-    day: date
-    origin: str
-    changed: bool
-    facts: VisitFacts
-    eta: datetime | None
-    eta_from: datetime | None
-    eta_distance_m: float | None
-    # The stop's distance to the nearest surgery, as the fleet file last loaded says.
-    nearest_surgery_km: float | None = None
-    eta_state: EtaState | None = None
-    eta_earliest: datetime | None = None
-    eta_latest: datetime | None = None
-    eta_source: EtaSource | None = None
-
-
-@dataclass(frozen=True)
-class UnscheduledStop:
-    vehicle: str
-    operator: str
-    day: date
-    stop: str
-    stop_name: str
-    arrival: datetime
-    departure: datetime | None
-    arrival_earliest: datetime | None = None
-    arrival_latest: datetime | None = None
 
 
 def _event_row(event: StopEvent, day: date) -> dict[str, Any]:
@@ -125,35 +85,47 @@ def _event_of(row: Any) -> StopEvent:
     return StopDeparture(m["vehicle"], m["stop"], m["t"], evidence)
 
 
-def _change_of(row: Any) -> CoordinatorChange:
-    kind: ChangeKind = row.kind
-    return CoordinatorChange(
-        kind,
-        row.who,
-        row.at,
-        row.reason,
-        row.arrival,
-        row.departure,
-        row.patients_seen,
-        row.note,
-        public_message=row.public_message,
+def evidence(conn: Connection, vehicle: str, kind: str, t: datetime) -> Evidence | None:
+    """What made the detector decide the vehicle's ``kind`` event at ``t``."""
+    c = stop_events.c
+    query = sa.select(stop_events).where(c.vehicle == vehicle, c.kind == kind, c.t == t)
+    row = conn.execute(query).first()
+    return _event_of(row).evidence if row is not None else None
+
+
+def prediction_outcomes_of_days(
+    conn: Connection, first: date, last: date, vehicle: str | None = None
+) -> list[tuple[str, PredictionOutcome]]:
+    """(operator, outcome) of the published predictions of the visits of ``first`` to
+    ``last`` (local dates) that the bus arrived at."""
+    e, v = eta_predictions.c, visits.c
+    query = (
+        sa.select(
+            vehicles.c.operator,
+            e.rank,
+            e.made_at,
+            e.predicted_arrival,
+            e.scheduled_arrival,
+            e.arrival,
+        )
+        .select_from(
+            eta_predictions.join(visits, v.id == e.visit_id).join(
+                vehicles, vehicles.c.id == v.vehicle
+            )
+        )
+        .where(v.day >= first, v.day <= last, e.arrival.is_not(None))
     )
-
-
-def _changes(conn: Connection, visit_ids: Iterable[str]) -> dict[str, list[CoordinatorChange]]:
-    ids = list(visit_ids)
-    found: dict[str, list[CoordinatorChange]] = defaultdict(list)
-    c = visit_changes.c
-    # Chunked: an IN list of a few hundred ids stays within every driver's limits.
-    for i in range(0, len(ids), 500):
-        query = sa.select(visit_changes).where(c.visit_id.in_(ids[i : i + 500]))
-        for r in conn.execute(query.order_by(c.id)):
-            found[r.visit_id].append(_change_of(r))
-    return dict(found)
-
-
-def _visit_line(row: VisitRow, changes: Sequence[CoordinatorChange], as_of: datetime) -> str:
-    return visit_line(row.vehicle, row.stop, row.facts, visit_state(row.facts, changes, as_of))
+    if vehicle is not None:
+        query = query.where(v.vehicle == vehicle)
+    return [
+        (
+            r.operator,
+            PredictionOutcome(
+                r.rank, r.made_at, r.predicted_arrival, r.scheduled_arrival, r.arrival
+            ),
+        )
+        for r in conn.execute(query)
+    ]
 
 
 class PunctualityStore:
@@ -374,11 +346,8 @@ class PunctualityStore:
             return [(r.vehicle, r.day) for r in conn.execute(query)]
 
     def evidence(self, vehicle: str, kind: str, t: datetime) -> Evidence | None:
-        c = stop_events.c
-        query = sa.select(stop_events).where(c.vehicle == vehicle, c.kind == kind, c.t == t)
         with self.engine.connect() as conn:
-            row = conn.execute(query).first()
-        return _event_of(row).evidence if row is not None else None
+            return evidence(conn, vehicle, kind, t)
 
     # --- outcomes -------------------------------------------------------------------------
 
@@ -432,12 +401,14 @@ class PunctualityStore:
                 )
             if self.timeseries and report.outcomes:
                 ids = [o.visit.id for o in report.outcomes]
-                rows = conn.execute(self._visit_query().where(c.id.in_(ids))).all()
-                said = _changes(conn, ids)
+                rows = conn.execute(visit_rows.visit_query().where(c.id.in_(ids))).all()
+                said = visit_rows.changes(conn, ids)
                 queue_points(
                     conn,
                     [
-                        _visit_line(self._visit_row(r), said.get(r.id, []), known_until)
+                        visit_rows.visit_point(
+                            visit_rows.visit_row(r), said.get(r.id, []), known_until
+                        )
                         for r in rows
                     ],
                 )
@@ -599,37 +570,8 @@ class PunctualityStore:
     def prediction_outcomes_of_days(
         self, first: date, last: date, vehicle: str | None = None
     ) -> list[tuple[str, PredictionOutcome]]:
-        """(operator, outcome) of the published predictions of the visits of ``first`` to
-        ``last`` (local dates) that the bus arrived at."""
-        e, v = eta_predictions.c, visits.c
-        query = (
-            sa.select(
-                vehicles.c.operator,
-                e.rank,
-                e.made_at,
-                e.predicted_arrival,
-                e.scheduled_arrival,
-                e.arrival,
-            )
-            .select_from(
-                eta_predictions.join(visits, v.id == e.visit_id).join(
-                    vehicles, vehicles.c.id == v.vehicle
-                )
-            )
-            .where(v.day >= first, v.day <= last, e.arrival.is_not(None))
-        )
-        if vehicle is not None:
-            query = query.where(v.vehicle == vehicle)
         with self.engine.connect() as conn:
-            return [
-                (
-                    r.operator,
-                    PredictionOutcome(
-                        r.rank, r.made_at, r.predicted_arrival, r.scheduled_arrival, r.arrival
-                    ),
-                )
-                for r in conn.execute(query)
-            ]
+            return prediction_outcomes_of_days(conn, first, last, vehicle)
 
     def recent_accuracy(
         self, now: datetime, over: timedelta = ACCURACY_WINDOW
@@ -657,163 +599,43 @@ class PunctualityStore:
         return stays_from_events(events)
 
     # --- reading for coordinators ---------------------------------------------------------
+    # A coordinator's command runs through :mod:`ingest.punctuality.visit_rows` inside the
+    # caller's transaction; these read in one of their own.
 
     def operator_of(self, vehicle: str) -> str | None:
-        query = sa.select(vehicles.c.operator).where(vehicles.c.id == vehicle)
         with self.engine.connect() as conn:
-            operator: str | None = conn.execute(query).scalar_one_or_none()
-        return operator
-
-    def _visit_query(self) -> sa.Select[Any]:
-        return sa.select(
-            visits,
-            vehicles.c.operator,
-            stops.c.name.label("stop_name"),
-            stops.c.nearest_surgery_km,
-        ).select_from(
-            visits.join(vehicles, vehicles.c.id == visits.c.vehicle).outerjoin(
-                stops, stops.c.id == visits.c.stop
-            )
-        )
-
-    @staticmethod
-    def _visit_row(r: Any) -> VisitRow:
-        facts = VisitFacts(
-            visit_id=r.id,
-            scheduled_arrival=r.scheduled_arrival,
-            scheduled_departure=r.scheduled_departure,
-            closes_at=r.closes_at,
-            on_time_from=timedelta(seconds=r.on_time_from_s),
-            on_time_until=timedelta(seconds=r.on_time_until_s),
-            timetable_cancelled_reason=r.cancelled_reason,
-            detected_arrival=r.detected_arrival,
-            detected_departure=r.detected_departure,
-            detected_arrival_earliest=r.detected_arrival_earliest,
-            detected_arrival_latest=r.detected_arrival_latest,
-            opens_at=r.opens_at,
-        )
-        return VisitRow(
-            id=r.id,
-            vehicle=r.vehicle,
-            operator=r.operator,
-            stop=r.stop,
-            stop_name=r.stop_name or r.stop,
-            day=r.day,
-            origin=r.origin,
-            changed=r.changed,
-            facts=facts,
-            eta=r.eta,
-            eta_from=r.eta_from,
-            eta_distance_m=r.eta_distance_m,
-            nearest_surgery_km=r.nearest_surgery_km,
-            eta_state=r.eta_state,
-            eta_earliest=r.eta_earliest,
-            eta_latest=r.eta_latest,
-            eta_source=r.eta_source,
-        )
+            return visit_rows.operator_of(conn, vehicle)
 
     def visit(self, visit_id: str) -> VisitRow | None:
         with self.engine.connect() as conn:
-            row = conn.execute(self._visit_query().where(visits.c.id == visit_id)).first()
-        return self._visit_row(row) if row is not None else None
+            return visit_rows.visit(conn, visit_id)
 
     def visits_between(self, first: date, last: date, vehicle: str | None = None) -> list[VisitRow]:
-        c = visits.c
-        query = self._visit_query().where(c.day >= first, c.day <= last)
-        if vehicle is not None:
-            query = query.where(c.vehicle == vehicle)
         with self.engine.connect() as conn:
-            rows = conn.execute(query.order_by(c.day, c.scheduled_arrival, c.vehicle, c.id))
-            return [self._visit_row(r) for r in rows]
+            return visit_rows.visits_between(conn, first, last, vehicle)
 
     def visits_arriving_between(
         self, vehicle: str, start: datetime, end: datetime
     ) -> list[VisitRow]:
         """The vehicle's visits scheduled to arrive in ``[start, end)`` (UTC)."""
-        c = visits.c
-        query = self._visit_query().where(
-            c.vehicle == vehicle, c.scheduled_arrival >= start, c.scheduled_arrival < end
-        )
         with self.engine.connect() as conn:
-            rows = conn.execute(query.order_by(c.scheduled_arrival, c.id))
-            return [self._visit_row(r) for r in rows]
+            return visit_rows.visits_arriving_between(conn, vehicle, start, end)
 
     def changes(self, visit_ids: Iterable[str]) -> dict[str, list[CoordinatorChange]]:
         with self.engine.connect() as conn:
-            return _changes(conn, visit_ids)
+            return visit_rows.changes(conn, visit_ids)
 
     def record_change(
         self,
         visit_id: str,
         decide: Callable[[VisitRow, list[CoordinatorChange]], CoordinatorChange],
     ) -> CoordinatorChange | None:
-        """Append the change ``decide`` returns from the visit and its changes so far, in
-        one transaction with the visit's row locked (PostgreSQL) so that two coordinators
-        cannot both cancel it; None if there is no such visit. ``decide`` raises to refuse,
-        or returns one of the changes so far to record nothing (an idempotent repeat)."""
-        c = visit_changes.c
+        """:func:`visit_rows.record_change` in a transaction of its own."""
         with self.engine.begin() as conn:
-            query = self._visit_query().where(visits.c.id == visit_id)
-            if conn.dialect.name == "postgresql":
-                query = query.with_for_update(of=visits)
-            row = conn.execute(query).first()
-            if row is None:
-                return None
-            so_far = [
-                _change_of(r)
-                for r in conn.execute(
-                    sa.select(visit_changes).where(c.visit_id == visit_id).order_by(c.id)
-                )
-            ]
-            visit = self._visit_row(row)
-            change = decide(visit, so_far)
-            if any(change is earlier for earlier in so_far):
-                return change
-            conn.execute(
-                visit_changes.insert().values(
-                    visit_id=visit_id,
-                    kind=change.kind,
-                    who=change.who,
-                    at=change.at,
-                    reason=change.reason,
-                    arrival=change.arrival,
-                    departure=change.departure,
-                    patients_seen=change.patients_seen,
-                    note=change.note,
-                    public_message=change.public_message,
-                )
-            )
-            if self.timeseries:
-                queue_points(conn, [_visit_line(visit, [*so_far, change], change.at)])
-        return change
+            return visit_rows.record_change(conn, visit_id, decide, timeseries=self.timeseries)
 
     def unscheduled(
         self, first: date, last: date, vehicle: str | None = None
     ) -> list[UnscheduledStop]:
-        u = unscheduled_stops.c
-        query = (
-            sa.select(unscheduled_stops, vehicles.c.operator, stops.c.name.label("stop_name"))
-            .select_from(
-                unscheduled_stops.join(vehicles, vehicles.c.id == u.vehicle).outerjoin(
-                    stops, stops.c.id == u.stop
-                )
-            )
-            .where(u.day >= first, u.day <= last)
-        )
-        if vehicle is not None:
-            query = query.where(u.vehicle == vehicle)
         with self.engine.connect() as conn:
-            return [
-                UnscheduledStop(
-                    r.vehicle,
-                    r.operator,
-                    r.day,
-                    r.stop,
-                    r.stop_name or r.stop,
-                    r.arrival,
-                    r.departure,
-                    r.arrival_earliest,
-                    r.arrival_latest,
-                )
-                for r in conn.execute(query.order_by(u.arrival, u.vehicle))
-            ]
+            return visit_rows.unscheduled(conn, first, last, vehicle)

@@ -14,7 +14,8 @@ from datetime import date, datetime, timedelta
 from typing import Literal
 
 from ingest.punctuality.ledger import CoordinatorChange, visit_state
-from ingest.punctuality.storage import PunctualityStore, VisitRow
+from ingest.punctuality.storage import PunctualityStore
+from ingest.punctuality.visit_rows import VisitRow
 from ingest.store import Store
 
 PublicStatus = Literal["planned", "on_the_way", "on_site", "left", "cancelled", "not_held"]

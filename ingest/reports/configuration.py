@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
 
 from ingest.alerts.notify_settings import NotificationSettings
+from ingest.follow_up.consultations import FollowUpSettings
 from ingest.footprint.avoided import CarTripFactor
 from ingest.footprint.emissions import FactorSet
 from ingest.footprint.energy import IdlingConfig
@@ -61,6 +62,13 @@ class ReportConfiguration(BaseModel):
     recorded_at: dt.datetime
     # Operators' names by id, for what the public sees.
     operators: dict[str, str] = Field(default_factory=dict)
+    # Each operator's patient profiles, specialities and professionals' ids.
+    follow_up: dict[str, FollowUpSettings] = Field(default_factory=dict)
+    # The day each vehicle's service began (the three-year evaluation counts from it).
+    service_start: dict[str, dt.date] = Field(default_factory=dict)
+
+    def follow_up_of(self, operator: str) -> FollowUpSettings:
+        return self.follow_up.get(operator) or FollowUpSettings()
 
 
 def record_configuration(store: Store, configuration: ReportConfiguration) -> None:

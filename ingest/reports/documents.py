@@ -12,7 +12,7 @@ from ingest.footprint import storage as footprint_storage
 from ingest.footprint.emissions import FactorSetMismatchError
 from ingest.footprint.energy import TRACTION_CARRIER, Carrier
 from ingest.local_days import LocalDay
-from ingest.reports.coldchain import filled_days
+from ingest.reports.coldchain import ColdChainReport, coldchain_report, filled_days
 from ingest.reports.configuration import ReportConfiguration
 from ingest.reports.footprint import FootprintReport, footprint_report
 from ingest.reports.funder import FunderReport, funder_report
@@ -119,4 +119,35 @@ def funder_of(
         counts=visits.counts(v.id, lo, hi),
         patients_seen=None if attendance is None else sum(a.patients_seen for a in attendance),
         punctuality=visits.punctuality(v.id, lo, hi),
+    )
+
+
+def coldchain_of(
+    *,
+    store: Store,
+    vehicle: str,
+    operator: str,
+    label: str,
+    start: date,
+    end: date,
+    zone: ZoneInfo,
+    rules: FridgeRules,
+    now: datetime,
+) -> ColdChainReport:
+    """The fridge's days from ``start`` to ``end`` and every alarm touching them: the same
+    report for the API, its CSV and PDF, and the monthly sheet mailed."""
+    lo, hi = bounds(start, end, zone)
+    return coldchain_report(
+        vehicle=vehicle,
+        operator=operator,
+        label=label,
+        start=start,
+        end=end,
+        zone=zone,
+        rules=rules,
+        stored_days=coldchain_storage.days(store.engine, vehicle, start, end),
+        alarms=coldchain_storage.list_alarms(
+            store.engine, vehicle_ids=[vehicle], start=lo, end=hi, limit=100_000
+        ),
+        now=now,
     )

@@ -19,13 +19,12 @@ import sqlalchemy as sa
 
 from ingest.alerts import storage
 from ingest.alerts.notify_settings import NotificationSettings, ReportSchedule
-from ingest.coldchain import storage as coldchain_storage
-from ingest.local_days import LocalDay
-from ingest.reports.coldchain import ColdChainReport, coldchain_report
+from ingest.local_days import MONTHS_FR
+from ingest.reports.coldchain import ColdChainReport
 from ingest.reports.configuration import load_configuration
-from ingest.reports.documents import ReportUnavailableError, funder_of
+from ingest.reports.documents import ReportUnavailableError, coldchain_of, funder_of
 from ingest.reports.funder import FunderReport
-from ingest.reports.pdf import MONTHS_FR, coldchain_pdf, funder_pdf, number
+from ingest.reports.pdf import coldchain_pdf, funder_pdf, number
 from ingest.store import Store
 from ingest.tables.intake import vehicles
 from ingest.visit_figures import NoVisitFigures, VisitFigures
@@ -178,8 +177,8 @@ class ReportMailer:
         if row is None or rules is None:
             log.warning("report for %s: vehicle or its fridge rules unknown", vehicle)
             return 0
-        lo, hi = LocalDay.of(start, zone).start, LocalDay.of(end, zone).end
-        report = coldchain_report(
+        report = coldchain_of(
+            store=self._store,
             vehicle=vehicle,
             operator=row.operator,
             label=row.label,
@@ -187,10 +186,6 @@ class ReportMailer:
             end=end,
             zone=zone,
             rules=rules,
-            stored_days=coldchain_storage.days(engine, vehicle, start, end),
-            alarms=coldchain_storage.list_alarms(
-                engine, vehicle_ids=[vehicle], start=lo, end=hi, limit=100_000
-            ),
             now=now,
         )
         pdf = coldchain_pdf(report, now)

@@ -22,7 +22,9 @@ from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from ingest.local_days import MONTHS_FR
 from ingest.reports.coldchain import ColdChainReport
+from ingest.reports.follow_up import FollowUpReport
 from ingest.reports.funder import FunderReport
 
 STATUS_FR: Final = {
@@ -33,20 +35,6 @@ STATUS_FR: Final = {
     "alarm": "alarme",
 }
 ALARM_FR: Final = {"heat": "chaleur", "freeze": "gel", "early_warning": "alerte précoce"}
-MONTHS_FR: Final = (
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-)
 
 
 def number(x: float | None, digits: int = 1) -> str:
@@ -290,3 +278,87 @@ def funder_pdf(report: FunderReport, generated_at: datetime) -> bytes:
         story.extend(_p(f"• {n}") for n in report.notes)
     story.extend([Spacer(1, 5 * mm), _p(f"Édité le {local_fr(generated_at, zone)}.")])
     return _build(story, f"Rapport annuel {report.year} {report.vehicle}")
+
+
+def follow_up_pdf(report: FollowUpReport, generated_at: datetime) -> bytes:
+    zone = ZoneInfo(report.funder[0].timezone if report.funder else "Europe/Paris")
+    labels = {p.id: p.label for p in report.profiles}
+    c = report.consultations
+    summary = [
+        ["Indicateur", "Valeur"],
+        ["Patients reçus (saisis sur les passages)", str(c.patients_seen)],
+        ["Consultations importées (avant le système)", str(c.imported)],
+        *([f"  {labels.get(pid, pid)}", str(n)] for pid, n in c.by_profile.items()),
+        ["  sans répartition par profil", str(c.not_by_profile)],
+        ["Consultations demandées par le SAS", str(c.sas_referred)],
+        ["Patients orientés vers la CPAM", str(c.cpam_directed)],
+        ["Passages tenus", str(c.visits_held)],
+        [
+            "Continuité des soins (même médecin à l'arrêt)",
+            "–"
+            if report.continuity.share is None
+            else f"{number(report.continuity.share * 100)} %",
+        ],
+    ]
+    profile_ids = list(c.by_profile)
+    # Profiles' labels are long: wrapped in their columns so that the table fits the page.
+    profile_mm = (186 - 30 - 18) / max(len(profile_ids), 1)
+    months = [
+        ["Mois", *(_p(labels.get(pid, pid)) for pid in profile_ids), "Importé"],
+        *(
+            [
+                f"{MONTHS_FR[int(m.month[5:]) - 1]} {m.month[:4]}",
+                *(str(m.by_profile.get(pid, 0)) for pid in profile_ids),
+                "oui" if m.imported else "non",
+            ]
+            for m in report.by_month
+        ),
+    ]
+    stops = [
+        ["Commune", "Passages tenus", "Patients reçus"],
+        *([s.name, str(s.visits_held), str(s.patients_seen)] for s in report.by_stop),
+    ]
+    offerings = [
+        ["Type de journée", "Passages tenus", "Patients reçus"],
+        *([o.label, str(o.visits_held), str(o.patients_seen)] for o in report.by_offering),
+    ]
+    years = [
+        ["Année", "Patients reçus", "Importées", "Année complète"],
+        *(
+            [str(y.year), str(y.patients_seen), str(y.imported), "oui" if y.complete else "non"]
+            for y in report.three_years.years
+        ),
+    ]
+    vehicles = [
+        ["Bus", "Distance", "CO2e (puits à la roue)", "Jours de froid conformes", "À l'heure"],
+        *(
+            [
+                f.vehicle,
+                f"{number(f.distance_km)} km",
+                f"{number(f.co2e.wtw_kgco2e)} kg",
+                f"{f.coldchain.days.in_range} / {f.coldchain.days.days}",
+                "–" if f.punctuality is None else str(f.punctuality.on_time),
+            ]
+            for f in report.funder
+        ),
+    ]
+    story: list[Any] = [
+        _p(f"Bilan annuel {report.year} – {report.operator_name}", "Title"),
+        _p(f"Bus : {', '.join(report.vehicles)}. Décomptes anonymes, aucune donnée de patient."),
+        Spacer(1, 4 * mm),
+        _table(summary, widths=[120 * mm, 50 * mm]),
+    ]
+    month_widths = [30 * mm, *([profile_mm * mm] * len(profile_ids)), 18 * mm]
+    for title, rows, widths in (
+        ("Consultations par mois et par profil", months, month_widths),
+        ("Par commune", stops, None),
+        ("Par type de journée", offerings, None),
+        ("Vue sur trois ans", years, None),
+        ("Par bus : distance, émissions, chaîne du froid, ponctualité", vehicles, None),
+    ):
+        story.extend([Spacer(1, 4 * mm), _p(title, "Heading2"), _table(rows, widths)])
+    if report.notes:
+        story.extend([Spacer(1, 4 * mm), _p("Remarques", "Heading2")])
+        story.extend(_p(f"• {n}") for n in report.notes)
+    story.extend([Spacer(1, 5 * mm), _p(f"Édité le {local_fr(generated_at, zone)}.")])
+    return _build(story, f"Bilan annuel {report.year} {report.operator}")

@@ -91,7 +91,23 @@ visit_changes = sa.Table(
     sa.Column("note", sa.Text),
     # What the public sees of a cancellation or a delay ("" withdraws it).
     sa.Column("public_message", sa.Text),
+    # With an attendance: consultations by profile, referrals, the kind of day and the
+    # team's ids, as JSON (counts only, never who the patients were).
+    sa.Column("consultations", sa.Text),
     sa.Index("ix_visit_changes_visit", "visit_id", "id"),
+)
+
+# Monthly consultations by profile from before the system, imported from the operator's
+# figures so that the three-year evaluation is complete.
+imported_consultations = sa.Table(
+    "imported_consultations",
+    metadata,
+    sa.Column("vehicle", sa.String(64), primary_key=True),
+    sa.Column("month", sa.Date, primary_key=True),
+    sa.Column("profile", sa.String(40), primary_key=True),
+    sa.Column("consultations", sa.Integer, nullable=False),
+    sa.Column("imported_at", UtcDateTime, nullable=False),
+    sa.Column("source", sa.String(200), nullable=False),
 )
 
 

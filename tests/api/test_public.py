@@ -264,7 +264,16 @@ def test_no_public_response_carries_anything_staff_only(world: Public) -> None:
     vesly = next(v for v in db.visits_between(MONDAY, MONDAY) if v.stop == "vesly")
     seen = httpx.post(
         f"{world.url}/api/v1/visits/{vesly.id}/attendance",
-        json={"patients_seen": 12, "note": "note interne de l'équipe"},
+        json={
+            "patients_seen": 12,
+            "note": "note interne de l'équipe",
+            "consultations": {
+                "by_profile": {"ald-sans-mt": 5, "avec-mt": 7},
+                "sas_referred": 3,
+                "offering": "dermatologie",
+                "professionals": ["med-02"],
+            },
+        },
         headers=COORDINATOR,
     )
     assert seen.status_code == 200, seen.text
@@ -279,6 +288,11 @@ def test_no_public_response_carries_anything_staff_only(world: Public) -> None:
         "fridge",
         "battery",
         "patients",
+        "ald-sans-mt",
+        "sans médecin traitant",
+        "dermatologie",
+        "med-02",
+        "sas",
     ]
     addresses = [
         "/public/doct-eure",

@@ -42,7 +42,7 @@ THEIRS = {
     ],
 }
 OWN_VEHICLE = {"cpts-caux": "caux-01", "doct-eure": "vexin-01"}
-ROLES = (Role.FLEET_MANAGER, Role.COORDINATOR, Role.ENGINEER)
+ROLES = (Role.FLEET_MANAGER, Role.COORDINATOR, Role.ENGINEER, Role.FUNDER)
 USERS = [
     ApiUser(name=f"{role}@{op}", role=role, operator=op, token_sha256=hash_token(f"{role}-{op}"))
     for op in THEIRS
@@ -79,6 +79,11 @@ def requests_for(operator: str) -> dict[str, list[tuple[str, dict[str, str]]]]:
         "/api/v1/reports/footprint": [("/api/v1/reports/footprint", {**period, "vehicle": v})],
         "/api/v1/reports/coldchain": [("/api/v1/reports/coldchain", {**period, "vehicle": v})],
         "/api/v1/reports/funder": [("/api/v1/reports/funder", {"vehicle": v, "year": "2026"})],
+        "/api/v1/reports/follow-up": [
+            ("/api/v1/reports/follow-up", {"vehicle": v, "year": "2026"}),
+            ("/api/v1/reports/follow-up", {"operator": operator, "year": "2026"}),
+            ("/api/v1/reports/follow-up", {"operator": operator, "year": "2026", "format": "csv"}),
+        ],
         "/api/v1/vehicles/{vehicle_id}/track": [
             (f"/api/v1/vehicles/{v}/track", {"date": "2026-11-16"})
         ],

@@ -67,6 +67,12 @@ TEST_USERS = [
         operator="doct-eure",
         token_sha256=hash_token("eng-eure-token"),
     ),
+    ApiUser(
+        name="funder-eure",
+        role=Role.FUNDER,
+        operator="doct-eure",
+        token_sha256=hash_token("funder-eure-token"),
+    ),
 ]
 
 

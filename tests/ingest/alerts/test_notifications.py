@@ -293,7 +293,8 @@ def test_an_acknowledged_alert_is_not_escalated(store: Store, smtp: SmtpServer) 
     s = settings(smtp, steps=[["pharmacienne"], ["coordination"]], escalate_after_min=15)
     dispatcher = AlertDispatcher(store, s, PARIS, clock)
     assert dispatcher.dispatch() == 1
-    storage.acknowledge_alert(store.engine, alert, "claire", NOW + timedelta(minutes=3), None)
+    with store.engine.begin() as conn:
+        storage.acknowledge_alert(conn, alert, "claire", NOW + timedelta(minutes=3), None)
     clock.set(NOW + timedelta(minutes=30))
     assert dispatcher.dispatch() == 0
 

@@ -88,7 +88,8 @@ def test_late_readings_move_an_alarm_without_losing_its_acknowledgement(
     feed(ingestor, batches("vexin-01", [samples([9.0] * 40 + [5.0], T0 + 10 * MIN)]), received)
     (alarm,) = storage.list_alarms(store.engine, vehicle_ids=["vexin-01"])
     assert alarm.key == f"early_warning@{(T0 + 10 * MIN).isoformat()}"
-    assert storage.acknowledge_alarm(store.engine, alarm.id, "Camille", received, "checked")
+    with store.engine.begin() as conn:
+        assert storage.acknowledge_alarm(conn, alarm.id, "Camille", received, "checked")
     # The outbox of the bus delivers the ten minutes before it, later.
     late = FridgeBatch(vehicle="vexin-01", seq=1, samples=samples([5.0] + [9.0] * 10, T0 - MIN))
     feed(ingestor, [late], received)

@@ -16,8 +16,9 @@ from ingest.pipeline import Ingestor
 from ingest.punctuality.config import PunctualitySettings
 from ingest.punctuality.late_arrival import LateArrivals, alert_subject, late_arrival
 from ingest.punctuality.ledger import CoordinatorChange, VisitFacts, VisitState, visit_state
-from ingest.punctuality.storage import PunctualityStore, VisitRow
+from ingest.punctuality.storage import PunctualityStore
 from ingest.punctuality.tracker import PunctualityTracker
+from ingest.punctuality.visit_rows import VisitRow
 from ingest.settings import DomainSettings
 from ingest.store import Store
 from ingest.validation import Limits
