@@ -243,3 +243,37 @@ def test_ingest_refuses_a_database_the_store_does_not_speak(
     assert result.returncode == 2
     assert "database_url" in result.stderr
     assert "unsupported database 'mysql'" in result.stderr
+
+
+def test_follow_up_import_from_the_command_line(
+    tmp_path: Path, itinerary_file: Path, itinerary: Any
+) -> None:
+    from ingest.domain import IngestDomain
+    from ingest.settings import DomainSettings
+    from ingest.store import Store
+
+    url = f"sqlite:///{tmp_path}/cloud.sqlite"
+    config = tmp_path / "ingest.toml"
+    config.write_text(f'database_url = "{url}"\nitinerary_file = "{itinerary_file}"\n')
+    figures = tmp_path / "bilan-2025.csv"
+    figures.write_text(
+        "vehicule;mois;profil;consultations\nvexin-01;2025-10;avec-mt;20\n"
+        "vexin-01;2025-11;ald-sans-mt;4\n",
+        encoding="utf-8",
+    )
+    # Before the ingest has recorded its settings, nothing is imported, and it says why.
+    assert run("db", "upgrade", "--config", str(config)).returncode == 0
+    early = run("follow-up", "import", "--config", str(config), str(figures))
+    assert early.returncode == 2 and "start it once" in early.stderr
+    store = Store.open(url)
+    store.load_fleet(itinerary)
+    IngestDomain(store, itinerary, DomainSettings())
+    store.close()
+    done = run("follow-up", "import", "--config", str(config), str(figures))
+    assert done.returncode == 0, done.stderr
+    assert "2 line(s) imported, 24 consultations" in done.stdout
+    figures.write_text("vehicule;mois;profil;consultations\nvexin-01;2025-10;x;1\n")
+    refused = run("follow-up", "import", "--config", str(config), str(figures))
+    assert refused.returncode == 2
+    assert "line 2: unknown profile 'x'" in refused.stderr
+    assert "Traceback" not in refused.stderr

@@ -63,3 +63,37 @@ def test_webhook_notifications_queued_before_the_email_and_sms_channels_keep_the
         ("cleared", "webhook", "", None, 0, True),
     ]
     assert routing == 0
+
+
+def test_counts_recorded_before_consultations_by_profile_are_kept_and_back(
+    database_url: str,
+) -> None:
+    """0014 adds consultations by profile to visit changes and the imported months: the
+    changes already there keep their counts, with no profiles; downgrading keeps them too."""
+    engine = sa.create_engine(database_url)
+    try:
+        config = alembic_config(engine)
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0013")
+            connection.exec_driver_sql(
+                "INSERT INTO visit_changes (visit_id, kind, who, at, patients_seen, note) VALUES"
+                " ('vexin-01:2026-11-16:vesly', 'attendance', 'camille',"
+                " '2026-11-16 12:00:00', 14, 'grippe')"
+            )
+            command.upgrade(config, "head")
+            upgraded = connection.exec_driver_sql(
+                "SELECT patients_seen, note, consultations FROM visit_changes"
+            ).one()
+            imported = connection.exec_driver_sql(
+                "SELECT count(*) FROM imported_consultations"
+            ).scalar()
+            command.downgrade(config, "0013")
+            downgraded = connection.exec_driver_sql(
+                "SELECT patients_seen, note FROM visit_changes"
+            ).one()
+    finally:
+        engine.dispose()
+    assert tuple(upgraded) == (14, "grippe", None)
+    assert imported == 0
+    assert tuple(downgraded) == (14, "grippe")
