@@ -19,6 +19,7 @@ from api.scope import (
     local_today,
     visible_vehicle,
 )
+from ingest.follow_up.consultations import FollowUpSettings
 from ingest.reports import documents
 from ingest.reports.coldchain import ColdChainReport, days_csv
 from ingest.reports.configuration import ReportConfiguration
@@ -219,6 +220,15 @@ def follow_up(
     if wants_csv(request, output):
         return csv_response(follow_up_csv(report), f"{name}.csv")
     return report
+
+
+@router.get("/follow-up/settings")
+def follow_up_settings(
+    store: StoreDep, caller: FollowUpReader, configuration: ConfigurationDep
+) -> dict[str, FollowUpSettings]:
+    """Per operator of the caller: the patient profiles a visit's consultations are counted
+    by, the specialities offered beside general practice, and the professionals' ids."""
+    return follow_up_service.settings_of(store, caller, configuration)
 
 
 def pdf_response(body: bytes, filename: str) -> Response:

@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from ingest.follow_up import storage
-from ingest.follow_up.consultations import ImportedMonth
+from ingest.follow_up.consultations import FollowUpSettings, ImportedMonth
 from ingest.punctuality import visit_rows
 from ingest.punctuality.figures import VisitAsItStands, counted_visits
 from ingest.reports import documents
@@ -205,3 +205,12 @@ def _months_with_counts(
         for v in visits
         if v.state.patients_seen is not None and (v.row.vehicle, v.row.day.replace(day=1)) in asked
     }
+
+
+def settings_of(
+    store: Store, viewer: Viewer, configuration: ReportConfiguration
+) -> dict[str, FollowUpSettings]:
+    """Each of the viewer's operators' follow-up settings: what a visit's counts are
+    entered against (profiles, specialities, professionals' ids)."""
+    operators = sorted({v.operator for v in store.vehicles() if viewer.sees(v.operator)})
+    return {op: configuration.follow_up_of(op) for op in operators}

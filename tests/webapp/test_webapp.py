@@ -475,14 +475,32 @@ def test_a_confirmation_on_one_board_appears_on_another(
     )
     with world.api("coord-eure-token") as api:
         assert visit(api, world.monday, "vexin-01", "vesly")["confirmed_by"] == "coord-eure"
-    # Patients seen: a count, entered on the board and stored.
+    # Patients seen: a count, entered on the board and stored, with the consultations by
+    # the operator's profiles; profiles that do not add up are refused with the reason.
     page.locator(f"{row} button[data-action='attendance']").click()
     dialog = page.locator("dialog[open]")
+    expect(dialog).to_contain_text("jamais le nom d'un patient")
     dialog.get_by_label("Nombre de patients vus").fill("12")
+    dialog.get_by_label("ALD sans médecin traitant").fill("3")
+    dialog.get_by_label("Patients avec médecin traitant").fill("8")
+    dialog.get_by_label("Type de journée").fill("dermatologie")
+    dialog.get_by_label("Professionnels à bord").fill("med-01, ide-01")
+    dialog.locator("button[type=submit]").click()
+    expect(dialog.locator(".problems")).to_contain_text("add up to 11")
+    dialog.get_by_label("Autres patients sans médecin traitant").fill("1")
     dialog.locator("button[type=submit]").click()
     expect(page.locator(f"{row} .patients")).to_have_text("12")
     with world.api("coord-eure-token") as api:
-        assert visit(api, world.monday, "vexin-01", "vesly")["patients_seen"] == 12
+        vesly = visit(api, world.monday, "vexin-01", "vesly")
+    assert vesly["patients_seen"] == 12
+    assert vesly["consultations"]["by_profile"] == {
+        "ald-sans-mt": 3,
+        "70-ans-sans-mt": 0,
+        "autre-sans-mt": 1,
+        "avec-mt": 8,
+    }
+    assert vesly["consultations"]["offering"] == "dermatologie"
+    assert vesly["consultations"]["professionals"] == ["med-01", "ide-01"]
     # The stops no visit explains are listed (the depot, morning and evening).
     expect(page.locator("#board-content")).to_contain_text("Arrêts hors programme")
     assert page.locator("#board-content table").nth(1).locator("tbody tr").count() >= 2

@@ -274,18 +274,84 @@ function notice(v) {
   });
 }
 
-function attendance(v) {
+let followUpSettings = null;
+
+async function followUpOf(operator) {
+  if (followUpSettings === null) {
+    try {
+      followUpSettings = await getJson("/api/v1/reports/follow-up/settings");
+    } catch {
+      // Without the ingest's settings the count alone can be entered.
+      followUpSettings = {};
+    }
+  }
+  return followUpSettings[operator] ?? null;
+}
+
+const COUNT = /^\d{1,4}$/;
+
+function count(text) {
+  if (!COUNT.test(text)) throw new UserError(t("error.invalid"));
+  return Number(text);
+}
+
+async function attendance(v) {
+  const settings = await followUpOf(v.operator);
+  const known = v.consultations ?? null;
+  const profiles = settings?.profiles ?? [];
+  const offerings = settings ? ["general", ...settings.specialities.map((s) => s.id)] : [];
+  const offeringHint = settings
+    ? [`general (${t("board.generalPractice")})`, ...settings.specialities.map((s) => `${s.id} (${s.label})`)].join(", ")
+    : "";
+  const fields = [
+    { name: "patients_seen", label: t("board.patientsCount"), type: "number", required: true, min: 0, max: 1000, value: v.patients_seen ?? "" },
+    ...profiles.map((p) => ({
+      name: `profile:${p.id}`,
+      label: p.label,
+      type: "number",
+      min: 0,
+      max: 1000,
+      value: known?.by_profile?.[p.id] ?? "",
+    })),
+  ];
+  if (settings) {
+    fields.push(
+      { name: "sas_referred", label: t("board.sasReferred"), type: "number", min: 0, max: 1000, value: known?.sas_referred ?? "" },
+      { name: "cpam_directed", label: t("board.cpamDirected"), type: "number", min: 0, max: 1000, value: known?.cpam_directed ?? "" },
+      { name: "offering", label: t("board.offering"), type: "text", hint: offeringHint, value: known?.offering ?? "" },
+      {
+        name: "professionals",
+        label: t("board.professionals"),
+        type: "text",
+        hint: settings.professionals.length
+          ? `${t("board.professionalsHint")} ${settings.professionals.join(", ")}`
+          : t("board.noProfessionals"),
+        value: (known?.professionals ?? []).join(", "),
+      },
+    );
+  }
+  fields.push({ name: "note", label: t("board.note"), type: "textarea" });
   formDialog({
     title: `${t("board.attendanceTitle")} — ${v.stop_name}, ${fmtDay(v.day)}`,
-    fields: [
-      { name: "patients_seen", label: t("board.patientsCount"), type: "number", required: true, min: 0, max: 1000, value: v.patients_seen ?? "" },
-      { name: "note", label: t("board.note"), type: "textarea" },
-    ],
+    intro: settings ? t("board.countsOnly") : undefined,
+    fields,
     submitLabel: t("common.save"),
     submit: async (values) => {
-      const n = Number(values.patients_seen);
-      if (!/^\d{1,4}$/.test(values.patients_seen) || !Number.isSafeInteger(n)) throw new UserError(t("error.invalid"));
-      await postJson(path(v, "attendance"), { patients_seen: n, note: values.note || null });
+      const body = { patients_seen: count(values.patients_seen), note: values.note || null };
+      const filled = profiles.filter((p) => values[`profile:${p.id}`] !== "");
+      const extra = ["sas_referred", "cpam_directed", "offering", "professionals"].some((k) => (values[k] ?? "") !== "");
+      if (filled.length || extra) {
+        const offering = (values.offering ?? "").trim();
+        if (offering && !offerings.includes(offering)) throw new UserError(`${t("board.offering")} : ${offeringHint}`);
+        body.consultations = {
+          by_profile: filled.length ? Object.fromEntries(profiles.map((p) => [p.id, values[`profile:${p.id}`] === "" ? 0 : count(values[`profile:${p.id}`])])) : {},
+          sas_referred: values.sas_referred ? count(values.sas_referred) : 0,
+          cpam_directed: values.cpam_directed ? count(values.cpam_directed) : 0,
+          offering: offering || null,
+          professionals: (values.professionals ?? "").split(",").map((x) => x.trim()).filter(Boolean),
+        };
+      }
+      await postJson(path(v, "attendance"), body);
       await load();
     },
   });
@@ -296,6 +362,8 @@ function describeChange(c) {
   if (c.arrival) parts.push(`${t("board.arrival")} ${fmtTime(c.arrival)}`);
   if (c.departure) parts.push(`${t("board.departure")} ${fmtTime(c.departure)}`);
   if (c.patients_seen !== null) parts.push(`${t("board.patients")} : ${fmtNumber(c.patients_seen, 0)}`);
+  if (c.consultations && Object.keys(c.consultations.by_profile).length)
+    parts.push(Object.entries(c.consultations.by_profile).map(([k, n]) => `${k} ${n}`).join(", "));
   if (c.reason) parts.push(`« ${c.reason} »`);
   if (c.public_message) parts.push(`${t("board.publicMessage")} : « ${c.public_message} »`);
   else if (c.public_message === "") parts.push(t("board.noticeWithdrawn"));
