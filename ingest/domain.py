@@ -35,6 +35,7 @@ from ingest.reports.configuration import (
     FactorSetInfo,
     ReportConfiguration,
     record_configuration,
+    record_itinerary,
     record_notification_settings,
 )
 from ingest.reports.mailing import ReportMailer
@@ -211,6 +212,7 @@ class IngestDomain:
                 },
             ),
         )
+        record_itinerary(store, itinerary, self.clock.now())
 
     def _alerts_changed(self) -> None:
         if self.dispatcher is not None:

@@ -6,6 +6,7 @@ limited per client address."""
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -16,12 +17,15 @@ from zoneinfo import ZoneInfo
 import icalendar
 import jinja2
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from google.protobuf.json_format import MessageToDict
 
 from api.deps import get_store
 from api.scope import itinerary_zone
 from api.throttle import PerMinute
+from ingest.punctuality.gtfs import export_gtfs, gtfs_zip, operator_feed
+from ingest.queries import gtfs_realtime
 from ingest.queries.public import PublicPassage, public_passages
-from ingest.reports.configuration import load_configuration
+from ingest.reports.configuration import load_configuration, load_itinerary
 from ingest.store import Store
 from protocol.clock import Clock, SystemClock
 
@@ -233,3 +237,54 @@ def public_stop_calendar(
     """The passages at one stop (RFC 5545)."""
     body = _calendar(request, store, operator, stop)
     return _cached(request, body, "text/calendar; charset=utf-8", {})
+
+
+_FEEDS = {
+    "trip-updates": gtfs_realtime.trip_updates,
+    "vehicle-positions": gtfs_realtime.vehicle_positions,
+    "alerts": gtfs_realtime.service_alerts,
+}
+
+
+@router.get("/{operator}/gtfs-rt/{feed}", include_in_schema=False)
+def public_gtfs_realtime(
+    request: Request,
+    operator: str,
+    feed: str,
+    store: StoreDep,
+    _: Limited,
+    format: str | None = None,
+) -> Response:
+    """GTFS-realtime of the operator (``trip-updates``, ``vehicle-positions``, ``alerts``)
+    as protobuf, or as JSON with ``format=json`` for reading it; the ids are those of
+    ``medicobus timetable export-gtfs``."""
+    _operator_name(store, operator)
+    build = _FEEDS.get(feed)
+    if build is None:
+        raise HTTPException(status_code=404, detail=f"flux inconnu : {', '.join(_FEEDS)}")
+    itinerary = load_itinerary(store)
+    if itinerary is None:
+        raise HTTPException(status_code=503, detail="le service n'a pas encore démarré")
+    message = build(store, itinerary, operator, _now(request))
+    if format == "json":
+        body = json.dumps(MessageToDict(message), ensure_ascii=False).encode()
+        return _cached(request, body, "application/json", {})
+    if format not in (None, "protobuf"):
+        raise HTTPException(status_code=422, detail="format : protobuf ou json")
+    return _cached(request, message.SerializeToString(), "application/x-protobuf", {})
+
+
+@router.get("/{operator}/gtfs.zip", include_in_schema=False)
+def public_gtfs(request: Request, operator: str, store: StoreDep, _: Limited) -> Response:
+    """The operator's timetable as a static GTFS feed from today to two months ahead: the
+    trips, routes and stops the GTFS-realtime feeds name."""
+    _operator_name(store, operator)
+    itinerary = load_itinerary(store)
+    if itinerary is None:
+        raise HTTPException(status_code=503, detail="le service n'a pas encore démarré")
+    today = _now(request).astimezone(itinerary.zone).date()
+    page = f"{str(request.base_url).rstrip('/')}/public/{operator}"
+    tables = export_gtfs(itinerary, today, today + timedelta(days=CALENDAR_AHEAD_DAYS), page)
+    body = gtfs_zip(operator_feed(tables, operator))
+    headers = {"Content-Disposition": f'attachment; filename="gtfs-{operator}.zip"'}
+    return _cached(request, body, "application/zip", headers)

@@ -316,20 +316,59 @@ def _csv_text(name: str, rows: list[dict[str, str]]) -> str:
     return out.getvalue()
 
 
+def _names(tables: GtfsTables) -> list[str]:
+    return [n for n in COLUMNS if n in tables and (tables[n] or n in REQUIRED)]
+
+
+def _zip(tables: GtfsTables, target: Path | io.BytesIO) -> None:
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name in _names(tables):
+            archive.writestr(name, _csv_text(name, tables[name]).encode("utf-8"))
+
+
 def write_gtfs(tables: GtfsTables, target: Path) -> list[str]:
     """Write the feed into a folder, or a zip archive if ``target`` ends in ``.zip``; return
     the file names written."""
-    names = [n for n in COLUMNS if n in tables and (tables[n] or n in REQUIRED)]
+    names = _names(tables)
     if target.suffix.lower() == ".zip":
         target.parent.mkdir(parents=True, exist_ok=True)
-        with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for name in names:
-                archive.writestr(name, _csv_text(name, tables[name]).encode("utf-8"))
+        _zip(tables, target)
     else:
         target.mkdir(parents=True, exist_ok=True)
         for name in names:
             (target / name).write_text(_csv_text(name, tables[name]), encoding="utf-8", newline="")
     return names
+
+
+def gtfs_zip(tables: GtfsTables) -> bytes:
+    """The feed as a zip archive in memory."""
+    out = io.BytesIO()
+    _zip(tables, out)
+    return out.getvalue()
+
+
+def operator_feed(tables: GtfsTables, operator: str) -> GtfsTables:
+    """The part of a feed that is one operator's: its agency, routes, their trips and stop
+    times, the stops and services they use."""
+    routes = [r for r in tables["routes.txt"] if r["agency_id"] == operator]
+    route_ids = {r["route_id"] for r in routes}
+    trips = [t for t in tables["trips.txt"] if t["route_id"] in route_ids]
+    trip_ids = {t["trip_id"] for t in trips}
+    services = {t["service_id"] for t in trips}
+    stop_times = [s for s in tables["stop_times.txt"] if s["trip_id"] in trip_ids]
+    stop_ids = {s["stop_id"] for s in stop_times}
+    return {
+        **{name: [] for name in COLUMNS},
+        "agency.txt": [a for a in tables["agency.txt"] if a["agency_id"] == operator],
+        "stops.txt": [s for s in tables["stops.txt"] if s["stop_id"] in stop_ids],
+        "routes.txt": routes,
+        "trips.txt": trips,
+        "stop_times.txt": stop_times,
+        "calendar.txt": [c for c in tables["calendar.txt"] if c["service_id"] in services],
+        "calendar_dates.txt": [
+            c for c in tables["calendar_dates.txt"] if c["service_id"] in services
+        ],
+    }
 
 
 def _rows(name: str, text: str) -> list[dict[str, str]]:

@@ -30,6 +30,8 @@ LATE_FROM_MIN = 5
 @dataclass(frozen=True)
 class PublicPassage:
     visit_id: str
+    vehicle: str
+    """The route of the static GTFS feed; the page and the calendars do not show it."""
     stop: str
     stop_name: str
     day: date
@@ -80,6 +82,7 @@ def _passage(row: VisitRow, now: datetime, changes: Sequence[CoordinatorChange])
         late = _late(row.eta - scheduled)
     return PublicPassage(
         visit_id=row.id,
+        vehicle=row.vehicle,
         stop=row.stop,
         stop_name=row.stop_name,
         day=row.day,

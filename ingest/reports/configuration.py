@@ -19,6 +19,7 @@ from ingest.follow_up.consultations import FollowUpSettings
 from ingest.footprint.avoided import CarTripFactor
 from ingest.footprint.emissions import FactorSet
 from ingest.footprint.energy import IdlingConfig
+from ingest.itinerary import Itinerary
 from ingest.settings import FridgeRules
 from ingest.sql_dialects import upsert
 from ingest.store import Store
@@ -116,3 +117,28 @@ def load_notification_settings(store: Store) -> dict[str, Any] | None:
         return None
     found: dict[str, Any] = json.loads(body)
     return found
+
+
+ITINERARY: Final = "itinerary"
+
+
+def record_itinerary(store: Store, itinerary: Itinerary, now: dt.datetime) -> None:
+    """The fleet and timetable the ingest runs with, for the API's GTFS feeds."""
+    with store.engine.begin() as conn:
+        upsert(
+            conn,
+            report_configuration,
+            ("name",),
+            {
+                "name": ITINERARY,
+                "body": itinerary.model_dump_json(by_alias=True),
+                "recorded_at": now,
+            },
+        )
+
+
+def load_itinerary(store: Store) -> Itinerary | None:
+    c = report_configuration.c
+    with store.engine.connect() as conn:
+        body = conn.execute(sa.select(c.body).where(c.name == ITINERARY)).scalar()
+    return None if body is None else Itinerary.model_validate_json(body)

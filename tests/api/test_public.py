@@ -307,3 +307,14 @@ def test_no_public_response_carries_anything_staff_only(world: Public) -> None:
         text = r.text.replace("&#39;", "'")
         for word in staff_only:
             assert word.lower() not in text.lower(), (address, word)
+    # The GTFS-realtime feeds, as protobuf and as JSON: their routes are the vehicles' ids,
+    # as in the static GTFS export; nothing else of the staff's.
+    for feed in ("trip-updates", "vehicle-positions", "alerts"):
+        for form in ("protobuf", "json"):
+            address = f"/public/doct-eure/gtfs-rt/{feed}"
+            r = httpx.get(f"{world.url}{address}", params={"format": form})
+            assert r.status_code == 200, address
+            text = r.content.decode("utf-8", errors="replace")
+            for word in staff_only:
+                if word != "vexin-01":
+                    assert word.lower() not in text.lower(), (address, form, word)
