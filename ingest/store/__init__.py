@@ -1,0 +1,160 @@
+"""The system of record, through SQLAlchemy Core (SQLite by default, PostgreSQL by URL).
+
+Split by reason to change:
+
+- :mod:`~ingest.store.engine` — connecting, and telling a database outage from bad data;
+- :mod:`~ingest.store.intake` — batches and samples stored once each, quarantine;
+- :mod:`~ingest.store.vehicle_state` — each vehicle's latest link, position, battery and
+  fridge, moved forward as batches are stored;
+- :mod:`~ingest.store.outbox` — points queued for the time-series server;
+- :mod:`~ingest.store.retention` — what is deleted when;
+- :mod:`~ingest.store.reads` — stops, raw tracks, counts and rejections for the API.
+
+:class:`Store` holds the engine and whether points are queued, and is what the rest of
+the product passes around.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from ingest.itinerary import Itinerary
+from ingest.schema import migrate
+from ingest.sql_dialects import upsert
+from ingest.store import intake, outbox, reads, retention, vehicle_state
+from ingest.store.engine import create_engine, database_unavailable, describe_failure
+from ingest.store.intake import SAMPLE_TABLES, Quarantined
+from ingest.store.outbox import queue_points
+from ingest.store.reads import Rejection
+from ingest.store.vehicle_state import Position, VehicleRow, link_online
+from ingest.tables.intake import stop_operators, stops, vehicles
+from protocol.models import Batch, GpsSample
+
+__all__ = [
+    "SAMPLE_TABLES",
+    "Position",
+    "Quarantined",
+    "Rejection",
+    "Store",
+    "VehicleRow",
+    "create_engine",
+    "database_unavailable",
+    "describe_failure",
+    "link_online",
+    "queue_points",
+]
+
+
+class Store:
+    """The system of record. With ``timeseries``, every stored sample is also queued, in
+    the same transaction, as a point for the time-series server."""
+
+    def __init__(self, engine: Engine, timeseries: bool = False) -> None:
+        self.engine = engine
+        self.timeseries = timeseries
+
+    @classmethod
+    def open(cls, url: str, timeseries: bool = False) -> Store:
+        store = cls(create_engine(url), timeseries)
+        store.create_schema()
+        return store
+
+    def create_schema(self) -> None:
+        """Create or upgrade the tables, through the migrations."""
+        migrate(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    def load_fleet(self, itinerary: Itinerary) -> None:
+        with self.engine.begin() as conn:
+            for v in itinerary.vehicles:
+                row = {"id": v.id, "operator": v.operator, "label": v.label, "traction": v.traction}
+                upsert(conn, vehicles, ["id"], row)
+            for s in itinerary.stops:
+                stop = {
+                    "id": s.id,
+                    "name": s.name,
+                    "lat": s.lat,
+                    "lon": s.lon,
+                    "radius_m": s.radius_m,
+                    "nearest_surgery_km": s.nearest_surgery_km,
+                }
+                upsert(conn, stops, ["id"], stop)
+            operators = [o.id for o in itinerary.operators]
+            conn.execute(stop_operators.delete().where(stop_operators.c.operator.in_(operators)))
+            served = [{"stop": s, "operator": o} for s, o in sorted(itinerary.stops_served())]
+            if served:
+                conn.execute(stop_operators.insert(), served)
+
+    def vehicle_ids(self) -> set[str]:
+        with self.engine.connect() as conn:
+            return {r[0] for r in conn.execute(sa.select(vehicles.c.id))}
+
+    # --- intake --------------------------------------------------------------------------
+
+    def save_batch(self, batch: Batch, received_at: datetime) -> bool:
+        """Store one batch; False if it was already stored."""
+        return self.save_batches([(batch, received_at)])[0]
+
+    def quarantine(
+        self, topic: str, payload: bytes, reason: str, detail: str, received_at: datetime
+    ) -> None:
+        self.save_batches([], [Quarantined(topic, payload, reason, detail, received_at)])
+
+    def save_batches(
+        self,
+        items: Sequence[tuple[Batch, datetime]],
+        quarantined: Sequence[Quarantined] = (),
+    ) -> list[bool]:
+        """Store batches and quarantined messages in one transaction; per batch, True if
+        it was new, False if it was a duplicate (already stored, or earlier in ``items``)."""
+        return intake.save_batches(self.engine, items, quarantined, timeseries=self.timeseries)
+
+    # --- time-series outbox, retention ---------------------------------------------------
+
+    def pending_points(self, limit: int) -> list[tuple[int, str]]:
+        return outbox.pending_points(self.engine, limit)
+
+    def forget_points(self, up_to_id: int) -> None:
+        outbox.forget_points(self.engine, up_to_id)
+
+    def count_pending_points(self) -> int:
+        return outbox.count_pending_points(self.engine)
+
+    def prune(self, before: datetime) -> dict[str, int]:
+        return retention.prune(self.engine, before)
+
+    # --- reading -------------------------------------------------------------------------
+
+    def vehicles(self) -> list[VehicleRow]:
+        return vehicle_state.fleet_state(self.engine)
+
+    def positions(self) -> list[Position]:
+        return vehicle_state.positions(self.engine)
+
+    def stops(self, operator: str | None = None) -> Sequence[sa.Row[Any]]:
+        return reads.stops_used(self.engine, operator)
+
+    def gps_track(self, vehicle: str) -> list[GpsSample]:
+        return reads.gps_track(self.engine, vehicle)
+
+    def count_batches(self, vehicle: str | None = None) -> int:
+        return reads.count_batches(self.engine, vehicle)
+
+    def rejection_counts(self, topics: Collection[str] | None = None) -> dict[str, int]:
+        return reads.rejection_counts(self.engine, topics)
+
+    def recent_rejections(
+        self, limit: int = 50, topics: Collection[str] | None = None
+    ) -> list[Rejection]:
+        return reads.recent_rejections(self.engine, limit, topics)

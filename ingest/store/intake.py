@@ -1,0 +1,279 @@
+"""The intake: batches and their samples stored once each (the batch's key de-duplicates
+redeliveries), and rejected messages kept in quarantine for engineers."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from operator import attrgetter
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel
+from sqlalchemy.engine import Connection, Engine
+
+from ingest.store import vehicle_state
+from ingest.store.outbox import queue_points
+from ingest.tables.base import UtcDateTime
+from ingest.tables.intake import (
+    batches,
+    energy_samples,
+    events,
+    fridge_samples,
+    gps_samples,
+    rejections,
+)
+from ingest.timeseries import lines_for
+from protocol.codec import MAX_PAYLOAD_BYTES
+from protocol.models import (
+    Batch,
+    EnergySample,
+    EventSample,
+    FridgeSample,
+    GpsSample,
+    StatusBatch,
+)
+
+QUARANTINE_HEAD_BYTES = 2048
+KEY_LOOKUP_CHUNK = 300
+KEY_RACE_ATTEMPTS = 3
+
+SAMPLE_TABLES = {
+    "gps": gps_samples,
+    "energy": energy_samples,
+    "fridge": fridge_samples,
+    "event": events,
+}
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    """A rejected message, kept so an engineer can see what was sent and why it was refused."""
+
+    topic: str
+    payload: bytes
+    reason: str
+    detail: str
+    received_at: datetime
+
+
+def _storable(value: str | bytes) -> str:
+    """Text any column holds, whatever a rejected message carried: no NUL, no lone
+    surrogate, no invalid UTF-8 (each becomes U+FFFD)."""
+    raw = value if isinstance(value, bytes) else value.encode("utf-8", errors="replace")
+    return raw.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+
+
+def _naive_utc(value: datetime) -> datetime:
+    if value.utcoffset():
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None)
+
+
+def _sqlite_time(value: datetime) -> str:
+    # The text SQLAlchemy's SQLite dialect stores for a DATETIME (formatted by hand: on
+    # the hot path, this is twice as fast as isoformat()).
+    if value.utcoffset():
+        value = value.astimezone(UTC)
+    return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (  # noqa: UP031
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+        value.microsecond,
+    )
+
+
+@functools.cache
+def _key_lookup(dialect: sa.Dialect) -> tuple[str, tuple[str, ...] | None]:
+    """The statement finding which of ``KEY_LOOKUP_CHUNK`` batch keys are stored, compiled
+    once, with its parameter order (None for named parameters).
+
+    Written as an OR of equalities: SQLite answers a row-value ``IN (VALUES ...)`` by
+    scanning the whole table, but each equality here is one primary-key lookup.
+    """
+    c = batches.c
+    terms = [
+        sa.and_(
+            c.vehicle == sa.bindparam(f"v{i}"),
+            c.stream == sa.bindparam(f"s{i}"),
+            c.seq == sa.bindparam(f"q{i}"),
+        )
+        for i in range(KEY_LOOKUP_CHUNK)
+    ]
+    compiled = sa.select(c.vehicle, c.stream, c.seq).where(sa.or_(*terms)).compile(dialect=dialect)
+    order = tuple(compiled.positiontup) if compiled.positiontup is not None else None
+    return str(compiled), order
+
+
+def _time_to_db(conn: Connection) -> Callable[[datetime], Any]:
+    """How :class:`UtcDateTime` and the dialect store a time, for :func:`_bulk_insert`."""
+    return _sqlite_time if conn.dialect.name == "sqlite" else _naive_utc
+
+
+@dataclass(frozen=True)
+class _SampleColumns:
+    """A sample model's fields in table order (``t`` first) and a getter returning the
+    values of those after ``t`` as one tuple."""
+
+    names: tuple[str, ...]
+    after_t: Callable[[Any], tuple[Any, ...]]
+
+    @classmethod
+    def of(cls, table: sa.Table, model: type[BaseModel]) -> _SampleColumns:
+        names = tuple(model.model_fields)
+        missing = [n for n in names if n not in table.c]
+        times = [n for n in names if isinstance(table.c[n].type, UtcDateTime)]
+        # With a single name, attrgetter would return the value rather than a tuple.
+        if missing or times != ["t"] or names[0] != "t" or len(names) < 3:
+            raise RuntimeError(f"{model.__name__} does not map onto {table.name}")
+        return cls(names, attrgetter(*names[1:]))
+
+
+_SAMPLE_COLUMNS = {
+    "gps": _SampleColumns.of(gps_samples, GpsSample),
+    "energy": _SampleColumns.of(energy_samples, EnergySample),
+    "fridge": _SampleColumns.of(fridge_samples, FridgeSample),
+    "event": _SampleColumns.of(events, EventSample),
+}
+_BATCH_COLUMNS = ("vehicle", "stream", "seq", "received_at", "samples")
+
+
+def _bulk_insert(
+    conn: Connection, table: sa.Table, columns: Sequence[str], rows: list[tuple[Any, ...]]
+) -> None:
+    """Insert many rows, given as tuples in ``columns`` order with times already as the
+    database keeps them (:func:`_time_to_db`), through the driver's executemany with
+    the statement compiled once.
+
+    The sample tables take tens of thousands of rows a second; SQLAlchemy's per-row
+    parameter processing costs more than the database itself there.
+    """
+    if not rows:
+        return
+    compiled = table.insert().compile(dialect=conn.dialect, column_keys=list(columns))
+    if compiled.positiontup is None:
+        conn.exec_driver_sql(str(compiled), [dict(zip(columns, row, strict=True)) for row in rows])
+        return
+    index = {c: i for i, c in enumerate(columns)}
+    order = [index[k] for k in compiled.positiontup]
+    if order != list(range(len(columns))):
+        rows = [tuple(row[i] for i in order) for row in rows]
+    conn.exec_driver_sql(str(compiled), rows)
+
+
+def save_batches(
+    engine: Engine,
+    items: Sequence[tuple[Batch, datetime]],
+    quarantined: Sequence[Quarantined] = (),
+    *,
+    timeseries: bool = False,
+) -> list[bool]:
+    """Store batches and quarantined messages in one transaction.
+
+    Returns, per batch, True if it was new, False if it was a duplicate (already
+    stored, or earlier in ``items``).
+    """
+    attempt = 1
+    while True:
+        try:
+            with engine.begin() as conn:
+                return _save_group(conn, items, quarantined, timeseries)
+        except sa.exc.IntegrityError:
+            # Another ingest may have stored one of these keys between our check and
+            # our insert: in a new transaction its keys are seen, and dropped as
+            # duplicates. An error that comes back is the data's.
+            if attempt == KEY_RACE_ATTEMPTS:
+                raise
+            attempt += 1
+
+
+def _save_group(
+    conn: Connection,
+    items: Sequence[tuple[Batch, datetime]],
+    quarantined: Sequence[Quarantined],
+    timeseries: bool,
+) -> list[bool]:
+    keys = [(b.vehicle, b.stream, b.seq) for b, _ in items]
+    seen = _existing_keys(conn, keys)
+    flags: list[bool] = []
+    new: list[tuple[Batch, datetime]] = []
+    for key, item in zip(keys, items, strict=True):
+        fresh = key not in seen
+        flags.append(fresh)
+        if fresh:
+            seen.add(key)
+            new.append(item)
+    if new:
+        to_db = _time_to_db(conn)
+        _bulk_insert(
+            conn,
+            batches,
+            _BATCH_COLUMNS,
+            [(b.vehicle, b.stream, b.seq, to_db(t), len(b.samples)) for b, t in new],
+        )
+        _save_samples(conn, new, timeseries)
+    _save_quarantined(conn, quarantined)
+    return flags
+
+
+def _existing_keys(
+    conn: Connection, keys: Sequence[tuple[str, str, int]]
+) -> set[tuple[str, str, int]]:
+    found: set[tuple[str, str, int]] = set()
+    if not keys:
+        return found
+    sql, order = _key_lookup(conn.dialect)
+    for start in range(0, len(keys), KEY_LOOKUP_CHUNK):
+        chunk = list(keys[start : start + KEY_LOOKUP_CHUNK])
+        chunk += [chunk[-1]] * (KEY_LOOKUP_CHUNK - len(chunk))  # one statement shape
+        values: dict[str, Any] = {}
+        for i, (vehicle, stream, seq) in enumerate(chunk):
+            values.update({f"v{i}": vehicle, f"s{i}": stream, f"q{i}": seq})
+        params: Any = values if order is None else tuple(values[k] for k in order)
+        found.update((r[0], r[1], int(r[2])) for r in conn.exec_driver_sql(sql, params))
+    return found
+
+
+def _save_samples(
+    conn: Connection, items: Sequence[tuple[Batch, datetime]], timeseries: bool
+) -> None:
+    to_db = _time_to_db(conn)
+    rows: dict[str, list[tuple[Any, ...]]] = {}
+    for batch, _ in items:
+        if isinstance(batch, StatusBatch):
+            continue
+        after_t = _SAMPLE_COLUMNS[batch.stream].after_t
+        rows.setdefault(batch.stream, []).extend(
+            [(batch.vehicle, to_db(s.t), *after_t(s)) for s in batch.samples]
+        )
+    for stream, stream_rows in rows.items():
+        columns = ("vehicle", *_SAMPLE_COLUMNS[stream].names)
+        _bulk_insert(conn, SAMPLE_TABLES[stream], columns, stream_rows)
+    if timeseries:
+        queue_points(conn, (line for batch, _ in items for line in lines_for(batch)))
+    vehicle_state.advance(conn, items)
+
+
+def _save_quarantined(conn: Connection, quarantined: Sequence[Quarantined]) -> None:
+    if not quarantined:
+        return
+    conn.execute(
+        rejections.insert(),
+        [
+            {
+                "received_at": q.received_at,
+                "topic": _storable(q.topic)[:256],
+                "reason": q.reason,
+                "detail": _storable(q.detail),
+                "payload_bytes": len(q.payload),
+                "payload_head": _storable(q.payload[:QUARANTINE_HEAD_BYTES]),
+                "payload": q.payload if len(q.payload) <= MAX_PAYLOAD_BYTES else None,
+            }
+            for q in quarantined
+        ],
+    )

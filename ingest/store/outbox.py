@@ -1,0 +1,39 @@
+"""The time-series outbox: line-protocol points queued in the transaction of what they
+describe, sent to the time-series server, then forgotten."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from ingest.tables.intake import timeseries_outbox
+
+
+def queue_points(conn: Connection, lines: Iterable[str]) -> None:
+    """Queue line-protocol points for the time-series server in ``conn``'s transaction:
+    they leave only if what they describe is committed."""
+    rows = [{"line": line} for line in lines]
+    if rows:
+        conn.execute(timeseries_outbox.insert(), rows)
+
+
+def pending_points(engine: Engine, limit: int) -> list[tuple[int, str]]:
+    """The oldest ``limit`` points waiting, with their ids."""
+    c = timeseries_outbox.c
+    query = sa.select(c.id, c.line).order_by(c.id).limit(limit)
+    with engine.connect() as conn:
+        return [(int(r[0]), str(r[1])) for r in conn.execute(query)]
+
+
+def forget_points(engine: Engine, up_to_id: int) -> None:
+    """Forget the points the server took, up to ``up_to_id``."""
+    with engine.begin() as conn:
+        conn.execute(timeseries_outbox.delete().where(timeseries_outbox.c.id <= up_to_id))
+
+
+def count_pending_points(engine: Engine) -> int:
+    query = sa.select(sa.func.count()).select_from(timeseries_outbox)
+    with engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
