@@ -143,11 +143,18 @@ def _fridge_rules(configuration: ReportConfiguration, vehicle: str) -> FridgeRul
         raise HTTPException(status_code=exc.status, detail=str(exc)) from None
 
 
+# The funder's reports: the staff, and the programme's funder (aggregates only).
+FollowUpReader = Annotated[
+    Principal,
+    Depends(require(Role.FLEET_MANAGER, Role.COORDINATOR, Role.ENGINEER, Role.FUNDER)),
+]
+
+
 @router.get("/funder", response_model=None)
 def funder(
     *,
     store: StoreDep,
-    caller: Reader,
+    caller: FollowUpReader,
     configuration: ConfigurationDep,
     visits: VisitFiguresDep,
     vehicle: str,
@@ -175,12 +182,6 @@ def funder(
     if wants_csv(request, output):
         return csv_response(funder_csv(report), f"funder-{v.id}-{year}.csv")
     return report
-
-
-FollowUpReader = Annotated[
-    Principal,
-    Depends(require(Role.FLEET_MANAGER, Role.COORDINATOR, Role.ENGINEER, Role.FUNDER)),
-]
 
 
 @router.get("/follow-up", response_model=None)

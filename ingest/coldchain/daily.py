@@ -188,20 +188,6 @@ DAILY_COLUMNS: Final = (
     "freeze_alarm",
     "early_warning",
 )
-ALARM_COLUMNS: Final = (
-    "fridge",
-    "alarm",
-    "start_utc",
-    "end_utc",
-    "start_local",
-    "end_local",
-    "raised_at_utc",
-    "duration_min",
-    "peak_c",
-    "ongoing",
-    "cut_by_gap",
-    "key",
-)
 
 
 def _fridge(fridge_id: str) -> str:
@@ -263,30 +249,5 @@ def daily_csv(records: Iterable[FridgeDay], *, fridge_id: str, zone: ZoneInfo = 
                 _flag(r.early_warning),
             )
             for r in records
-        ),
-    )
-
-
-def alarms_csv(alarms: Iterable[FridgeAlarm], *, fridge_id: str, zone: ZoneInfo = PARIS) -> str:
-    """Alarms as CSV (RFC 4180, header first), in the order given."""
-    fridge = _fridge(fridge_id)
-    return _write(
-        ALARM_COLUMNS,
-        (
-            (
-                fridge,
-                a.kind,
-                _utc(a.run.start),
-                _utc(a.run.end),
-                _local(a.run.start, zone),
-                _local(a.run.end, zone),
-                _utc(a.raised_at),
-                _minutes(a.run.duration),
-                _temp(a.peak_c),
-                _flag(a.run.ongoing),
-                _flag(a.run.cut_by_gap),
-                a.key,
-            )
-            for a in alarms
         ),
     )

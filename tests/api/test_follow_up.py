@@ -188,15 +188,16 @@ def test_who_enters_counts_and_who_reads_the_follow_up(setup: Setup) -> None:
     year = {"year": 2026, "operator": "doct-eure"}
     # The funder reads its operator's aggregates, nothing else.
     assert api.get("/api/v1/reports/follow-up", params=year, headers=FUNDER).status_code == 200
-    assert (
-        api.get(
-            "/api/v1/reports/funder", params={"year": 2026, "vehicle": "vexin-01"}, headers=FUNDER
-        ).status_code
-        == 403
-    )
+    funder_year = {"year": 2026, "vehicle": "vexin-01"}
+    assert api.get("/api/v1/reports/funder", params=funder_year, headers=FUNDER).status_code == 200
+    caux_year = {"year": 2026, "vehicle": "caux-01"}
+    assert api.get("/api/v1/reports/funder", params=caux_year, headers=FUNDER).status_code == 404
     for path in (
         "/api/v1/visits?date=2026-11-16",
         "/api/v1/positions",
+        "/api/v1/alerts",
+        "/api/v1/coldchain/alarms",
+        "/api/v1/reports/punctuality?from=2026-11-16&to=2026-11-16",
         f"/api/v1/visits/{VESLY}/history",
     ):
         assert api.get(path, headers=FUNDER).status_code == 403, path

@@ -8,10 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ingest.coldchain.daily import (
-    ALARM_COLUMNS,
     DAILY_COLUMNS,
     alarm_history,
-    alarms_csv,
     daily_csv,
     daily_records,
 )
@@ -131,31 +129,6 @@ def test_daily_csv_has_a_header_and_one_row_per_day() -> None:
         "freeze_alarm": "false",
         "early_warning": "true",
     }
-
-
-def test_alarms_csv_gives_utc_and_local_times() -> None:
-    readings = every(MIDNIGHT, MIN, [5.0] + [-1.0] * 61 + [4.0])
-    report = assess(readings, CONFIG)
-    text = alarms_csv(report.alarms, fridge_id="caux-01")
-    rows = list(csv.DictReader(io.StringIO(text, newline="")))
-    assert tuple(rows[0]) == ALARM_COLUMNS
-    assert rows == [
-        {
-            "fridge": "caux-01",
-            "alarm": "freeze",
-            "start_utc": "2026-01-05T23:01:00Z",
-            "end_utc": "2026-01-06T00:02:00Z",
-            "start_local": "2026-01-06T00:01:00+01:00",
-            "end_local": "2026-01-06T01:02:00+01:00",
-            "raised_at_utc": "2026-01-06T00:01:00Z",
-            "duration_min": "61.0",
-            "peak_c": "-1.00",
-            "ongoing": "false",
-            "cut_by_gap": "false",
-            "key": "freeze@2026-01-05T23:01:00+00:00",
-        }
-    ]
-    assert alarms_csv([], fridge_id="caux-01") == ",".join(ALARM_COLUMNS) + "\r\n"
 
 
 @pytest.mark.parametrize("bad", ["", "=cmd()", "fridge 1", "x" * 65])
