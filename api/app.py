@@ -28,6 +28,12 @@ from api.routes import (
 )
 from api.routes.public import PublicLimits
 from api.scope import itinerary_zone
+from api.security import (
+    DEFAULT_MAX_BODY_BYTES,
+    BodyLimit,
+    SecurityHeaders,
+    inline_script_policy,
+)
 from ingest.services.common import ConflictError, NotFoundError, NotReadyError, RefusedError
 from ingest.store import Store
 from ingest.visit_figures import NoVisitFigures, VisitFigures
@@ -64,6 +70,7 @@ def create_app(
     live_ping_s: float = 15.0,
     clock: Clock | None = None,
     public_limits: PublicLimits | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
     """``metrics``: a Prometheus registry to serve at ``/metrics`` (the ingest's, when
     ingest and API share a process). ``visit_figures`` answers the reports' questions
@@ -72,7 +79,7 @@ def create_app(
     database (once for all its clients); ``live_ping_s``: how often an idle stream gets a
     comment line. ``clock``: the time the API works with (the system's by default).
     ``public_limits``: the public pages' rate limit and the sites that may frame their
-    embedded view."""
+    embedded view. ``max_body_bytes``: larger request bodies are refused (413)."""
     app = FastAPI(
         # /docs is served below from the vendored Swagger UI: it works offline.
         docs_url=None,
@@ -96,6 +103,9 @@ def create_app(
         zone=functools.partial(itinerary_zone, store),
     )
     app.add_middleware(WakeOnChange, broadcaster=app.state.live)
+    app.add_middleware(SecurityHeaders)
+    # Outermost: a body too large is refused before anything reads it.
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     _answer_refusals(app)
     app.include_router(fleet.router)
     app.include_router(live.router)
@@ -121,7 +131,7 @@ def create_app(
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
+        page = get_swagger_ui_html(
             openapi_url=app.openapi_url or "/openapi.json",
             title=f"{app.title} — API",
             swagger_js_url=f"{SWAGGER_UI}/swagger-ui-bundle.js",
@@ -130,6 +140,8 @@ def create_app(
             # No badge from the online validator: nothing leaves the page.
             swagger_ui_parameters={"validatorUrl": None},
         )
+        html = bytes(page.body).decode()
+        return HTMLResponse(html, headers={"Content-Security-Policy": inline_script_policy(html)})
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:

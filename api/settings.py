@@ -36,6 +36,12 @@ class ApiSettings(TomlSettings):
         default_factory=list,
         description="sites that may frame /public/<operator>/embed, e.g. https://www.mairie.fr",
     )
+    max_body_bytes: int = Field(
+        default=1 << 20,
+        ge=1024,
+        le=64 << 20,
+        description="request bodies larger than this are refused (413) before being read",
+    )
     timeseries: bool = Field(
         default=False,
         description="queue coordinators' visit changes as time-series points, which the "

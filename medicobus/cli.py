@@ -201,6 +201,7 @@ def api(config: ConfigOption) -> None:
             per_minute=settings.public_requests_per_minute,
             frame_ancestors=tuple(settings.public_frame_ancestors),
         ),
+        max_body_bytes=settings.max_body_bytes,
     )
     # Open live streams never end by themselves: they get a few seconds, then are closed.
     uvicorn.run(app, host=settings.host, port=settings.port, timeout_graceful_shutdown=3)

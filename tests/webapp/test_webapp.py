@@ -297,6 +297,15 @@ def open_page(world: World, browser: Any) -> Iterator[Callable[..., Page]]:
             accept_downloads=True,
         )
         contexts.append(context)
+        # Every breach of the page's Content-Security-Policy is kept for the tests to read.
+        context.add_init_script(
+            "window.cspViolations = [];"
+            "document.addEventListener('securitypolicyviolation', e =>"
+            " window.cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));"
+        )
+        # axe-core for the accessibility checks, given to the page the way the browser's
+        # tools give scripts: the page's CSP forbids inline scripts and stays in force.
+        context.add_init_script(path=str(AXE))
         # Offline, as on these machines: tiles (and anything not served by the API) fail.
         outside: list[str] = []
 
@@ -416,8 +425,8 @@ def test_a_fleet_manager_sees_both_buses_move_without_reloading(
     # The view did not jump to follow the buses.
     assert pane_offset(page) == pytest.approx(view, abs=1)
     # Heading: the arrow of vexin-01 points north-east.
-    expect(page.locator(".leaflet-marker-icon[data-vehicle='vexin-01'] svg")).to_have_attribute(
-        "style", re.compile(r"rotate\(45deg\)")
+    expect(page.locator(".leaflet-marker-icon[data-vehicle='vexin-01'] svg g")).to_have_attribute(
+        "transform", "rotate(45 12 12)"
     )
     expect(page.locator(".leaflet-marker-icon[data-vehicle='vexin-01']")).to_have_class(
         re.compile("moving")
@@ -831,6 +840,7 @@ def test_every_page_is_in_french_and_accessible(
         violations = axe_violations(page)
         assert violations == [], f"{name}: {violations}"
         screenshot(world, page, f"{name.replace('/', '-')}-{width}")
+        assert page.evaluate("window.cspViolations") == [], name
     assert not page.errors
 
 
@@ -1056,4 +1066,14 @@ def test_a_fleet_manager_sets_who_is_told_of_alerts_from_the_app(
     assert shown["set_from_the_api"]["doct-eure"]["by"] == "fm-eure"
     assert [r["steps"] for r in shown["routes"]] == [[["garde-eure"]]]
     screenshot(world, page, "notifications")
+    assert not page.errors
+
+
+def test_the_documentation_renders_under_its_content_security_policy(
+    world: World, open_page: Callable[..., Page]
+) -> None:
+    page = open_page(None, "docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("Médicobus telemetry")
+    expect(page.locator(".opblock").first).to_be_visible()
+    assert page.evaluate("window.cspViolations") == []
     assert not page.errors

@@ -145,12 +145,13 @@ async function drawRoutes(force) {
 }
 
 function arrow(heading, state) {
-  const rotate = heading === null || heading === undefined ? "" : `transform: rotate(${Math.round(heading)}deg)`;
+  // An SVG transform, not a style attribute: the page's CSP allows no inline style.
+  const rotate = heading === null || heading === undefined ? "" : ` transform="rotate(${Math.round(heading)} 12 12)"`;
   const shape =
     state === "moving" && heading !== null && heading !== undefined
       ? '<path d="M12 2 L20 21 L12 16 L4 21 Z"/>'
       : '<rect x="5" y="5" width="14" height="14" rx="3"/>';
-  return `<svg viewBox="0 0 24 24" width="22" height="22" aria-hidden="true" style="${rotate}">${shape}</svg>`;
+  return `<svg viewBox="0 0 24 24" width="22" height="22" aria-hidden="true"><g${rotate}>${shape}</g></svg>`;
 }
 
 function busIcon(id, feature) {
