@@ -5,9 +5,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from importlib import resources
+from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -54,6 +56,33 @@ def _answer_refusals(app: FastAPI) -> None:
 
     for kind in _STATUS_OF_REFUSAL:
         app.add_exception_handler(kind, answer)
+
+
+def _declare_refusals(app: FastAPI) -> None:
+    """A 422 is either FastAPI's list of validation errors or a refusal of well-formed
+    data with its reason as text (a period too long, profiles that do not add up): the
+    schema says both, so that what is declared is what is answered."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            found = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            error = found.get("components", {}).get("schemas", {}).get("HTTPValidationError")
+            if error is not None:
+                listed = error["properties"]["detail"]
+                error["properties"]["detail"] = {
+                    "anyOf": [listed, {"type": "string"}],
+                    "title": "Detail",
+                    "description": "the fields refused, or the reason the request is",
+                }
+            app.openapi_schema = found
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 # Swagger UI, vendored from npm (swagger-ui-dist, version in its package.json).
@@ -107,6 +136,7 @@ def create_app(
     # Outermost: a body too large is refused before anything reads it.
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     _answer_refusals(app)
+    _declare_refusals(app)
     app.include_router(fleet.router)
     app.include_router(live.router)
     app.include_router(track.router)

@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 from typing import Annotated, Final
 from zoneinfo import ZoneInfo
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Request
 from pydantic import AfterValidator, StringConstraints
 
 from api.auth import Principal
@@ -34,6 +34,10 @@ def _supported(day: date) -> date:
 
 
 Day = Annotated[date, AfterValidator(_supported)]
+
+# A row's id in a path (an alert, a fridge alarm): what the databases' BIGINT holds, so
+# that 10**30 is a 422 and never reaches a driver that cannot bind it.
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 # Free text a person types (a reason, a note, a comment, a public message): lines of
 # printable characters. NUL and other control characters, which PostgreSQL refuses in text

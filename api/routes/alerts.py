@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Principal, Role, require
 from api.deps import get_store
-from api.scope import TypedText
+from api.scope import RowId, TypedText
 from api.views import DEFAULT_LIMIT, AlertOut
 from ingest.alerts.notify_settings import OperatorRouting
 from ingest.alerts.rules import SEVERITY, AlertKind
@@ -142,7 +142,7 @@ def alert_kinds(caller: Reader) -> dict[str, str]:
 
 @router.post("/alerts/{alert_id}/ack")
 def acknowledge_alert(
-    *, alert_id: int, body: AckIn, store: StoreDep, caller: Acknowledger
+    *, alert_id: RowId, body: AckIn, store: StoreDep, caller: Acknowledger
 ) -> AlertOut:
     """Record who acknowledged the alert, when, and why."""
     return AlertOut.of(service.acknowledge(store, caller, alert_id, body.comment, _clock.now()))

@@ -14,6 +14,7 @@ from api.deps import get_store
 from api.scope import (
     ConfigurationDep,
     Day,
+    RowId,
     TypedText,
     checked_period,
     last_days,
@@ -112,7 +113,7 @@ def list_alarms(
 
 @router.post("/alarms/{alarm_id}/ack")
 def acknowledge_alarm(
-    *, alarm_id: int, body: AlarmAckIn, store: StoreDep, caller: Acknowledger
+    *, alarm_id: RowId, body: AlarmAckIn, store: StoreDep, caller: Acknowledger
 ) -> FridgeAlarmOut:
     """Record who acknowledged the alarm, when, and what they did."""
     found = service.acknowledge(store, caller, alarm_id, body.comment, _clock.now())

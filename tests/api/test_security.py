@@ -111,3 +111,13 @@ def test_the_limit_is_a_setting(store: Store, limit: int) -> None:
         under = httpx.post(f"{url}/api/v1/alerts/1/ack", content=b"x" * (limit - 1))
     assert over.status_code == 413
     assert under.status_code == 401  # read, then refused for want of a token
+
+
+def test_ids_in_paths_past_what_the_database_holds_are_refused(store: Store) -> None:
+    with running_api(store, token="coord-eure-token") as api:
+        for path in ("/api/v1/alerts/{}/ack", "/api/v1/coldchain/alarms/{}/ack"):
+            for bad in (10**30, 2**63, 0, -1):
+                r = api.post(path.format(bad), json={"comment": "vu"})
+                assert r.status_code == 422, (path, bad, r.text)
+            largest = api.post(path.format(2**63 - 1), json={"comment": "vu"})
+            assert largest.status_code == 404, largest.text
