@@ -19,6 +19,7 @@ from api.auth import ApiUser, Authenticator
 from api.live import LiveBroadcaster, WakeOnChange
 from api.routes import (
     alerts,
+    audit,
     coldchain,
     engineering,
     fleet,
@@ -145,6 +146,7 @@ def create_app(
     app.include_router(alerts.router)
     app.include_router(coldchain.router)
     app.include_router(reports.router)
+    app.include_router(audit.router)
     app.include_router(public.router)
     # The web app's files (scripts, styles, vendored libraries) under /static/.
     app.mount(

@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from fastapi import Depends, HTTPException, Request
@@ -47,6 +47,8 @@ class Principal:
     name: str
     role: Role
     operator: str | None
+    # Where the request came from, for the audit log.
+    address: str = ""
 
     @property
     def sees_all(self) -> bool:
@@ -134,6 +136,6 @@ def require(*roles: Role) -> Callable[..., Principal]:
             raise HTTPException(
                 status_code=403, detail=f"role {principal.role.value} may not do this ({allowed})"
             )
-        return principal
+        return replace(principal, address=address)
 
     return dependency

@@ -10,20 +10,18 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Principal, Role, require
-from api.deps import get_store
+from api.deps import ClockDep, get_store
 from api.scope import RowId, TypedText
 from api.views import DEFAULT_LIMIT, AlertOut
 from ingest.alerts.notify_settings import OperatorRouting
 from ingest.alerts.rules import SEVERITY, AlertKind
 from ingest.services import alerts as service
 from ingest.store import Store
-from protocol.clock import SystemClock
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
 StoreDep = Annotated[Store, Depends(get_store)]
 Reader = Annotated[Principal, Depends(require(Role.FLEET_MANAGER, Role.COORDINATOR, Role.ENGINEER))]
 Acknowledger = Annotated[Principal, Depends(require(Role.FLEET_MANAGER, Role.COORDINATOR))]
-_clock = SystemClock()
 
 
 class AckIn(BaseModel):
@@ -126,12 +124,13 @@ def set_routing(
     operator: str,
     body: OperatorRouting,
     store: StoreDep,
+    clock: ClockDep,
     caller: Annotated[Principal, Depends(require(Role.FLEET_MANAGER))],
 ) -> dict[str, Any]:
     """Set who the operator's alerts reach (people, roles, routes), in place of its routes
     in the settings file, from the next alert on; alerts already routed keep their route.
     Admins, and fleet managers of that operator."""
-    return service.set_routing(store, caller, operator, body, _clock.now())
+    return service.set_routing(store, caller, operator, body, clock.now())
 
 
 @router.get("/alerts/kinds")
@@ -142,7 +141,7 @@ def alert_kinds(caller: Reader) -> dict[str, str]:
 
 @router.post("/alerts/{alert_id}/ack")
 def acknowledge_alert(
-    *, alert_id: RowId, body: AckIn, store: StoreDep, caller: Acknowledger
+    *, alert_id: RowId, body: AckIn, store: StoreDep, clock: ClockDep, caller: Acknowledger
 ) -> AlertOut:
     """Record who acknowledged the alert, when, and why."""
-    return AlertOut.of(service.acknowledge(store, caller, alert_id, body.comment, _clock.now()))
+    return AlertOut.of(service.acknowledge(store, caller, alert_id, body.comment, clock.now()))

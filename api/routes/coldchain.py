@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Principal, Role, require
-from api.deps import get_store
+from api.deps import ClockDep, get_store
 from api.scope import (
     ConfigurationDep,
     Day,
@@ -25,13 +25,11 @@ from ingest.coldchain.daily import DayStatus, alarm_history
 from ingest.reports.coldchain import FridgeAlarmOut, alarms_csv, filled_days
 from ingest.services import coldchain as service
 from ingest.store import Store
-from protocol.clock import SystemClock
 
 router = APIRouter(prefix="/api/v1/coldchain", tags=["cold chain"])
 StoreDep = Annotated[Store, Depends(get_store)]
 Reader = Annotated[Principal, Depends(require(Role.FLEET_MANAGER, Role.COORDINATOR, Role.ENGINEER))]
 Acknowledger = Annotated[Principal, Depends(require(Role.FLEET_MANAGER, Role.COORDINATOR))]
-_clock = SystemClock()
 
 
 class AlarmAckIn(BaseModel):
@@ -113,10 +111,10 @@ def list_alarms(
 
 @router.post("/alarms/{alarm_id}/ack")
 def acknowledge_alarm(
-    *, alarm_id: RowId, body: AlarmAckIn, store: StoreDep, caller: Acknowledger
+    *, alarm_id: RowId, body: AlarmAckIn, store: StoreDep, clock: ClockDep, caller: Acknowledger
 ) -> FridgeAlarmOut:
     """Record who acknowledged the alarm, when, and what they did."""
-    found = service.acknowledge(store, caller, alarm_id, body.comment, _clock.now())
+    found = service.acknowledge(store, caller, alarm_id, body.comment, clock.now())
     return FridgeAlarmOut.of(found)
 
 
@@ -124,6 +122,7 @@ def acknowledge_alarm(
 def history(
     *,
     store: StoreDep,
+    clock: ClockDep,
     caller: Reader,
     configuration: ConfigurationDep,
     vehicle: str,
@@ -133,7 +132,7 @@ def history(
     """The logger's alarm history: one line per day up to ``last_day`` (default today),
     oldest first; a day without readings is shown as no data."""
     zone = ZoneInfo(configuration.timezone)
-    now = _clock.now()
+    now = clock.now()
     last = last_day or local_today(now, zone)
     first, last = last_days(last, days)
     records = [

@@ -19,7 +19,7 @@ import jinja2
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from google.protobuf.json_format import MessageToDict
 
-from api.deps import get_store
+from api.deps import get_clock, get_store
 from api.scope import itinerary_zone
 from api.throttle import PerMinute
 from ingest.punctuality.gtfs import export_gtfs, gtfs_zip, operator_feed
@@ -27,7 +27,6 @@ from ingest.queries import gtfs_realtime
 from ingest.queries.public import PublicPassage, public_passages
 from ingest.reports.configuration import load_configuration, load_itinerary
 from ingest.store import Store
-from protocol.clock import Clock, SystemClock
 
 router = APIRouter(prefix="/public", tags=["public"])
 StoreDep = Annotated[Store, Depends(get_store)]
@@ -101,8 +100,7 @@ def event_uid(visit_id: str) -> str:
 
 
 def _now(request: Request) -> datetime:
-    clock: Clock = getattr(request.app.state, "clock", None) or SystemClock()
-    return clock.now()
+    return get_clock(request).now()
 
 
 def _hhmm(t: datetime, zone: ZoneInfo) -> str:

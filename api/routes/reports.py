@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
 from api.auth import Principal, Role, require
-from api.deps import get_store
+from api.deps import ClockDep, get_store
 from api.routes.coldchain import csv_response
 from api.scope import (
     ConfigurationDep,
@@ -31,7 +31,6 @@ from ingest.services import follow_up as follow_up_service
 from ingest.settings import FridgeRules
 from ingest.store import Store, VehicleRow
 from ingest.visit_figures import VisitFigures
-from protocol.clock import SystemClock
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 StoreDep = Annotated[Store, Depends(get_store)]
@@ -46,7 +45,6 @@ DocumentOutput = Annotated[
     Literal["json", "csv", "pdf"] | None,
     Query(alias="format", description="json, csv or pdf; or send Accept: text/csv"),
 ]
-_clock = SystemClock()
 
 
 def wants_csv(request: Request, output: str | None) -> bool:
@@ -103,6 +101,7 @@ def footprint(
 def coldchain(
     *,
     store: StoreDep,
+    clock: ClockDep,
     caller: Reader,
     configuration: ConfigurationDep,
     vehicle: str,
@@ -127,12 +126,12 @@ def coldchain(
         end=end,
         zone=zone,
         rules=_fridge_rules(configuration, v.id),
-        now=_clock.now(),
+        now=clock.now(),
     )
     if wants_csv(request, output):
         return csv_response(days_csv(report, zone), f"fridge-{v.id}-{start}-{end}.csv")
     if output == "pdf":
-        return pdf_response(coldchain_pdf(report, _clock.now()), f"fridge-{v.id}-{start}-{end}.pdf")
+        return pdf_response(coldchain_pdf(report, clock.now()), f"fridge-{v.id}-{start}-{end}.pdf")
     return report
 
 
@@ -154,6 +153,7 @@ FollowUpReader = Annotated[
 def funder(
     *,
     store: StoreDep,
+    clock: ClockDep,
     caller: FollowUpReader,
     configuration: ConfigurationDep,
     visits: VisitFiguresDep,
@@ -168,7 +168,7 @@ def funder(
     ``format=pdf`` as a document in French."""
     v = visible_vehicle(store, caller, vehicle)
     zone = ZoneInfo(configuration.timezone)
-    now = _clock.now()
+    now = clock.now()
     if date(year, 1, 1) > local_today(now, zone):
         raise HTTPException(status_code=422, detail=f"{year} has not begun")
     try:
@@ -188,6 +188,7 @@ def funder(
 def follow_up(
     *,
     store: StoreDep,
+    clock: ClockDep,
     caller: FollowUpReader,
     configuration: ConfigurationDep,
     visits: VisitFiguresDep,
@@ -204,7 +205,7 @@ def follow_up(
     three-year view from the start of the service. Counts only. ``format=csv`` gives a
     file a French office suite opens (``;``, UTF-8 with BOM, French headers),
     ``format=pdf`` a document in French."""
-    now = _clock.now()
+    now = clock.now()
     report = follow_up_service.follow_up(
         store,
         caller,

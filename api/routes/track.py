@@ -9,12 +9,11 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel
 
 from api.auth import Principal, Role, require
-from api.deps import get_store
+from api.deps import get_clock, get_store
 from api.scope import Day, itinerary_zone, local_today, visible_vehicle
 from ingest.local_days import LocalDay
 from ingest.queries.track import day_track
 from ingest.store import Store
-from protocol.clock import Clock, SystemClock
 
 router = APIRouter(prefix="/api/v1", tags=["fleet"])
 Viewer = Annotated[Principal, Depends(require(Role.FLEET_MANAGER, Role.COORDINATOR, Role.ENGINEER))]
@@ -87,7 +86,7 @@ def vehicle_track(
     stop, with the visit it made."""
     v = visible_vehicle(store, caller, vehicle_id)
     zone = itinerary_zone(store)
-    clock: Clock = getattr(request.app.state, "clock", None) or SystemClock()
+    clock = get_clock(request)
     wanted = day or local_today(clock.now(), zone)
     try:
         local = LocalDay.of(wanted, zone)

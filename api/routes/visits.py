@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from api.auth import Principal, Role, require
-from api.deps import get_store
+from api.deps import ClockDep, get_store
 from api.scope import Day, TypedText, checked_period
 from ingest.follow_up.consultations import ID_PATTERN, Consultations
 from ingest.punctuality.detector import Evidence
@@ -24,7 +24,6 @@ from ingest.resolution import Kilometres, Metres, Minutes
 from ingest.services import visits as service
 from ingest.services.visits import VisitNow
 from ingest.store import Store
-from protocol.clock import Clock, SystemClock
 
 router = APIRouter(prefix="/api/v1", tags=["visits"])
 Viewer = Annotated[Principal, Depends(require(Role.FLEET_MANAGER, Role.COORDINATOR, Role.ENGINEER))]
@@ -32,13 +31,7 @@ Coordinator = Annotated[Principal, Depends(require(Role.COORDINATOR))]
 VisitId = Annotated[str, Path(description="e.g. vexin-01:2026-11-23:vesly", max_length=200)]
 
 
-def _clock(request: Request) -> Clock:
-    clock: Clock = getattr(request.app.state, "clock", None) or SystemClock()
-    return clock
-
-
 StoreDep = Annotated[Store, Depends(get_store)]
-ClockDep = Annotated[Clock, Depends(_clock)]
 
 
 def _minutes(delta: timedelta | None) -> float | None:

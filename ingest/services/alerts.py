@@ -14,6 +14,7 @@ from ingest.alerts import storage
 from ingest.alerts.notify_settings import NotificationSettings, OperatorRouting, merged_routing
 from ingest.alerts.records import AlertRecord
 from ingest.reports.configuration import load_notification_settings
+from ingest.services import audit
 from ingest.services.common import (
     ConflictError,
     NotFoundError,
@@ -54,6 +55,8 @@ def acknowledge(
         if found is None or not viewer.sees(found.operator):
             raise NotFoundError(f"no alert {alert_id} among yours")
         outcome = storage.acknowledge_alert(conn, alert_id, viewer.name, now, comment)
+        if outcome == "acknowledged":
+            audit.record(conn, viewer, "alert.ack", f"alert {alert_id}", now, comment=comment)
         after = storage.get_alert(conn, alert_id)
     if after is None:
         raise NotFoundError(f"no alert {alert_id} among yours")
@@ -161,4 +164,13 @@ def set_routing(
         except ValueError as exc:
             raise RefusedError(_reason(exc)) from None
         storage.save_operator_routing(conn, operator, routing.model_dump_json(), viewer.name, now)
+        audit.record(
+            conn,
+            viewer,
+            "routing.set",
+            f"operator {operator}",
+            now,
+            people=sorted(routing.people),
+            routes=len(routing.routes),
+        )
     return routing_in_force(store, viewer)

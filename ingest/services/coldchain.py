@@ -6,6 +6,7 @@ from datetime import date, datetime
 
 from ingest.coldchain import storage
 from ingest.coldchain.storage import FridgeAlarmRecord, StoredFridgeDay
+from ingest.services import audit
 from ingest.services.common import (
     ConflictError,
     NotFoundError,
@@ -49,6 +50,10 @@ def acknowledge(
         if found is None or not viewer.sees(found.operator):
             raise NotFoundError(f"no fridge alarm {alarm_id} among yours")
         outcome = storage.acknowledge_alarm(conn, alarm_id, viewer.name, now, comment)
+        if outcome == "acknowledged":
+            audit.record(
+                conn, viewer, "fridge_alarm.ack", f"fridge alarm {alarm_id}", now, comment=comment
+            )
         after = storage.alarm(conn, alarm_id)
     if after is None:
         raise NotFoundError(f"no fridge alarm {alarm_id} among yours")

@@ -35,6 +35,7 @@ from ingest.reports.punctuality import (
     eta_accuracy_report,
     punctuality_report,
 )
+from ingest.services import audit
 from ingest.services.common import (
     ConflictError,
     NotFoundError,
@@ -120,6 +121,8 @@ def change_visit(
     configuration = load_configuration(store)
     zone = ZoneInfo(configuration.timezone) if configuration is not None else TIMETABLE_ZONE
 
+    appended: list[CoordinatorChange] = []
+
     def decide(row: VisitRow, so_far: list[CoordinatorChange]) -> CoordinatorChange:
         if not viewer.sees(row.operator):
             raise NotFoundError(f"no visit {visit_id!r}")
@@ -133,13 +136,31 @@ def change_visit(
                 check_consultations(change.consultations, change.patients_seen or 0, settings)
             except ConsultationsRefusedError as exc:
                 raise RefusedError(str(exc)) from None
-        return check_change(row.facts, so_far, change, zone)
+        decided = check_change(row.facts, so_far, change, zone)
+        if not any(decided is earlier for earlier in so_far):
+            appended.append(decided)
+        return decided
 
     try:
         with unit_of_work(store) as conn:
             recorded = visit_rows.record_change(conn, visit_id, decide, timeseries=store.timeseries)
             if recorded is None:
                 raise NotFoundError(f"no visit {visit_id!r}")
+            for made in appended:
+                audit.record(
+                    conn,
+                    viewer,
+                    f"visit.{made.kind}",
+                    visit_id,
+                    made.at,
+                    reason=made.reason,
+                    note=made.note,
+                    arrival=made.arrival,
+                    departure=made.departure,
+                    patients_seen=made.patients_seen,
+                    public_message=made.public_message,
+                    force=made.force or None,
+                )
             row = _visible(conn, viewer, visit_id)
             changes = visit_rows.changes(conn, [visit_id]).get(visit_id, [])
     except ChangeRefusedError as exc:

@@ -7,6 +7,7 @@ defines them all on :data:`metadata`, which migrations compare with the database
 
 from ingest.tables import (
     alerts,
+    audit,
     coldchain,
     daily_records,
     footprint,
@@ -19,6 +20,7 @@ from ingest.tables.base import UtcDateTime, metadata
 __all__ = [
     "UtcDateTime",
     "alerts",
+    "audit",
     "coldchain",
     "daily_records",
     "footprint",

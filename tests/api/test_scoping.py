@@ -79,6 +79,7 @@ def requests_for(operator: str) -> dict[str, list[tuple[str, dict[str, str]]]]:
         "/api/v1/reports/footprint": [("/api/v1/reports/footprint", {**period, "vehicle": v})],
         "/api/v1/reports/coldchain": [("/api/v1/reports/coldchain", {**period, "vehicle": v})],
         "/api/v1/reports/funder": [("/api/v1/reports/funder", {"vehicle": v, "year": "2026"})],
+        "/api/v1/audit": [("/api/v1/audit", {}), ("/api/v1/audit", period)],
         "/api/v1/reports/follow-up/settings": [("/api/v1/reports/follow-up/settings", {})],
         "/api/v1/reports/follow-up": [
             ("/api/v1/reports/follow-up", {"vehicle": v, "year": "2026"}),
