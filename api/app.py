@@ -120,7 +120,7 @@ def create_app(
         "Send a personal token as `Authorization: Bearer <token>`.",
     )
     app.state.store = store
-    app.state.authenticator = Authenticator(users)
+    app.state.authenticator = Authenticator(users, store=store, clock=clock)
     app.state.visit_figures = visit_figures or NoVisitFigures()
     if clock is not None:
         app.state.clock = clock

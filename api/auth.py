@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -18,6 +19,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.throttle import PerMinute
+from ingest.services import tokens
+from ingest.store import Store
+from protocol.clock import Clock, SystemClock
 
 
 class Role(StrEnum):
@@ -72,14 +76,28 @@ def new_token() -> str:
 FAILED_ATTEMPTS_PER_MINUTE = 20
 
 
+TOUCH_EVERY_S = 60.0
+
+
 class Authenticator:
+    """Tokens of the settings file's users, then, with ``store``, the personal tokens
+    kept in the system of record (``medicobus tokens``), which are revoked at once."""
+
     def __init__(
-        self, users: Sequence[ApiUser], failures_per_minute: int = FAILED_ATTEMPTS_PER_MINUTE
+        self,
+        users: Sequence[ApiUser],
+        failures_per_minute: int = FAILED_ATTEMPTS_PER_MINUTE,
+        store: Store | None = None,
+        clock: Clock | None = None,
     ) -> None:
         for user in users:
             if user.role is not Role.ADMIN and user.operator is None:
                 raise ValueError(f"user {user.name!r} ({user.role}) needs an operator")
         self._users = list(users)
+        self._store = store
+        self._clock = clock or SystemClock()
+        # A token's last use is written at most once a minute.
+        self._touched: dict[int, float] = {}
         self._failures = PerMinute(
             failures_per_minute,
             "auth",
@@ -100,9 +118,18 @@ class Authenticator:
             # Compare every entry in constant time so timing says nothing about tokens.
             if hmac.compare_digest(digest, user.token_sha256):
                 found = user
-        if found is None:
+        if found is not None:
+            return Principal(found.name, found.role, found.operator)
+        if self._store is None:
             return None
-        return Principal(found.name, found.role, found.operator)
+        stored = tokens.valid(self._store, digest)
+        if stored is None:
+            return None
+        now = time.monotonic()
+        if now - self._touched.get(stored.id, -TOUCH_EVERY_S) >= TOUCH_EVERY_S:
+            self._touched[stored.id] = now
+            tokens.used(self._store, stored.id, self._clock.now())
+        return Principal(stored.person, Role(stored.role), stored.operator)
 
 
 _bearer = HTTPBearer(auto_error=False, description="a personal API token")

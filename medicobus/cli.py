@@ -6,9 +6,10 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -29,6 +30,11 @@ app.add_typer(bus_app, name="bus")
 app.add_typer(sim_app, name="sim")
 db_app = typer.Typer(help="The system of record's schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+tokens_app = typer.Typer(
+    help="Personal API tokens kept in the database: made, listed, revoked without a restart.",
+    no_args_is_help=True,
+)
+app.add_typer(tokens_app, name="tokens")
 follow_up_app = typer.Typer(help="The funder's yearly follow-up.", no_args_is_help=True)
 app.add_typer(follow_up_app, name="follow-up")
 
@@ -356,6 +362,109 @@ def timetable_import_gtfs(
         f"{len(imported.cancelled_days)} cancelled days, {len(imported.changes)} changes, "
         f"{len(imported.extra_visits)} extra visits"
     )
+
+
+@dataclass(frozen=True)
+class _CommandLine:
+    """Who acts when a command is run on the server: for the audit log."""
+
+    name: str = "medicobus"
+    operator: str | None = None
+    sees_all: bool = True
+    role: str = "admin"
+    address: str = "command line"
+
+    def sees(self, operator: str) -> bool:
+        return True
+
+
+def _api_store(config: Path) -> Any:
+    from api.settings import ApiSettings
+    from firmware_config.loader import load_settings
+    from ingest.store import Store
+
+    try:
+        settings = load_settings(ApiSettings, config)
+    except ConfigError as exc:
+        _fail(exc)
+    return Store.open(settings.database_url)
+
+
+@tokens_app.command("create")
+def tokens_create(
+    config: ConfigOption,
+    person: Annotated[str, typer.Option(help="the person the token is for")],
+    role: Annotated[str, typer.Option(help="fleet_manager, coordinator, engineer, funder, admin")],
+    operator: Annotated[str | None, typer.Option(help="their operator (all but admins)")] = None,
+    label: Annotated[str, typer.Option(help="what the token is for, e.g. a script")] = "",
+) -> None:
+    """Make a personal token kept (hashed) in the API's database; print it once."""
+    from api.auth import ApiUser, Role, hash_token, new_token
+    from ingest.services import tokens
+    from protocol.clock import SystemClock
+
+    token = new_token()
+    try:
+        user = ApiUser(
+            name=person, role=Role(role), operator=operator, token_sha256=hash_token(token)
+        )
+        if user.role is not Role.ADMIN and user.operator is None:
+            raise ValueError(f"a {role} needs an operator (--operator)")
+    except ValueError as exc:
+        _fail(exc)
+    store = _api_store(config)
+    try:
+        token_id = tokens.create(
+            store,
+            _CommandLine(),
+            label=(label or f"{person}'s token")[:100],
+            person=user.name,
+            role=user.role.value,
+            operator=user.operator,
+            token_sha256=user.token_sha256,
+            now=SystemClock().now(),
+        )
+    finally:
+        store.close()
+    typer.echo(f"token {token_id} for {person} (give it to them, it is not stored): {token}")
+
+
+@tokens_app.command("list")
+def tokens_list(config: ConfigOption) -> None:
+    """Every token: id, person, role, operator, label, made, last used, revoked."""
+    from ingest.services import tokens
+
+    store = _api_store(config)
+    try:
+        found = tokens.tokens(store)
+    finally:
+        store.close()
+    for t in found:
+        state = f"revoked {t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else "valid"
+        used = f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "never"
+        typer.echo(
+            f"{t.id}\t{t.person}\t{t.role}\t{t.operator or '-'}\t{t.label}\t"
+            f"made {t.created_at:%Y-%m-%d %H:%M}\tlast used {used}\t{state}"
+        )
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(
+    config: ConfigOption, token_id: Annotated[int, typer.Argument(help="the token's id")]
+) -> None:
+    """Revoke a token: the API refuses it from the next request on."""
+    from ingest.services import tokens
+    from ingest.services.common import NotFoundError
+    from protocol.clock import SystemClock
+
+    store = _api_store(config)
+    try:
+        revoked = tokens.revoke(store, _CommandLine(), token_id, SystemClock().now())
+    except NotFoundError as exc:
+        _fail(exc)
+    finally:
+        store.close()
+    typer.echo(f"token {revoked.id} of {revoked.person} revoked")
 
 
 @follow_up_app.command("import")

@@ -6,6 +6,7 @@ defines them all on :data:`metadata`, which migrations compare with the database
 """
 
 from ingest.tables import (
+    access,
     alerts,
     audit,
     coldchain,
@@ -19,6 +20,7 @@ from ingest.tables.base import UtcDateTime, metadata
 
 __all__ = [
     "UtcDateTime",
+    "access",
     "alerts",
     "audit",
     "coldchain",
