@@ -7,25 +7,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from pydantic import TypeAdapter, ValidationError
 
 from protocol.codec import MAX_PAYLOAD_BYTES
 from protocol.models import (
     Batch,
-    EnergyBatch,
     EnergySample,
-    EventBatch,
     EventSample,
-    FridgeBatch,
     FridgeSample,
-    GpsBatch,
     GpsSample,
-    StatusBatch,
     StatusSample,
     Stream,
 )
+from protocol.streams import STREAMS
 
 Sample = GpsSample | EnergySample | FridgeSample | StatusSample | EventSample
 
@@ -33,30 +29,11 @@ Sample = GpsSample | EnergySample | FridgeSample | StatusSample | EventSample
 ENVELOPE_BYTES: Final = 256
 MAX_BATCH_BYTES: Final = MAX_PAYLOAD_BYTES - ENVELOPE_BYTES
 
-_STREAM_OF: Final[dict[type[Any], Stream]] = {
-    GpsSample: "gps",
-    EnergySample: "energy",
-    FridgeSample: "fridge",
-    StatusSample: "status",
-    EventSample: "event",
-}
-
-_BATCH_TYPES: Final[dict[Stream, type[Any]]] = {
-    "gps": GpsBatch,
-    "energy": EnergyBatch,
-    "fridge": FridgeBatch,
-    "status": StatusBatch,
-    "event": EventBatch,
-}
-
-_SAMPLE_TYPES: Final[dict[Stream, type[Sample]]] = {v: k for k, v in _STREAM_OF.items()}
-
+_STREAM_OF: Final[dict[type[Any], Stream]] = {s.sample: s.name for s in STREAMS}
+_BATCH_TYPES: Final[dict[Stream, type[Any]]] = {s.name: s.batch for s in STREAMS}
+_SAMPLE_TYPES: Final[dict[Stream, type[Sample]]] = {s.name: s.sample for s in STREAMS}
 _SAMPLE_LISTS: Final[dict[Stream, TypeAdapter[list[Any]]]] = {
-    "gps": TypeAdapter(list[GpsSample]),
-    "energy": TypeAdapter(list[EnergySample]),
-    "fridge": TypeAdapter(list[FridgeSample]),
-    "status": TypeAdapter(list[StatusSample]),
-    "event": TypeAdapter(list[EventSample]),
+    s.name: TypeAdapter(cast(Any, list)[s.sample]) for s in STREAMS
 }
 
 

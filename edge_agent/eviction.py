@@ -20,8 +20,11 @@ from collections.abc import Mapping
 from typing import Final
 
 from protocol.models import Stream
+from protocol.streams import STREAMS
 
-EVICTION_ORDER: Final[tuple[Stream, ...]] = ("status", "gps", "energy", "event", "fridge")
+EVICTION_ORDER: Final[tuple[Stream, ...]] = tuple(
+    s.name for s in sorted(STREAMS, key=lambda s: s.eviction_rank)
+)
 
 
 def eviction_plan(usage: Mapping[Stream, int], max_bytes: int) -> dict[Stream, int]:

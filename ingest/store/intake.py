@@ -29,18 +29,15 @@ from ingest.timeseries import lines_for
 from protocol.codec import MAX_PAYLOAD_BYTES
 from protocol.models import (
     Batch,
-    EnergySample,
-    EventSample,
-    FridgeSample,
-    GpsSample,
-    StatusBatch,
+    Stream,
 )
+from protocol.streams import BY_NAME
 
 QUARANTINE_HEAD_BYTES = 2048
 KEY_LOOKUP_CHUNK = 300
 KEY_RACE_ATTEMPTS = 3
 
-SAMPLE_TABLES = {
+SAMPLE_TABLES: dict[Stream, sa.Table] = {
     "gps": gps_samples,
     "energy": energy_samples,
     "fridge": fridge_samples,
@@ -135,10 +132,7 @@ class _SampleColumns:
 
 
 _SAMPLE_COLUMNS = {
-    "gps": _SampleColumns.of(gps_samples, GpsSample),
-    "energy": _SampleColumns.of(energy_samples, EnergySample),
-    "fridge": _SampleColumns.of(fridge_samples, FridgeSample),
-    "event": _SampleColumns.of(events, EventSample),
+    name: _SampleColumns.of(table, BY_NAME[name].sample) for name, table in SAMPLE_TABLES.items()
 }
 _BATCH_COLUMNS = ("vehicle", "stream", "seq", "received_at", "samples")
 
@@ -243,9 +237,9 @@ def _save_samples(
     conn: Connection, items: Sequence[tuple[Batch, datetime]], timeseries: bool
 ) -> None:
     to_db = _time_to_db(conn)
-    rows: dict[str, list[tuple[Any, ...]]] = {}
+    rows: dict[Stream, list[tuple[Any, ...]]] = {}
     for batch, _ in items:
-        if isinstance(batch, StatusBatch):
+        if not BY_NAME[batch.stream].kept_raw:
             continue
         after_t = _SAMPLE_COLUMNS[batch.stream].after_t
         rows.setdefault(batch.stream, []).extend(
