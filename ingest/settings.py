@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Self
 
+import sqlalchemy as sa
 from pydantic import (
     AfterValidator,
     AnyHttpUrl,
@@ -199,6 +200,17 @@ class IngestSettings(TomlSettings):
             raise ValueError(
                 f"retention_days ({self.retention_days}) must exceed max_age_days "
                 f"({self.max_age_days}): otherwise a late batch could be stored twice"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _one_writer_on_sqlite(self) -> IngestSettings:
+        backend = sa.engine.make_url(self.database_url).get_backend_name()
+        if self.shared_group and backend == "sqlite":
+            raise ValueError(
+                "shared_group runs several ingests on one database; SQLite takes one writer "
+                "at a time: use PostgreSQL (database_url = postgresql://…) or remove "
+                "shared_group"
             )
         return self
 

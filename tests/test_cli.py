@@ -277,3 +277,29 @@ def test_follow_up_import_from_the_command_line(
     assert refused.returncode == 2
     assert "line 2: unknown profile 'x'" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_ingests_sharing_the_load_are_refused_on_sqlite(
+    tmp_path: Path, itinerary_file: Path
+) -> None:
+    config = tmp_path / "ingest.toml"
+    config.write_text(
+        f'database_url = "sqlite:///{tmp_path}/cloud.sqlite"\n'
+        f'itinerary_file = "{itinerary_file}"\nshared_group = "ingest"\n'
+    )
+    result = run("ingest", "--config", str(config))
+    assert result.returncode == 2
+    assert "SQLite takes one writer at a time" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "cloud.sqlite").exists()  # refused before anything is written
+
+
+def test_ingests_may_share_the_load_on_postgresql(itinerary_file: Path) -> None:
+    from ingest.settings import IngestSettings
+
+    shared = IngestSettings(
+        database_url="postgresql://ingest@db/medicobus",
+        itinerary_file=itinerary_file,
+        shared_group="ingest",
+    )
+    assert shared.shared_group == "ingest"
