@@ -14,9 +14,8 @@ from ingest.alerts import storage
 from ingest.alerts.notify_settings import NotificationSettings, OperatorRouting, merged_routing
 from ingest.alerts.records import AlertRecord
 from ingest.reports.configuration import load_notification_settings
-from ingest.services import audit
+from ingest.services import acknowledgements, audit
 from ingest.services.common import (
-    ConflictError,
     NotFoundError,
     NotReadyError,
     RefusedError,
@@ -50,22 +49,17 @@ def acknowledge(
 ) -> AlertRecord:
     """Record who acknowledged the alert, when and why; the first acknowledgement stands
     (ConflictError, naming it, for a second one)."""
-    with unit_of_work(store) as conn:
-        found = storage.get_alert(conn, alert_id)
-        if found is None or not viewer.sees(found.operator):
-            raise NotFoundError(f"no alert {alert_id} among yours")
-        outcome = storage.acknowledge_alert(conn, alert_id, viewer.name, now, comment)
-        if outcome == "acknowledged":
-            audit.record(conn, viewer, "alert.ack", f"alert {alert_id}", now, comment=comment)
-        after = storage.get_alert(conn, alert_id)
-    if after is None:
-        raise NotFoundError(f"no alert {alert_id} among yours")
-    if outcome == "already":
-        when = after.ack_at.isoformat() if after.ack_at else "?"
-        raise ConflictError(
-            f"alert {alert_id} was already acknowledged by {after.ack_by} at {when}"
-        )
-    return after
+    return acknowledgements.acknowledge(
+        store,
+        viewer,
+        what="alert",
+        action="alert.ack",
+        row_id=alert_id,
+        read=storage.get_alert,
+        record=storage.acknowledge_alert,
+        comment=comment,
+        now=now,
+    )
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,9 @@ from datetime import date, datetime
 
 from ingest.coldchain import storage
 from ingest.coldchain.storage import FridgeAlarmRecord, StoredFridgeDay
-from ingest.services import audit
+from ingest.services import acknowledgements
 from ingest.services.common import (
-    ConflictError,
-    NotFoundError,
     Viewer,
-    unit_of_work,
     visible_vehicle_ids,
 )
 from ingest.store import Store
@@ -45,24 +42,17 @@ def acknowledge(
 ) -> FridgeAlarmRecord:
     """Record who acknowledged the alarm, when, and what they did; the first
     acknowledgement stands (ConflictError, naming it, for a second one)."""
-    with unit_of_work(store) as conn:
-        found = storage.alarm(conn, alarm_id)
-        if found is None or not viewer.sees(found.operator):
-            raise NotFoundError(f"no fridge alarm {alarm_id} among yours")
-        outcome = storage.acknowledge_alarm(conn, alarm_id, viewer.name, now, comment)
-        if outcome == "acknowledged":
-            audit.record(
-                conn, viewer, "fridge_alarm.ack", f"fridge alarm {alarm_id}", now, comment=comment
-            )
-        after = storage.alarm(conn, alarm_id)
-    if after is None:
-        raise NotFoundError(f"no fridge alarm {alarm_id} among yours")
-    if outcome == "already":
-        when = after.ack_at.isoformat() if after.ack_at else "?"
-        raise ConflictError(
-            f"fridge alarm {alarm_id} was already acknowledged by {after.ack_by} at {when}"
-        )
-    return after
+    return acknowledgements.acknowledge(
+        store,
+        viewer,
+        what="fridge alarm",
+        action="fridge_alarm.ack",
+        row_id=alarm_id,
+        read=storage.alarm,
+        record=storage.acknowledge_alarm,
+        comment=comment,
+        now=now,
+    )
 
 
 def fridge_days(
