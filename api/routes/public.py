@@ -22,6 +22,7 @@ from google.protobuf.json_format import MessageToDict
 from api.deps import get_clock, get_store
 from api.scope import itinerary_zone
 from api.throttle import PerMinute
+from ingest.itinerary import Itinerary
 from ingest.punctuality.gtfs import export_gtfs, gtfs_zip, operator_feed
 from ingest.queries import gtfs_realtime
 from ingest.queries.public import PublicPassage, public_passages
@@ -237,6 +238,14 @@ def public_stop_calendar(
     return _cached(request, body, "text/calendar; charset=utf-8", {})
 
 
+def _recorded_itinerary(store: Store) -> Itinerary:
+    """The itinerary the ingest recorded; 503 until it has started once."""
+    found = load_itinerary(store)
+    if found is None:
+        raise HTTPException(status_code=503, detail="le service n'a pas encore démarré")
+    return found
+
+
 _FEEDS = {
     "trip-updates": gtfs_realtime.trip_updates,
     "vehicle-positions": gtfs_realtime.vehicle_positions,
@@ -260,9 +269,7 @@ def public_gtfs_realtime(
     build = _FEEDS.get(feed)
     if build is None:
         raise HTTPException(status_code=404, detail=f"flux inconnu : {', '.join(_FEEDS)}")
-    itinerary = load_itinerary(store)
-    if itinerary is None:
-        raise HTTPException(status_code=503, detail="le service n'a pas encore démarré")
+    itinerary = _recorded_itinerary(store)
     message = build(store, itinerary, operator, _now(request))
     if format == "json":
         body = json.dumps(MessageToDict(message), ensure_ascii=False).encode()
@@ -277,9 +284,7 @@ def public_gtfs(request: Request, operator: str, store: StoreDep, _: Limited) ->
     """The operator's timetable as a static GTFS feed from today to two months ahead: the
     trips, routes and stops the GTFS-realtime feeds name."""
     _operator_name(store, operator)
-    itinerary = load_itinerary(store)
-    if itinerary is None:
-        raise HTTPException(status_code=503, detail="le service n'a pas encore démarré")
+    itinerary = _recorded_itinerary(store)
     today = _now(request).astimezone(itinerary.zone).date()
     page = f"{str(request.base_url).rstrip('/')}/public/{operator}"
     tables = export_gtfs(itinerary, today, today + timedelta(days=CALENDAR_AHEAD_DAYS), page)

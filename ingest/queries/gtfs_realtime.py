@@ -106,16 +106,18 @@ def _seconds(t: datetime) -> int:
     return int(t.timestamp())
 
 
-def _today(
-    store: Store, itinerary: Itinerary, operator: str, now: datetime
-) -> tuple[dict[str, TripOfDay], dict[str, list[PublicPassage]]]:
+def _todays_trips(itinerary: Itinerary, operator: str, now: datetime) -> dict[str, TripOfDay]:
+    """The trip of each of the operator's buses today, by vehicle."""
     today = now.astimezone(itinerary.zone).date()
     vehicles = {v.id for v in itinerary.vehicles if v.operator == operator}
-    trips = {v: t for v, t in trips_of_day(itinerary, today).items() if v in vehicles}
-    passages: dict[str, list[PublicPassage]] = defaultdict(list)
-    for p in public_passages(store, operator, today, today, now):
-        passages[p.vehicle].append(p)
-    return trips, passages
+    return {v: t for v, t in trips_of_day(itinerary, today).items() if v in vehicles}
+
+
+def _describe(descriptor: rt.TripDescriptor, trip: TripOfDay) -> None:
+    """The trip as the static feed names it."""
+    descriptor.trip_id = trip.trip_id
+    descriptor.route_id = trip.route_id
+    descriptor.start_date = trip.start_date
 
 
 def trip_updates(
@@ -125,14 +127,16 @@ def trip_updates(
     or expected), its departure once the bus left, or skipped when cancelled."""
     feed = rt.FeedMessage()
     _header(feed, now)
-    trips, passages = _today(store, itinerary, operator, now)
+    trips = _todays_trips(itinerary, operator, now)
+    passages: dict[str, list[PublicPassage]] = defaultdict(list)
+    today = now.astimezone(itinerary.zone).date()
+    for passage in public_passages(store, operator, today, today, now):
+        passages[passage.vehicle].append(passage)
     for vehicle, trip in sorted(trips.items()):
         entity = feed.entity.add()
         entity.id = f"trip-{trip.trip_id}-{trip.start_date}"
         update = entity.trip_update
-        update.trip.trip_id = trip.trip_id
-        update.trip.route_id = trip.route_id
-        update.trip.start_date = trip.start_date
+        _describe(update.trip, trip)
         update.timestamp = _seconds(now)
         matched = _matched(trip, passages[vehicle])
         if matched and all(p is not None and p.status == "cancelled" for _, p in matched):
@@ -170,7 +174,7 @@ def vehicle_positions(
     them."""
     feed = rt.FeedMessage()
     _header(feed, now)
-    trips, _ = _today(store, itinerary, operator, now)
+    trips = _todays_trips(itinerary, operator, now)
     latest = {p.vehicle: p for p in store.positions()}
     for vehicle, trip in sorted(trips.items()):
         if not trip.calls:
@@ -184,9 +188,7 @@ def vehicle_positions(
         entity = feed.entity.add()
         entity.id = f"vehicle-{trip.route_id}"
         v = entity.vehicle
-        v.trip.trip_id = trip.trip_id
-        v.trip.route_id = trip.route_id
-        v.trip.start_date = trip.start_date
+        _describe(v.trip, trip)
         v.vehicle.id = trip.route_id
         v.position.latitude = position.lat
         v.position.longitude = position.lon
@@ -228,9 +230,7 @@ def service_alerts(
         informed.stop_id = p.stop
         trip = trips_by_day[p.day].get(p.vehicle)
         if trip is not None:
-            informed.trip.trip_id = trip.trip_id
-            informed.trip.route_id = trip.route_id
-            informed.trip.start_date = trip.start_date
+            _describe(informed.trip, trip)
         cancelled = p.status == "cancelled"
         alert.effect = rt.Alert.NO_SERVICE if cancelled else rt.Alert.OTHER_EFFECT
         alert.cause = rt.Alert.UNKNOWN_CAUSE
