@@ -4,25 +4,18 @@ who, role, address and when; refusals and repeats add nothing; admins only."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 
 from api.app import create_app
-from ingest.domain import IngestDomain
 from ingest.itinerary import Itinerary
-from ingest.pipeline import Ingestor
-from ingest.punctuality.config import PunctualitySettings
-from ingest.punctuality.tracker import PunctualityTracker
-from ingest.settings import DomainSettings
 from ingest.store import Store
-from ingest.validation import Limits
 from protocol.clock import ManualClock
-from tests.ingest.punctuality.test_tracker import MONDAY, RECEIVED, vexin_monday
-from tests.support.domain import feed
 from tests.support.live import TEST_USERS, serving
+from tests.support.tracked_day import track_vexin_monday
 
 EVENING = datetime(2026, 11, 16, 19, 0, tzinfo=UTC)
 ADMIN = {"Authorization": "Bearer admin-token-for-tests"}
@@ -33,14 +26,7 @@ FRIDAY = "vexin-01:2026-11-20:hacqueville"
 
 @pytest.fixture
 def api(store: Store, itinerary: Itinerary) -> Iterator[httpx.Client]:
-    domain = IngestDomain(store, itinerary, DomainSettings(), ManualClock(EVENING))
-    tracker = PunctualityTracker(store, itinerary, PunctualitySettings(horizon_days=14))
-    tracker.start(MONDAY, past_days=1)
-    ingestor = Ingestor(
-        store, Limits(max_age=timedelta(days=3650)), observers=[tracker, *domain.observers]
-    )
-    feed(ingestor, vexin_monday(itinerary), RECEIVED)
-    domain.catch_up()
+    track_vexin_monday(store, itinerary, EVENING)
     app = create_app(store, TEST_USERS, clock=ManualClock(EVENING))
     with serving(app) as url, httpx.Client(base_url=url, headers=COORD, timeout=10) as client:
         yield client

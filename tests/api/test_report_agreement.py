@@ -7,26 +7,19 @@ import csv
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 
 from api.app import create_app
-from ingest.domain import IngestDomain
 from ingest.itinerary import Itinerary
-from ingest.pipeline import Ingestor
-from ingest.punctuality.config import PunctualitySettings
 from ingest.punctuality.figures import StoredVisitFigures
-from ingest.punctuality.tracker import PunctualityTracker
-from ingest.settings import DomainSettings
 from ingest.store import Store
-from ingest.validation import Limits
 from protocol.clock import ManualClock
-from tests.ingest.punctuality.test_tracker import MONDAY, RECEIVED, vexin_monday
-from tests.support.domain import feed
 from tests.support.live import TEST_USERS, serving
+from tests.support.tracked_day import track_vexin_monday
 
 EVENING = datetime(2026, 11, 16, 19, 0, tzinfo=UTC)
 NEXT_NOON = datetime(2026, 11, 17, 12, 0, tzinfo=UTC)
@@ -43,14 +36,7 @@ class Reports:
 
 @pytest.fixture
 def reports(store: Store, itinerary: Itinerary) -> Iterator[Reports]:
-    domain = IngestDomain(store, itinerary, DomainSettings(), ManualClock(NEXT_NOON))
-    tracker = PunctualityTracker(store, itinerary, PunctualitySettings(horizon_days=14))
-    tracker.start(MONDAY, past_days=1)
-    ingestor = Ingestor(
-        store, Limits(max_age=timedelta(days=3650)), observers=[tracker, *domain.observers]
-    )
-    feed(ingestor, vexin_monday(itinerary), RECEIVED)
-    domain.catch_up()
+    track_vexin_monday(store, itinerary, NEXT_NOON)
     # One "now" for the API and the reports' figures, as in production (the system's).
     clock = ManualClock(EVENING)
     app = create_app(store, TEST_USERS, visit_figures=StoredVisitFigures(store, clock), clock=clock)

@@ -4,7 +4,7 @@ answer matches the schema it declares. Bounded: a few examples per operation."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -15,18 +15,12 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from api.app import create_app
-from ingest.domain import IngestDomain
 from ingest.itinerary import Itinerary
-from ingest.pipeline import Ingestor
-from ingest.punctuality.config import PunctualitySettings
 from ingest.punctuality.figures import StoredVisitFigures
-from ingest.punctuality.tracker import PunctualityTracker
-from ingest.settings import DomainSettings
 from ingest.store import Store
-from ingest.validation import Limits
 from protocol.clock import ManualClock
-from tests.ingest.punctuality.test_tracker import MONDAY, RECEIVED, vexin_monday
-from tests.support.domain import feed
+from tests.support.live import TEST_USERS
+from tests.support.tracked_day import track_vexin_monday
 
 EVENING = datetime(2026, 11, 16, 19, 0, tzinfo=UTC)
 TOKENS = ("admin-token-for-tests", "coord-eure-token")
@@ -34,16 +28,7 @@ TOKENS = ("admin-token-for-tests", "coord-eure-token")
 
 @pytest.fixture
 def fuzzed_app(store: Store, itinerary: Itinerary) -> FastAPI:
-    from tests.support.live import TEST_USERS
-
-    domain = IngestDomain(store, itinerary, DomainSettings(), ManualClock(EVENING))
-    tracker = PunctualityTracker(store, itinerary, PunctualitySettings(horizon_days=14))
-    tracker.start(MONDAY, past_days=1)
-    ingestor = Ingestor(
-        store, Limits(max_age=timedelta(days=3650)), observers=[tracker, *domain.observers]
-    )
-    feed(ingestor, vexin_monday(itinerary), RECEIVED)
-    domain.catch_up()
+    track_vexin_monday(store, itinerary, EVENING)
     clock = ManualClock(EVENING)
     return create_app(
         store, TEST_USERS, visit_figures=StoredVisitFigures(store, clock), clock=clock
