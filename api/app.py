@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from datetime import timedelta
 from importlib import resources
 from typing import Any
 
@@ -26,6 +27,7 @@ from api.routes import (
     live,
     public,
     reports,
+    session,
     track,
     visits,
 )
@@ -101,6 +103,8 @@ def create_app(
     clock: Clock | None = None,
     public_limits: PublicLimits | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    session_lifetime: timedelta = timedelta(hours=12),
+    secure_cookies: bool = True,
 ) -> FastAPI:
     """``metrics``: a Prometheus registry to serve at ``/metrics`` (the ingest's, when
     ingest and API share a process). ``visit_figures`` answers the reports' questions
@@ -109,7 +113,9 @@ def create_app(
     database (once for all its clients); ``live_ping_s``: how often an idle stream gets a
     comment line. ``clock``: the time the API works with (the system's by default).
     ``public_limits``: the public pages' rate limit and the sites that may frame their
-    embedded view. ``max_body_bytes``: larger request bodies are refused (413)."""
+    embedded view. ``max_body_bytes``: larger request bodies are refused (413).
+    ``session_lifetime``: how long a browser session lasts; ``secure_cookies``: whether
+    its cookie is sent over HTTPS only."""
     app = FastAPI(
         # /docs is served below from the vendored Swagger UI: it works offline.
         docs_url=None,
@@ -117,10 +123,14 @@ def create_app(
         title="Médicobus telemetry",
         version="0.1.0",
         description="Live positions and health of mobile GP surgeries. "
-        "Send a personal token as `Authorization: Bearer <token>`.",
+        "Send a personal token as `Authorization: Bearer <token>`, or sign in with "
+        "`POST /api/v1/session` (a session cookie, and a CSRF token for changes).",
     )
     app.state.store = store
-    app.state.authenticator = Authenticator(users, store=store, clock=clock)
+    app.state.authenticator = Authenticator(
+        users, store=store, clock=clock, session_lifetime=session_lifetime
+    )
+    app.state.secure_cookies = secure_cookies
     app.state.visit_figures = visit_figures or NoVisitFigures()
     if clock is not None:
         app.state.clock = clock
@@ -138,6 +148,7 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     _answer_refusals(app)
     _declare_refusals(app)
+    app.include_router(session.router)
     app.include_router(fleet.router)
     app.include_router(live.router)
     app.include_router(track.router)

@@ -1,7 +1,11 @@
-"""Who is calling: bearer tokens mapped to a person, a role and an operator.
+"""Who is calling: a bearer token, or a browser's session cookie, mapped to a person, a
+role and an operator.
 
 Tokens are random secrets handed to each person; the server keeps only their SHA-256
-(a fast hash is enough for high-entropy random tokens, unlike passwords).
+(a fast hash is enough for high-entropy random tokens, unlike passwords, which are kept
+as Argon2id hashes: :mod:`ingest.services.accounts`). A session cookie is sent by the
+browser by itself, so a request that changes something must also carry the session's
+CSRF token in ``X-CSRF-Token`` and, if it says its ``Origin``, come from this site.
 """
 
 from __future__ import annotations
@@ -12,14 +16,16 @@ import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from enum import StrEnum
+from urllib.parse import urlsplit
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.throttle import PerMinute
-from ingest.services import tokens
+from ingest.services import accounts, tokens
 from ingest.store import Store
 from protocol.clock import Clock, SystemClock
 
@@ -71,9 +77,22 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-# Wrong tokens an address may send a minute; past them, it is answered 429 without any
-# token being checked until the minute has gone by.
+# Wrong tokens and passwords an address may send a minute; past them, it is answered 429
+# without any being checked until the minute has gone by.
 FAILED_ATTEMPTS_PER_MINUTE = 20
+# Wrong passwords for one account, from anywhere, in a quarter of an hour.
+FAILED_SIGN_INS_PER_ACCOUNT = 5
+ACCOUNT_WINDOW_MIN = 15
+
+SESSION_COOKIE = "medicobus_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def csrf_token(session_value: str) -> str:
+    """The CSRF token of a session: derived from the cookie's secret value, so a page of
+    another site, which cannot read the cookie, cannot compute it."""
+    return hmac.new(session_value.encode(), b"medicobus csrf", hashlib.sha256).hexdigest()
 
 
 TOUCH_EVERY_S = 60.0
@@ -89,6 +108,7 @@ class Authenticator:
         failures_per_minute: int = FAILED_ATTEMPTS_PER_MINUTE,
         store: Store | None = None,
         clock: Clock | None = None,
+        session_lifetime: timedelta = timedelta(hours=12),
     ) -> None:
         for user in users:
             if user.role is not Role.ADMIN and user.operator is None:
@@ -101,8 +121,15 @@ class Authenticator:
         self._failures = PerMinute(
             failures_per_minute,
             "auth",
-            "too many wrong tokens from this address: try again in {wait} s",
+            "too many wrong tokens or passwords from this address: try again in {wait} s",
         )
+        self._account_failures = PerMinute(
+            FAILED_SIGN_INS_PER_ACCOUNT,
+            "sign-in",
+            "too many wrong passwords for this account: try again in {wait} s",
+            minutes=ACCOUNT_WINDOW_MIN,
+        )
+        self.session_lifetime = session_lifetime
 
     def check_address(self, address: str) -> None:
         """429 for an address that sent too many wrong tokens this last minute."""
@@ -110,6 +137,23 @@ class Authenticator:
 
     def failed(self, address: str) -> None:
         self._failures.record(address)
+
+    def check_account(self, email: str) -> None:
+        """429 for an account that was given too many wrong passwords lately."""
+        self._account_failures.check(email.strip().lower())
+
+    def failed_account(self, email: str) -> None:
+        self._account_failures.record(email.strip().lower())
+
+    def session(self, value: str) -> Principal | None:
+        """The person of an open session cookie."""
+        if self._store is None:
+            return None
+        signed = accounts.session(self._store, value, self._clock.now())
+        if signed is None:
+            return None
+        account = signed.account
+        return Principal(account.name, Role(account.role), account.operator)
 
     def authenticate(self, token: str) -> Principal | None:
         digest = hash_token(token)
@@ -143,21 +187,33 @@ def require(*roles: Role) -> Callable[..., Principal]:
         request: Request,
         credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),  # noqa: B008
     ) -> Principal:
-        if credentials is None:
+        authenticator: Authenticator = request.app.state.authenticator
+        address = client_address(request)
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if credentials is None and cookie:
+            principal = authenticator.session(cookie)
+            if principal is None:
+                raise HTTPException(
+                    status_code=401, detail="the session has ended or expired: sign in again"
+                )
+            if request.method not in SAFE_METHODS:
+                _check_csrf(request, cookie)
+        elif credentials is None:
             raise HTTPException(
                 status_code=401,
                 detail="missing bearer token",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        authenticator: Authenticator = request.app.state.authenticator
-        address = request.client.host if request.client else "unknown"
-        authenticator.check_address(address)
-        principal = authenticator.authenticate(credentials.credentials)
-        if principal is None:
-            authenticator.failed(address)
-            raise HTTPException(
-                status_code=401, detail="invalid token", headers={"WWW-Authenticate": "Bearer"}
-            )
+        else:
+            authenticator.check_address(address)
+            principal = authenticator.authenticate(credentials.credentials)
+            if principal is None:
+                authenticator.failed(address)
+                raise HTTPException(
+                    status_code=401,
+                    detail="invalid token",
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
         if principal.role is not Role.ADMIN and principal.role not in roles:
             allowed = ", ".join(r.value for r in roles) or "admin"
             raise HTTPException(
@@ -166,3 +222,20 @@ def require(*roles: Role) -> Callable[..., Principal]:
         return replace(principal, address=address)
 
     return dependency
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _check_csrf(request: Request, cookie: str) -> None:
+    """A change asked with a session cookie: the session's CSRF token in its header, and,
+    where the browser names the page's origin, this site's own."""
+    origin = request.headers.get("origin")
+    if origin is not None and urlsplit(origin).netloc != request.headers.get("host", ""):
+        raise HTTPException(status_code=403, detail=f"requests from {origin[:100]} are refused")
+    given = request.headers.get(CSRF_HEADER, "")
+    if not hmac.compare_digest(given.encode(), csrf_token(cookie).encode()):
+        raise HTTPException(
+            status_code=403, detail=f"missing or wrong {CSRF_HEADER}: reload the page"
+        )

@@ -21,7 +21,9 @@ class ApiSettings(TomlSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     users: list[ApiUser] = Field(
-        default_factory=list, description="who may call the API: name, role, operator, token hash"
+        default_factory=list,
+        description="who may call the API with a token: name, role, operator, token hash "
+        "(people with a password are accounts in the database: medicobus users)",
     )
     live_interval_s: float = Field(
         default=1.0,
@@ -41,6 +43,17 @@ class ApiSettings(TomlSettings):
         ge=1024,
         le=64 << 20,
         description="request bodies larger than this are refused (413) before being read",
+    )
+    session_hours: float = Field(
+        default=12,
+        gt=0,
+        le=24 * 30,
+        description="how long a browser session lasts after signing in",
+    )
+    secure_cookies: bool = Field(
+        default=True,
+        description="send the session cookie over HTTPS only (browsers also accept it "
+        "from http://localhost and 127.0.0.1); turn off only behind a trusted proxy",
     )
     timeseries: bool = Field(
         default=False,

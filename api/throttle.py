@@ -1,6 +1,6 @@
-"""Counting requests per client address in a moving minute (the ``limits`` package), and
-the 429 with ``Retry-After`` once an address is past its allowance: for the public pages
-(every request counts) and for wrong tokens (only failures count)."""
+"""Counting requests per client address (or account) in a moving window (the ``limits``
+package), and the 429 with ``Retry-After`` once it is past its allowance: for the public
+pages (every request counts), for wrong tokens and wrong passwords (only failures count)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from limits.strategies import MovingWindowRateLimiter
 
 
 class PerMinute:
-    def __init__(self, allowed: int, name: str, refusal: str) -> None:
-        """``refusal``: the 429's detail, with ``{wait}`` for the seconds to wait."""
-        self._item = RateLimitItemPerMinute(allowed)
+    def __init__(self, allowed: int, name: str, refusal: str, minutes: int = 1) -> None:
+        """``allowed`` in a moving window of ``minutes``; ``refusal``: the 429's detail,
+        with ``{wait}`` for the seconds to wait."""
+        self._item = RateLimitItemPerMinute(allowed, minutes)
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
         self._name = name
         self._refusal = refusal

@@ -6,14 +6,15 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from firmware_config.loader import ConfigError
+from medicobus.access_cli import tokens_app, users_app
+from medicobus.cli_support import ConfigOption, fail
 from simulators.cli import sim_app
 
 app = typer.Typer(
@@ -30,15 +31,10 @@ app.add_typer(bus_app, name="bus")
 app.add_typer(sim_app, name="sim")
 db_app = typer.Typer(help="The system of record's schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-tokens_app = typer.Typer(
-    help="Personal API tokens kept in the database: made, listed, revoked without a restart.",
-    no_args_is_help=True,
-)
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(users_app, name="users")
 follow_up_app = typer.Typer(help="The funder's yearly follow-up.", no_args_is_help=True)
 app.add_typer(follow_up_app, name="follow-up")
-
-ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="TOML settings file")]
 
 
 def _logging(level: str = "INFO") -> None:
@@ -50,11 +46,6 @@ def _wait_for_signal() -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     stop.wait()
-
-
-def _fail(exc: Exception) -> None:
-    typer.echo(f"error: {exc}", err=True)
-    raise typer.Exit(code=2)
 
 
 @app.command()
@@ -89,7 +80,7 @@ def demo(
     weekday = None
     if timetable_of is not None:
         if timetable_of.strip().lower() not in WEEKDAYS:
-            _fail(
+            fail(
                 ValueError(
                     f"--timetable-of: {timetable_of!r} is not a weekday ({', '.join(WEEKDAYS)})"
                 )
@@ -100,7 +91,7 @@ def demo(
         try:
             at = time.fromisoformat(start_at.strip())
         except ValueError:
-            _fail(ValueError(f"--start-at: {start_at!r} is not a time of day (HH:MM)"))
+            fail(ValueError(f"--start-at: {start_at!r} is not a time of day (HH:MM)"))
     run_demo(port, data_dir, itinerary, weekday, start_at=at)
 
 
@@ -115,7 +106,7 @@ def agent(config: ConfigOption) -> None:
     try:
         settings = load_settings(AgentConfig, config)
     except ConfigError as exc:
-        _fail(exc)
+        fail(exc)
     _logging(settings.log_level)
     # The fridge reader counts and reports Modbus timeouts itself; pymodbus would log
     # an error line for each one.
@@ -123,7 +114,7 @@ def agent(config: ConfigOption) -> None:
     try:
         running = Agent(settings)
     except OutboxError as exc:
-        _fail(exc)
+        fail(exc)
     running.start()
     _wait_for_signal()
     running.stop()
@@ -149,7 +140,7 @@ def ingest(config: ConfigOption) -> None:
         settings = load_settings(IngestSettings, config)
         itinerary = load_itinerary(settings.itinerary_file)
     except (ConfigError, ItineraryError) as exc:
-        _fail(exc)
+        fail(exc)
     store = Store.open(settings.database_url, timeseries=settings.influx is not None)
     store.load_fleet(itinerary)
     options = IngestOptions(
@@ -169,7 +160,7 @@ def ingest(config: ConfigOption) -> None:
         running = RunningIngest(store, itinerary, options)
     except (DomainConfigError, FactorFileError, ScheduleError) as exc:
         store.close()
-        _fail(exc)
+        fail(exc)
     if settings.metrics_port:
         start_http_server(settings.metrics_port, settings.metrics_host, running.metrics.registry)
     running.start()
@@ -194,10 +185,8 @@ def api(config: ConfigOption) -> None:
     try:
         settings = load_settings(ApiSettings, config)
     except ConfigError as exc:
-        _fail(exc)
+        fail(exc)
     store = Store.open(settings.database_url, timeseries=settings.timeseries)
-    if not settings.users:
-        typer.echo("warning: no API users configured; every request will be refused", err=True)
     app = create_app(
         store,
         settings.users,
@@ -208,6 +197,8 @@ def api(config: ConfigOption) -> None:
             frame_ancestors=tuple(settings.public_frame_ancestors),
         ),
         max_body_bytes=settings.max_body_bytes,
+        session_lifetime=timedelta(hours=settings.session_hours),
+        secure_cookies=settings.secure_cookies,
     )
     # Open live streams never end by themselves: they get a few seconds, then are closed.
     uvicorn.run(app, host=settings.host, port=settings.port, timeout_graceful_shutdown=3)
@@ -228,7 +219,7 @@ def new_token_command(
             name=name, role=Role(role), operator=operator, token_sha256=hash_token(token)
         )
     except ValueError as exc:
-        _fail(exc)
+        fail(exc)
     typer.echo(f"token (give it to {name}, it is not stored): {token}")
     typer.echo("add to api.toml:")
     typer.echo("[[users]]")
@@ -262,7 +253,7 @@ def bus_provision(
             ca_on_bus=ca_on_bus,
         )
     except ProvisionError as exc:
-        _fail(exc)
+        fail(exc)
     typer.echo(f"{vehicle}: credentials written to {password_file}")
     typer.echo(f"install on the bus: {done.agent_config} and {done.ca_file} (as {ca_on_bus})")
     typer.echo("then reload the broker so that it reads its password file again")
@@ -279,7 +270,7 @@ def bus_revoke(
     try:
         revoke_bus(vehicle, password_file=password_file)
     except ProvisionError as exc:
-        _fail(exc)
+        fail(exc)
     typer.echo(f"{vehicle}: credentials removed; reload the broker to refuse them")
 
 
@@ -294,7 +285,7 @@ def config_validate(
     try:
         settings = load_settings(AgentConfig, file)
     except ConfigError as exc:
-        _fail(exc)
+        fail(exc)
     typer.echo(f"{file}: valid configuration for vehicle {settings.vehicle}")
 
 
@@ -334,7 +325,7 @@ def timetable_export_gtfs(
         )
         files = write_gtfs(export_gtfs(loaded, start, end, agency_url), output)
     except (ItineraryError, GtfsError, ValueError) as exc:
-        _fail(exc)
+        fail(exc)
     typer.echo(f"{output}: {', '.join(files)} ({start} to {end})")
 
 
@@ -355,116 +346,13 @@ def timetable_import_gtfs(
     try:
         imported = import_gtfs(read_gtfs(feed), load_itinerary(fleet))
     except (ItineraryError, GtfsError) as exc:
-        _fail(exc)
+        fail(exc)
     output.write_text(itinerary_toml(imported), encoding="utf-8")
     typer.echo(
         f"{output}: {len(imported.stops)} stops, {len(imported.slots)} weekly slots, "
         f"{len(imported.cancelled_days)} cancelled days, {len(imported.changes)} changes, "
         f"{len(imported.extra_visits)} extra visits"
     )
-
-
-@dataclass(frozen=True)
-class _CommandLine:
-    """Who acts when a command is run on the server: for the audit log."""
-
-    name: str = "medicobus"
-    operator: str | None = None
-    sees_all: bool = True
-    role: str = "admin"
-    address: str = "command line"
-
-    def sees(self, operator: str) -> bool:
-        return True
-
-
-def _api_store(config: Path) -> Any:
-    from api.settings import ApiSettings
-    from firmware_config.loader import load_settings
-    from ingest.store import Store
-
-    try:
-        settings = load_settings(ApiSettings, config)
-    except ConfigError as exc:
-        _fail(exc)
-    return Store.open(settings.database_url)
-
-
-@tokens_app.command("create")
-def tokens_create(
-    config: ConfigOption,
-    person: Annotated[str, typer.Option(help="the person the token is for")],
-    role: Annotated[str, typer.Option(help="fleet_manager, coordinator, engineer, funder, admin")],
-    operator: Annotated[str | None, typer.Option(help="their operator (all but admins)")] = None,
-    label: Annotated[str, typer.Option(help="what the token is for, e.g. a script")] = "",
-) -> None:
-    """Make a personal token kept (hashed) in the API's database; print it once."""
-    from api.auth import ApiUser, Role, hash_token, new_token
-    from ingest.services import tokens
-    from protocol.clock import SystemClock
-
-    token = new_token()
-    try:
-        user = ApiUser(
-            name=person, role=Role(role), operator=operator, token_sha256=hash_token(token)
-        )
-        if user.role is not Role.ADMIN and user.operator is None:
-            raise ValueError(f"a {role} needs an operator (--operator)")
-    except ValueError as exc:
-        _fail(exc)
-    store = _api_store(config)
-    try:
-        token_id = tokens.create(
-            store,
-            _CommandLine(),
-            label=(label or f"{person}'s token")[:100],
-            person=user.name,
-            role=user.role.value,
-            operator=user.operator,
-            token_sha256=user.token_sha256,
-            now=SystemClock().now(),
-        )
-    finally:
-        store.close()
-    typer.echo(f"token {token_id} for {person} (give it to them, it is not stored): {token}")
-
-
-@tokens_app.command("list")
-def tokens_list(config: ConfigOption) -> None:
-    """Every token: id, person, role, operator, label, made, last used, revoked."""
-    from ingest.services import tokens
-
-    store = _api_store(config)
-    try:
-        found = tokens.tokens(store)
-    finally:
-        store.close()
-    for t in found:
-        state = f"revoked {t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else "valid"
-        used = f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "never"
-        typer.echo(
-            f"{t.id}\t{t.person}\t{t.role}\t{t.operator or '-'}\t{t.label}\t"
-            f"made {t.created_at:%Y-%m-%d %H:%M}\tlast used {used}\t{state}"
-        )
-
-
-@tokens_app.command("revoke")
-def tokens_revoke(
-    config: ConfigOption, token_id: Annotated[int, typer.Argument(help="the token's id")]
-) -> None:
-    """Revoke a token: the API refuses it from the next request on."""
-    from ingest.services import tokens
-    from ingest.services.common import NotFoundError
-    from protocol.clock import SystemClock
-
-    store = _api_store(config)
-    try:
-        revoked = tokens.revoke(store, _CommandLine(), token_id, SystemClock().now())
-    except NotFoundError as exc:
-        _fail(exc)
-    finally:
-        store.close()
-    typer.echo(f"token {revoked.id} of {revoked.person} revoked")
 
 
 @follow_up_app.command("import")
@@ -486,16 +374,16 @@ def follow_up_import(
         settings = load_settings(IngestSettings, config)
         text = file.read_text(encoding="utf-8")
     except (ConfigError, OSError, UnicodeDecodeError) as exc:
-        _fail(exc)
+        fail(exc)
     store = Store.open(settings.database_url)
     try:
         configuration = load_configuration(store)
         if configuration is None:
-            _fail(ValueError("the ingest has not recorded its settings yet: start it once"))
+            fail(ValueError("the ingest has not recorded its settings yet: start it once"))
         assert configuration is not None
         months = import_months(store, configuration, text, file.name, SystemClock().now())
     except RefusedError as exc:
-        _fail(exc)
+        fail(exc)
     finally:
         store.close()
     total = sum(m.consultations for m in months)
@@ -513,7 +401,7 @@ def db_upgrade(config: ConfigOption) -> None:
     try:
         settings = load_settings(IngestSettings, config)
     except ConfigError as exc:
-        _fail(exc)
+        fail(exc)
     engine = create_engine(settings.database_url)
     migrate(engine)
     engine.dispose()

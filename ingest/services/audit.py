@@ -5,6 +5,7 @@ change's own transaction so that one never stands without the other."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,6 +30,15 @@ class AuditEntry:
     detail: dict[str, Any]
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _printable(text: str, size: int) -> str:
+    """Text as the log keeps it: control characters (a NUL from someone trying e-mails,
+    which PostgreSQL cannot store) shown as U+FFFD, cut to the column's size."""
+    return _CONTROL.sub("\ufffd", text)[:size]
+
+
 def record(
     conn: Connection,
     viewer: Viewer,
@@ -41,11 +51,11 @@ def record(
     conn.execute(
         audit_log.insert().values(
             at=at,
-            who=viewer.name[:100],
-            role=str(getattr(viewer, "role", ""))[:20],
-            address=str(getattr(viewer, "address", ""))[:64],
+            who=_printable(viewer.name, 100),
+            role=_printable(str(getattr(viewer, "role", "")), 20),
+            address=_printable(str(getattr(viewer, "address", "")), 64),
             action=action,
-            target=target[:200],
+            target=_printable(target, 200),
             detail=json.dumps(
                 {k: v for k, v in detail.items() if v is not None}, default=str, sort_keys=True
             ),
