@@ -145,6 +145,15 @@ class Authenticator:
     def failed_account(self, email: str) -> None:
         self._account_failures.record(email.strip().lower())
 
+    def still_allowed(self, request: Request) -> bool:
+        """Whether the credentials a request came with still hold: for long streams."""
+        header = request.headers.get("authorization", "")
+        scheme, _, value = header.partition(" ")
+        if header and scheme.lower() == "bearer":
+            return self.authenticate(value.strip()) is not None
+        cookie = request.cookies.get(SESSION_COOKIE)
+        return cookie is not None and self.session(cookie) is not None
+
     def session(self, value: str) -> Principal | None:
         """The person of an open session cookie."""
         if self._store is None:

@@ -34,6 +34,8 @@ from ingest.itinerary import Itinerary, Vehicle, load_itinerary
 from ingest.local_days import local_date
 from ingest.metrics import IngestMetrics
 from ingest.punctuality.figures import StoredVisitFigures
+from ingest.services import accounts
+from ingest.services.common import ConflictError
 from ingest.settings import DomainSettings
 from ingest.store import Store
 from medicobus.embedded_broker import EmbeddedBroker
@@ -317,14 +319,13 @@ def run_demo(
             log.info("today (%s) runs the timetable of %s", today, WEEKDAYS[timetable_of - 1])
         demo = stack.enter_context(running_demo(data_dir, itinerary, clock))
         users, tokens = demo_users([o.id for o in itinerary.operators])
-        for name, token in tokens.items():
-            log.info("API token of %s: %s", name, token)
         for operator in itinerary.operators:
             print(f"Public page: http://127.0.0.1:{port}/public/{operator.id}", flush=True)
-        print(
-            f"Dashboard: http://127.0.0.1:{port}/#token={tokens['admin']}  (Ctrl-C to stop)",
-            flush=True,
-        )
+        print(f"Dashboard: http://127.0.0.1:{port}/  (Ctrl-C to stop)", flush=True)
+        print("Sign in with one of these (e-mail, password, role):", flush=True)
+        for email, password, role in demo_accounts(demo.store, itinerary, clock.now()):
+            print(f"  {email}  {password}  ({role})", flush=True)
+        print(f"API token for scripts (admin): {tokens['admin']}", flush=True)
         logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
         # Open live streams never end by themselves: they get a few seconds, then are closed.
         uvicorn.run(
@@ -334,6 +335,60 @@ def run_demo(
             log_level="warning",
             timeout_graceful_shutdown=3,
         )
+
+
+def demo_accounts(store: Store, itinerary: Itinerary, now: datetime) -> list[tuple[str, str, str]]:
+    """Accounts with fresh random passwords: an admin, and a fleet manager and a
+    coordinator per operator."""
+    people: list[tuple[str, str, str, str | None]] = [
+        ("admin@medicobus.demo", "Admin", "admin", None)
+    ]
+    for operator in itinerary.operators:
+        people.append(
+            (f"flotte@{operator.id}.demo", f"Flotte {operator.id}", "fleet_manager", operator.id)
+        )
+        people.append(
+            (
+                f"coordination@{operator.id}.demo",
+                f"Coordination {operator.id}",
+                "coordinator",
+                operator.id,
+            )
+        )
+    made = []
+    for email, name, role, operator_id in people:
+        password = accounts.new_password()
+        try:
+            accounts.add(
+                store,
+                _DEMO,
+                email=email,
+                name=name,
+                role=role,
+                operator=operator_id,
+                password=password,
+                now=now,
+            )
+        except ConflictError:
+            # A demo started again on the same data: the account gets a new password.
+            accounts.reset(store, _DEMO, email, password, now)
+        made.append((email, password, role))
+    return made
+
+
+@dataclass(frozen=True)
+class _Demo:
+    """Who makes the demo's accounts, for the audit log."""
+
+    name: str = "demo"
+    operator: str | None = None
+    sees_all: bool = True
+
+    def sees(self, operator: str) -> bool:
+        return True
+
+
+_DEMO = _Demo()
 
 
 def demo_users(operators: list[str]) -> tuple[list[ApiUser], dict[str, str]]:

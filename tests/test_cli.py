@@ -122,8 +122,24 @@ def test_demo_shows_a_bus_driving_and_a_bus_parked_whatever_the_time(tmp_path: P
             lambda: next((ln for ln in lines if ln.startswith("Dashboard: ")), None),
             what="the dashboard link printed by the demo",
         )
-        token = re.search(r"#token=(\S+)", link)
-        assert token is not None, link
+        assert "token" not in link, link
+        token = wait_for(
+            lambda: next(
+                (
+                    m
+                    for ln in lines
+                    if (m := re.match(r"API token for scripts \(admin\): (\S+)", ln))
+                ),
+                None,
+            ),
+            what="the admin's API token printed by the demo",
+        )
+        signed = wait_for(
+            lambda: [ln.split() for ln in lines if ln.startswith("  coordination@")] or None,
+            what="the demo's accounts",
+        )
+        assert len(signed) == 2
+        email, password = signed[0][0], signed[0][1]
         live_from = f"{at}"
 
         def both_live() -> dict[str, Any] | None:
@@ -167,6 +183,12 @@ def test_demo_shows_a_bus_driving_and_a_bus_parked_whatever_the_time(tmp_path: P
             assert 0 < v["soc_pct"] <= 100
             assert -5 < v["fridge_temp_c"] < 20
         assert httpx.get(f"{base}/").status_code == 200
+        # A demo account signs in (a session cookie) and sees its operator's bus only.
+        answer = httpx.post(f"{base}/api/v1/session", json={"email": email, "password": password})
+        assert answer.status_code == 200, answer.text
+        session = answer.headers["set-cookie"].split(";")[0]
+        mine = httpx.get(f"{base}/api/v1/vehicles", headers={"Cookie": session}).json()
+        assert len(mine) == 1, mine
         assert httpx.get(f"{base}/api/v1/positions").status_code == 401
         public = [ln.split(": ", 1)[1].strip() for ln in lines if ln.startswith("Public page: ")]
         assert len(public) == 2

@@ -27,7 +27,9 @@ class AuditOut(BaseModel):
     address: str
     action: str = Field(
         description="visit.confirm, visit.correct, visit.cancel, visit.notice, "
-        "visit.attendance, alert.ack, fridge_alarm.ack, routing.set"
+        "visit.attendance, alert.ack, fridge_alarm.ack, routing.set, token.create, "
+        "token.revoke, account.add, account.disable, account.reset, signin, "
+        "signin.refused, signout"
     )
     target: str
     detail: dict[str, Any]

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from fastapi.responses import StreamingResponse
 
-from api.auth import Principal, Role, require
+from api.auth import Authenticator, Principal, Role, require
 from api.live import LiveBroadcaster
 
 router = APIRouter(prefix="/api/v1", tags=["fleet"])
 Viewer = Annotated[Principal, Depends(require(Role.FLEET_MANAGER, Role.COORDINATOR, Role.ENGINEER))]
 MAX_EVENT_ID_DIGITS = 30
+# How often an open stream asks again whether its caller may still read: a session ended
+# or an account disabled, a token revoked, stop the stream within this many seconds.
+RECHECK_S = 5.0
 
 
 def _last_event_id(value: str | None) -> int | None:
@@ -43,14 +48,21 @@ async def live(
     ``/alerts?active=true``); then each again when it changes, and ``visits``
     (``{"date", "vehicles", "visit_ids"}``: read that day's visits again) when a visit
     changes. With ``Last-Event-ID``, the ``visits`` events missed are sent first. A
-    comment line ``: ping`` keeps the connection open."""
+    comment line ``: ping`` keeps the connection open. The stream ends within a few
+    seconds of the caller's session ending (or token being revoked)."""
     resume = _last_event_id(last_event_id)
     broadcaster: LiveBroadcaster = request.app.state.live
+    authenticator: Authenticator = request.app.state.authenticator
     subscription = await broadcaster.subscribe(caller, resume)
 
     async def events() -> AsyncIterator[str]:
+        checked = time.monotonic()
         try:
-            async for text in subscription.stream(broadcaster.ping_s):
+            async for text in subscription.stream(min(broadcaster.ping_s, RECHECK_S)):
+                if time.monotonic() - checked >= RECHECK_S:
+                    checked = time.monotonic()
+                    if not await asyncio.to_thread(authenticator.still_allowed, request):
+                        return
                 yield text
         finally:
             broadcaster.unsubscribe(subscription)

@@ -34,6 +34,7 @@ from ingest.punctuality.eta import Prediction
 from ingest.punctuality.storage import PunctualityStore
 from ingest.punctuality.tracker import PunctualityTracker
 from ingest.reports.configuration import record_notification_settings
+from ingest.services import accounts, audit
 from ingest.settings import AlertSettings, DomainSettings
 from ingest.store import Store
 from ingest.subscriber import IngestSubscriber
@@ -66,6 +67,22 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+# A coordinator of doct-eure who signs in with a password.
+CLAIRE = "claire.dubois@eure.fr"
+CLAIRE_PASSWORD = "une phrase de passe assez longue"
+
+
+class Admin:
+    """An admin acting from the server, for the audit log."""
+
+    name = "admin"
+    operator = None
+    sees_all = True
+
+    def sees(self, operator: str) -> bool:
+        return True
+
+
 AXE = Path(__file__).parent / "vendor" / "axe-core-4.14.1" / "axe.min.js"
 PARIS = ZoneInfo("Europe/Paris")
 # The browser runs in another zone than the itinerary's, so that any time or "today"
@@ -198,6 +215,16 @@ def world(tmp_path_factory: pytest.TempPathFactory, itinerary: Itinerary) -> Ite
     broker = Mosquitto(root / "mosquitto").start()
     store = Store.open(f"sqlite:///{root / 'cloud.sqlite'}")
     store.load_fleet(itinerary)
+    accounts.add(
+        store,
+        Admin(),
+        email=CLAIRE,
+        name="Claire Dubois",
+        role="coordinator",
+        operator="doct-eure",
+        password=CLAIRE_PASSWORD,
+        now=datetime.now(UTC),
+    )
     today = datetime.now(PARIS).date()
     monday = last_weekday_before(today, 0, 2)
     dst = last_dst_change(today)
@@ -348,15 +375,77 @@ def test_a_wrong_token_is_refused_and_an_unreachable_api_says_so(
 ) -> None:
     page = open_page(None)
     expect(page.locator("#page-signin")).to_be_visible()
+    page.click("details.token-signin summary")
     page.fill("#token-input", "not-a-token")
-    page.click("#signin-form button[type=submit]")
+    page.click("#token-form button[type=submit]")
     expect(page.locator("#signin-message")).to_have_text(re.compile("^Jeton refusé"))
     assert page.evaluate("sessionStorage.getItem('medicobus.token')") is None
     # The API stops answering: a different message.
     page.context.route(re.compile(r".*/api/v1/.*"), lambda route: route.abort())
     page.fill("#token-input", "fm-eure-token")
-    page.click("#signin-form button[type=submit]")
+    page.click("#token-form button[type=submit]")
     expect(page.locator("#signin-message")).to_have_text(re.compile("^API injoignable"))
+
+
+def test_a_person_signs_in_with_a_password_changes_a_visit_and_signs_out(
+    world: World, open_page: Callable[..., Page]
+) -> None:
+    day = world.dst_after
+    with world.api("coord-eure-token") as api:
+        visits = api.get("/api/v1/visits", params={"date": day.isoformat()}).json()["visits"]
+    target = min(
+        (v for v in visits if v["vehicle"] == "vexin-01"), key=lambda v: v["scheduled_arrival"]
+    )
+    page = open_page(None, f"#/passages/{day}")
+    expect(page.locator("#page-signin")).to_be_visible()
+    assert axe_violations(page) == []
+    screenshot(world, page, "signin-1280")
+    page.get_by_label("Adresse e-mail").fill(CLAIRE)
+    page.get_by_label("Mot de passe").fill("not her password")
+    page.click("#signin-form button[type=submit]")
+    expect(page.locator("#signin-message")).to_have_text(
+        re.compile("^Adresse e-mail ou mot de passe incorrect")
+    )
+    page.get_by_label("Mot de passe").fill(CLAIRE_PASSWORD)
+    page.click("#signin-form button[type=submit]")
+    row = page.locator(f"tr[data-visit='{target['id']}']")
+    expect(row).to_be_visible()
+    # The session is an HttpOnly cookie: no script reads it, nothing is in storage.
+    assert "medicobus_session" not in page.evaluate("document.cookie")
+    assert page.evaluate("sessionStorage.length") == 0
+    (cookie,) = [c for c in page.context.cookies() if c["name"] == "medicobus_session"]
+    assert (cookie["httpOnly"], cookie["secure"], cookie["sameSite"]) == (True, True, "Strict")
+    # A change from the board carries the session's CSRF token and is hers in the log.
+    row.locator("button[data-action='notice']").click()
+    dialog = page.locator("dialog[open]")
+    dialog.get_by_label("Message public (facultatif)").fill("Arrivée vers 10 h")
+    dialog.locator("button[type=submit]").click()
+    expect(row.locator(".public-message")).to_contain_text("Arrivée vers 10 h")
+    (entry, *_) = audit.entries(world.store, action="visit.notice", who="Claire Dubois")
+    assert entry.target == target["id"]
+    # A reload keeps her signed in (the cookie); signing out ends the session.
+    page.reload()
+    expect(page.locator(f"tr[data-visit='{target['id']}']")).to_be_visible()
+    page.click("#sign-out")
+    expect(page.locator("#page-signin")).to_be_visible()
+    page.reload()
+    expect(page.locator("#page-signin")).to_be_visible()
+    # Signed in again, then disabled by an admin: the next request ends it in the page.
+    page.get_by_label("Adresse e-mail").fill(CLAIRE)
+    page.get_by_label("Mot de passe").fill(CLAIRE_PASSWORD)
+    page.click("#signin-form button[type=submit]")
+    expect(page.locator("#page-passages")).to_be_visible()
+    expect(page.locator("#link-state")).to_have_text("Direct : connecté")
+    accounts.disable(world.store, Admin(), CLAIRE, datetime.now(UTC))
+    try:
+        # Without any click: the live stream is closed, and its reconnection refused.
+        expect(page.locator("#signin-message")).to_have_text(
+            "Votre session a pris fin : reconnectez-vous.", timeout=20_000
+        )
+        expect(page.locator("#page-signin")).to_be_visible()
+    finally:
+        accounts.reset(world.store, Admin(), CLAIRE, CLAIRE_PASSWORD, datetime.now(UTC))
+    assert page.errors == []
 
 
 def test_a_token_in_the_fragment_is_moved_to_session_storage(

@@ -1,9 +1,9 @@
-// The live feed (GET /api/v1/live, Server-Sent Events) read with fetch() so the token goes
-// in the Authorization header: EventSource cannot send headers, and would need the token
-// in the URL. A short reader rather than the npm fetch-event-source package, whose ES build
+// The live feed (GET /api/v1/live, Server-Sent Events) read with fetch() so a token goes
+// in the Authorization header (a session's cookie goes by itself): EventSource cannot send
+// headers, and would need the token in the URL. A short reader rather than the npm fetch-event-source package, whose ES build
 // imports "./parse" without an extension, which a browser cannot load without a build step.
 
-import { token } from "./api.js";
+import { authHeaders } from "./api.js";
 
 const RETRY_MIN_MS = 1000;
 const RETRY_MAX_MS = 15000;
@@ -22,7 +22,7 @@ export function connectLive(handlers, path = "/api/v1/live") {
   async function run() {
     controller = new AbortController();
     handlers.state(lastId === null ? "connecting" : "reconnecting");
-    const headers = { Authorization: `Bearer ${token() ?? ""}`, Accept: "text/event-stream" };
+    const headers = { ...authHeaders(), Accept: "text/event-stream" };
     if (lastId !== null) headers["Last-Event-ID"] = lastId;
     try {
       const response = await fetch(path, { headers, signal: controller.signal, cache: "no-store" });

@@ -1,7 +1,19 @@
 // The staff web app: signing in, navigation between pages, and the live feed that keeps
 // every page up to date without reloading.
 
-import { ApiError, forgetToken, getJson, onRefused, setToken, takeTokenFromFragment, token } from "./api.js";
+import {
+  ApiError,
+  forget,
+  getJson,
+  onRefused,
+  resumeSession,
+  setToken,
+  signIn,
+  signOut,
+  signedIn,
+  takeTokenFromFragment,
+  token,
+} from "./api.js";
 import { language, setLanguage, t, translatePage } from "./i18n.js";
 import { connectLive } from "./live.js";
 import { emit, fleet, on, setAlerts, setPositions, setVehicles } from "./state.js";
@@ -43,7 +55,7 @@ function route() {
 }
 
 function show() {
-  if (!token()) return;
+  if (!signedIn()) return;
   const { name, params } = route();
   for (const section of document.querySelectorAll("main > .page")) section.hidden = section.id !== `page-${name}`;
   for (const a of document.querySelectorAll("#main-nav a")) {
@@ -80,10 +92,11 @@ function showSignIn(messageKey) {
   message.textContent = messageKey ? t(messageKey) : "";
   message.dataset.key = messageKey ?? "";
   document.title = `${t("signin.title")} — Médicobus`;
-  $("token-input").focus();
+  $("email-input").focus();
 }
 
-/** Checks the token with a real call; says whether it is refused or the API unreachable. */
+/** Checks who is signed in with a real call; says whether they are refused or the API
+ * unreachable. */
 async function start() {
   try {
     const [vehicles, positions, alertList, stops] = await Promise.all([
@@ -97,12 +110,8 @@ async function start() {
     setPositions(positions);
     setAlerts(alertList);
   } catch (error) {
-    if (error instanceof ApiError && error.kind === "refused") {
-      forgetToken();
-      showSignIn("signin.refused");
-    } else {
-      showSignIn("signin.unreachable");
-    }
+    // A refusal has been answered already, by the onRefused listener.
+    if (!(error instanceof ApiError && error.kind === "refused")) showSignIn("signin.unreachable");
     return;
   }
   document.body.classList.remove("signed-out");
@@ -112,9 +121,10 @@ async function start() {
   stopLive = connectLive({
     state: (s) => {
       showLink(s);
-      if (s === "refused") {
-        forgetToken();
-        showSignIn("signin.refused");
+      if (s === "refused" && signedIn()) {
+        const wasToken = token() !== null;
+        forget();
+        showSignIn(wasToken ? "signin.refused" : "signin.ended");
       }
     },
     event: (name, data) => {
@@ -140,7 +150,7 @@ function init() {
   translatePage();
   $("lang-select").value = language();
   $("lang-select").addEventListener("change", (event) => {
-    // Every page is drawn again in the new language; the token stays in this tab.
+    // Every page is drawn again in the new language; the session or token stays.
     setLanguage(event.target.value);
     location.reload();
   });
@@ -148,7 +158,25 @@ function init() {
     const open = $("main-nav").classList.toggle("open");
     $("menu-button").setAttribute("aria-expanded", String(open));
   });
-  $("signin-form").addEventListener("submit", (event) => {
+  $("signin-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const message = $("signin-message");
+    message.hidden = false;
+    message.textContent = t("signin.checking");
+    try {
+      await signIn($("email-input").value.trim(), $("password-input").value);
+    } catch (error) {
+      const kind = error instanceof ApiError ? error.kind : "unreachable";
+      const key = { refused: "signin.wrong", throttled: "signin.throttled" }[kind];
+      message.textContent = t(key ?? "signin.unreachable");
+      message.dataset.key = key ?? "signin.unreachable";
+      return;
+    } finally {
+      $("password-input").value = "";
+    }
+    start();
+  });
+  $("token-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const value = $("token-input").value.trim();
     if (!value) return;
@@ -158,13 +186,16 @@ function init() {
     $("signin-message").textContent = t("signin.checking");
     start();
   });
-  $("sign-out").addEventListener("click", () => {
-    forgetToken();
+  $("sign-out").addEventListener("click", async () => {
+    await signOut();
     showSignIn(null);
   });
   onRefused(() => {
-    forgetToken();
-    showSignIn("signin.refused");
+    // Requests made together are refused together: the first refusal is answered.
+    if (!signedIn()) return;
+    const wasToken = token() !== null;
+    forget();
+    showSignIn(wasToken ? "signin.refused" : "signin.ended");
   });
   on("alerts", updateAlertCount);
   window.addEventListener("hashchange", () => {
@@ -173,7 +204,10 @@ function init() {
   });
   takeTokenFromFragment();
   if (token()) start();
-  else showSignIn(null);
+  else resumeSession().then(
+    (open) => (open ? start() : showSignIn(null)),
+    () => showSignIn("signin.unreachable"),
+  );
 }
 
 init();
