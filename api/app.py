@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from api.auth import ApiUser, Authenticator
 from api.live import LiveBroadcaster, WakeOnChange
+from api.oidc import OidcProvider
 from api.routes import (
     alerts,
     audit,
@@ -105,6 +106,7 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     session_lifetime: timedelta = timedelta(hours=12),
     secure_cookies: bool = True,
+    oidc: OidcProvider | None = None,
 ) -> FastAPI:
     """``metrics``: a Prometheus registry to serve at ``/metrics`` (the ingest's, when
     ingest and API share a process). ``visit_figures`` answers the reports' questions
@@ -115,7 +117,8 @@ def create_app(
     ``public_limits``: the public pages' rate limit and the sites that may frame their
     embedded view. ``max_body_bytes``: larger request bodies are refused (413).
     ``session_lifetime``: how long a browser session lasts; ``secure_cookies``: whether
-    its cookie is sent over HTTPS only."""
+    its cookie is sent over HTTPS only. ``oidc``: the organisation's identity provider,
+    offered on the sign-in page beside passwords."""
     app = FastAPI(
         # /docs is served below from the vendored Swagger UI: it works offline.
         docs_url=None,
@@ -131,6 +134,7 @@ def create_app(
         users, store=store, clock=clock, session_lifetime=session_lifetime
     )
     app.state.secure_cookies = secure_cookies
+    app.state.oidc = oidc
     app.state.visit_figures = visit_figures or NoVisitFigures()
     if clock is not None:
         app.state.clock = clock

@@ -8,6 +8,7 @@ from pydantic import AfterValidator, Field
 from pydantic_settings import SettingsConfigDict
 
 from api.auth import ApiUser
+from api.oidc import OidcSettings
 from firmware_config.loader import TomlSettings
 from ingest.sql_dialects import check_database_url
 
@@ -54,6 +55,10 @@ class ApiSettings(TomlSettings):
         default=True,
         description="send the session cookie over HTTPS only (browsers also accept it "
         "from http://localhost and 127.0.0.1); turn off only behind a trusted proxy",
+    )
+    oidc: OidcSettings | None = Field(
+        default=None,
+        description="[oidc]: sign in through the organisation's identity provider too",
     )
     timeseries: bool = Field(
         default=False,

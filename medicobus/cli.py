@@ -175,6 +175,7 @@ def api(config: ConfigOption) -> None:
     import uvicorn
 
     from api.app import create_app
+    from api.oidc import OidcProvider
     from api.routes.public import PublicLimits
     from api.settings import ApiSettings
     from firmware_config.loader import load_settings
@@ -199,6 +200,7 @@ def api(config: ConfigOption) -> None:
         max_body_bytes=settings.max_body_bytes,
         session_lifetime=timedelta(hours=settings.session_hours),
         secure_cookies=settings.secure_cookies,
+        oidc=OidcProvider(settings.oidc) if settings.oidc else None,
     )
     # Open live streams never end by themselves: they get a few seconds, then are closed.
     uvicorn.run(app, host=settings.host, port=settings.port, timeout_graceful_shutdown=3)

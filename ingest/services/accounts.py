@@ -242,26 +242,103 @@ def sign_in(
         with unit_of_work(store) as conn:
             audit.record(conn, attempt, "signin.refused", attempt.name, now, reason=why)
         return None
-    value = secrets.token_urlsafe(32)
-    expires_at = now + lifetime
     with unit_of_work(store) as conn:
         found = _account(row)
-        conn.execute(
-            sessions.insert().values(
-                account_id=found.id,
-                token_sha256=session_digest(value),
-                address=address[:64],
-                created_at=now,
-                expires_at=expires_at,
-            )
-        )
-        values: dict[str, object] = {"last_sign_in_at": now}
         if _hasher.check_needs_rehash(stored):
-            values["password_hash"] = _hasher.hash(password)
-        conn.execute(accounts.update().where(accounts.c.id == found.id).values(**values))
-        signed = Attempt(name=found.name, address=address, role=found.role)
-        audit.record(conn, signed, "signin", found.email, now)
-        return SignedIn(_find(conn, email), expires_at), value
+            conn.execute(
+                accounts.update()
+                .where(accounts.c.id == found.id)
+                .values(password_hash=_hasher.hash(password))
+            )
+        return _open_session(conn, found, address, now, lifetime)
+
+
+# The password hash of an account made by an identity provider: no password matches it.
+NO_PASSWORD = "!external"
+
+
+def sign_in_external(
+    store: Store,
+    *,
+    provider: str,
+    email: str,
+    name: str,
+    role: str,
+    operator: str | None,
+    address: str,
+    now: datetime,
+    lifetime: timedelta,
+) -> tuple[SignedIn, str] | None:
+    """A new session for a person an identity provider has signed in. Their account is
+    made at the first sign-in (without a password) and takes the provider's name, role
+    and operator at each; None, and the refusal in the audit log, if it is disabled."""
+    email = normal_email(email)
+    name = _CONTROL.sub(" ", name).strip()[:100] or email[:100]
+    with unit_of_work(store) as conn:
+        row = conn.execute(sa.select(accounts).where(accounts.c.email == email)).first()
+        if row is not None and row.disabled_at is not None:
+            attempt = Attempt(name=email[:100], address=address)
+            audit.record(
+                conn, attempt, "signin.refused", email, now, reason="disabled", provider=provider
+            )
+            return None
+        values = {"name": name, "role": role, "operator": operator}
+        if row is None:
+            conn.execute(
+                accounts.insert().values(
+                    email=email,
+                    password_hash=NO_PASSWORD,
+                    created_at=now,
+                    password_set_at=now,
+                    **values,
+                )
+            )
+            audit.record(
+                conn,
+                Attempt(name=provider[:100], address=address),
+                "account.add",
+                email,
+                now,
+                name=name,
+                role=role,
+                operator=operator,
+            )
+        elif (row.name, row.role, row.operator) != (name, role, operator):
+            conn.execute(accounts.update().where(accounts.c.id == row.id).values(**values))
+        return _open_session(conn, _find(conn, email), address, now, lifetime, provider=provider)
+
+
+def _open_session(
+    conn: Connection,
+    account: Account,
+    address: str,
+    now: datetime,
+    lifetime: timedelta,
+    *,
+    provider: str | None = None,
+) -> tuple[SignedIn, str]:
+    value = secrets.token_urlsafe(32)
+    expires_at = now + lifetime
+    conn.execute(
+        sessions.insert().values(
+            account_id=account.id,
+            token_sha256=session_digest(value),
+            address=address[:64],
+            created_at=now,
+            expires_at=expires_at,
+        )
+    )
+    conn.execute(accounts.update().where(accounts.c.id == account.id).values(last_sign_in_at=now))
+    signed = Attempt(name=account.name, address=address, role=account.role)
+    audit.record(conn, signed, "signin", account.email, now, provider=provider)
+    return SignedIn(_find(conn, account.email), expires_at), value
+
+
+def refused(store: Store, *, who: str, address: str, reason: str, now: datetime) -> None:
+    """A sign-in refused before any account was looked at, for the audit log."""
+    with unit_of_work(store) as conn:
+        attempt = Attempt(name=who[:100], address=address)
+        audit.record(conn, attempt, "signin.refused", who, now, reason=reason[:300])
 
 
 def session(store: Store, value: str, now: datetime) -> SignedIn | None:

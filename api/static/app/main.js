@@ -137,6 +137,21 @@ async function start() {
   show();
 }
 
+/** A button to sign in through the organisation's identity provider, where there is one. */
+async function offerProvider() {
+  try {
+    const response = await fetch("/api/v1/session/providers", { cache: "no-store" });
+    const { oidc } = await response.json();
+    if (!oidc) return;
+    const link = $("oidc-link");
+    link.href = oidc.url;
+    link.textContent = t("signin.withProvider", { label: oidc.label });
+    $("oidc-signin").hidden = false;
+  } catch {
+    // No provider offered: passwords and tokens remain.
+  }
+}
+
 function updateAlertCount(list) {
   const count = $("alert-count");
   const n = list.filter((a) => a.active && !a.acknowledged).length;
@@ -202,8 +217,13 @@ function init() {
     if (takeTokenFromFragment()) start();
     else show();
   });
+  offerProvider();
   takeTokenFromFragment();
-  if (token()) start();
+  if (location.hash === "#/connexion-refusee") {
+    // Back from the identity provider, which did not sign anyone in.
+    history.replaceState(null, "", location.pathname + location.search);
+    showSignIn("signin.providerRefused");
+  } else if (token()) start();
   else resumeSession().then(
     (open) => (open ? start() : showSignIn(null)),
     () => showSignIn("signin.unreachable"),
