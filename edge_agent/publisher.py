@@ -81,7 +81,11 @@ class MqttPublisher:
             self._client.username_pw_set(broker.username, broker.password)
         if broker.tls:
             ca = str(broker.ca_file) if broker.ca_file else None
-            self._client.tls_set(ca_certs=ca, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+            cert = str(broker.cert_file) if broker.cert_file else None
+            key = str(broker.key_file) if broker.key_file else None
+            self._client.tls_set(
+                ca_certs=ca, certfile=cert, keyfile=key, tls_version=ssl.PROTOCOL_TLS_CLIENT
+            )
         self._client.reconnect_delay_set(min_delay=1, max_delay=30)
         # The outbox bounds what is handed over (``max_inflight``); paho's own queue
         # limit would only turn a full queue into an error.

@@ -26,6 +26,20 @@ class BrokerConfig(_Section):
     client_id: str | None = Field(default=None, description="defaults to medicobus-<vehicle>")
     keepalive_s: int = Field(default=30, ge=5, le=3600)
     ca_file: Path | None = Field(default=None, description="CA bundle for mqtts://")
+    cert_file: Path | None = Field(
+        default=None,
+        description="the bus's client certificate for mqtts:// (its common name is the "
+        "bus's username): medicobus bus provision --ca-dir",
+    )
+    key_file: Path | None = Field(default=None, description="the client certificate's key")
+
+    @model_validator(mode="after")
+    def _check_certificate(self) -> BrokerConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        if self.cert_file is not None and not self.tls:
+            raise ValueError("a client certificate needs an mqtts:// url")
+        return self
 
     @field_validator("url")
     @classmethod

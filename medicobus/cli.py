@@ -229,20 +229,48 @@ def new_token_command(
         typer.echo(f'{key} = "{value}"')
 
 
+@bus_app.command("ca")
+def bus_ca(
+    ca_dir: Annotated[Path, typer.Option(help="the fleet's CA folder (made if missing)")],
+    host: Annotated[
+        list[str], typer.Option(help="a name or IP the buses reach the broker by (repeat)")
+    ],
+) -> None:
+    """The fleet's certificate authority (kept if there is one), a new server certificate
+    for the broker, and the CRL signed again (do it yearly: an expired CRL makes the
+    broker refuse every bus certificate)."""
+    from medicobus.certificates import CertificateError, make_authority
+
+    try:
+        written = make_authority(ca_dir, host)
+    except CertificateError as exc:
+        fail(exc)
+    typer.echo(f"{ca_dir}: " + ", ".join(written))
+    typer.echo("install ca.crt on every bus; keep ca.key on this machine only")
+
+
 @bus_app.command("provision")
 def bus_provision(
     vehicle: Annotated[str, typer.Argument(help="the vehicle id, also its broker username")],
     *,
-    password_file: Annotated[Path, typer.Option(help="the broker's password_file")],
-    broker_url: Annotated[str, typer.Option(help="mqtts://host:8883 as the bus reaches it")],
-    ca: Annotated[Path, typer.Option(help="the CA certificate (make-broker-certs.sh's ca.crt)")],
+    broker_url: Annotated[str, typer.Option(help="mqtts://host:port as the bus reaches it")],
     out: Annotated[Path, typer.Option(help="folder for the bus's agent.toml and ca.crt")],
+    password_file: Annotated[
+        Path | None, typer.Option(help="the broker's password_file: a password for the bus")
+    ] = None,
+    ca_dir: Annotated[
+        Path | None,
+        typer.Option(help="the fleet's CA folder: a client certificate instead of a password"),
+    ] = None,
+    ca: Annotated[
+        Path | None, typer.Option(help="the CA certificate (default: the CA folder's ca.crt)")
+    ] = None,
     ca_on_bus: Annotated[
         Path, typer.Option(help="where ca.crt will be installed on the bus")
     ] = Path("/etc/medicobus/ca.crt"),
 ) -> None:
-    """New broker credentials for a bus (replacing its old ones) and its agent
-    configuration carrying them; then reload the broker (systemctl reload mosquitto)."""
+    """New broker credentials for a bus (replacing its old password), a password or a
+    client certificate, and its agent configuration carrying them."""
     from medicobus.provision import ProvisionError, provision_bus
 
     try:
@@ -253,27 +281,41 @@ def bus_provision(
             ca_file=ca,
             out_dir=out,
             ca_on_bus=ca_on_bus,
+            ca_dir=ca_dir,
         )
     except ProvisionError as exc:
         fail(exc)
-    typer.echo(f"{vehicle}: credentials written to {password_file}")
-    typer.echo(f"install on the bus: {done.agent_config} and {done.ca_file} (as {ca_on_bus})")
-    typer.echo("then reload the broker so that it reads its password file again")
+    if ca_dir is not None:
+        typer.echo(f"{vehicle}: client certificate issued by {ca_dir}")
+        typer.echo(
+            f"install on the bus: {done.agent_config}, {done.ca_file}, client.crt and "
+            f"client.key (beside {ca_on_bus})"
+        )
+    else:
+        typer.echo(f"{vehicle}: credentials written to {password_file}")
+        typer.echo(f"install on the bus: {done.agent_config} and {done.ca_file} (as {ca_on_bus})")
+        typer.echo("then reload the broker so that it reads its password file again")
 
 
 @bus_app.command("revoke")
 def bus_revoke(
     vehicle: Annotated[str, typer.Argument(help="the vehicle id")],
-    password_file: Annotated[Path, typer.Option(help="the broker's password_file")],
+    password_file: Annotated[Path | None, typer.Option(help="the broker's password_file")] = None,
+    ca_dir: Annotated[
+        Path | None, typer.Option(help="the fleet's CA folder: its certificates go in the CRL")
+    ] = None,
 ) -> None:
-    """Remove a bus's broker credentials; the broker refuses them once reloaded."""
+    """Remove a bus's password and revoke its certificates; the broker refuses them once
+    reloaded."""
     from medicobus.provision import ProvisionError, revoke_bus
 
     try:
-        revoke_bus(vehicle, password_file=password_file)
+        done = revoke_bus(vehicle, password_file=password_file, ca_dir=ca_dir)
     except ProvisionError as exc:
         fail(exc)
-    typer.echo(f"{vehicle}: credentials removed; reload the broker to refuse them")
+    for line in done:
+        typer.echo(f"{vehicle}: {line}")
+    typer.echo("reload the broker to refuse them")
 
 
 @config_app.command("validate")

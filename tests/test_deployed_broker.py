@@ -1,7 +1,7 @@
 """The deployed Mosquitto configuration (``deploy/mosquitto.conf`` and its ACL, with the
-certificates ``deploy/make-broker-certs.sh`` makes) run as it is, only its ports and
-paths moved: buses over TLS only, client ids tied to usernames, the ingest's queue safe
-from other accounts."""
+certificates ``medicobus bus ca`` makes) run as it is, only its ports and paths moved:
+buses over TLS only, by password or client certificate, client ids tied to usernames, the
+ingest's queue safe from other accounts, revoked buses refused."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from firmware_config.agent import AgentConfig, BrokerConfig, OutboxConfig
 from firmware_config.loader import load_settings
 from ingest.store import Store
 from ingest.tables.intake import gps_samples
+from medicobus.certificates import issue_client, make_authority
 from medicobus.provision import ProvisionError, provision_bus
 from protocol import GpsBatch, GpsSample, encode, topic_for
 from tests.support.live import running_ingest
@@ -42,16 +43,20 @@ PASSWORDS = {INGEST: "ingest-secret", "vexin-01": "vexin-secret", "caux-01": "ca
 @dataclass
 class DeployedBroker:
     tls_port: int
+    cert_port: int
     local_port: int
     ca: Path
     process: subprocess.Popen[bytes]
     log: Path
 
 
-def deployed_config(text: str, workdir: Path, tls_port: int, local_port: int) -> str:
+def deployed_config(
+    text: str, workdir: Path, tls_port: int, cert_port: int, local_port: int
+) -> str:
     """deploy/mosquitto.conf with this test's ports, files and user; nothing else changed."""
     replacements = [
         (r"^listener 8883$", f"listener {tls_port} 127.0.0.1"),
+        (r"^listener 8884$", f"listener {cert_port} 127.0.0.1"),
         (r"^listener 1883 127\.0\.0\.1$", f"listener {local_port} 127.0.0.1"),
         (r"/etc/mosquitto/certs/", f"{workdir}/certs/"),
         (r"^persistence_location .*$", f"persistence_location {workdir}/"),
@@ -69,27 +74,27 @@ def deployed_config(text: str, workdir: Path, tls_port: int, local_port: int) ->
 def broker(tmp_path: Path) -> Iterator[DeployedBroker]:
     workdir = tmp_path / "broker"
     workdir.mkdir()
-    subprocess.run(
-        [str(DEPLOY / "make-broker-certs.sh"), str(workdir / "certs"), "127.0.0.1"],
-        check=True,
-        capture_output=True,
-    )
+    make_authority(workdir / "certs", ["127.0.0.1"])
     passwords = workdir / "passwd"
     passwords.write_text("".join(f"{u}:{p}\n" for u, p in PASSWORDS.items()))
     subprocess.run(["mosquitto_passwd", "-U", str(passwords)], check=True)
-    tls_port, local_port = free_port(), free_port()
+    tls_port, cert_port, local_port = free_port(), free_port(), free_port()
     config = workdir / "mosquitto.conf"
     config.write_text(
-        deployed_config((DEPLOY / "mosquitto.conf").read_text(), workdir, tls_port, local_port)
+        deployed_config(
+            (DEPLOY / "mosquitto.conf").read_text(), workdir, tls_port, cert_port, local_port
+        )
     )
     process = subprocess.Popen(
         [mosquitto_binary(), "-c", str(config)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    for port in (tls_port, local_port):
+    for port in (tls_port, cert_port, local_port):
         wait_for(lambda p=port: _listening(p), timeout=10, what=f"mosquitto on {port}")
-    yield DeployedBroker(tls_port, local_port, workdir / "certs" / "ca.crt", process, workdir)
+    yield DeployedBroker(
+        tls_port, cert_port, local_port, workdir / "certs" / "ca.crt", process, workdir
+    )
     process.terminate()
     process.wait(timeout=10)
 
@@ -170,17 +175,13 @@ def test_buses_reach_the_broker_over_tls_only(broker: DeployedBroker) -> None:
     plain.loop_stop()
     # A client that checks the certificate against another CA refuses the broker.
     other = broker.log / "other"
-    subprocess.run(
-        [str(DEPLOY / "make-broker-certs.sh"), str(other), "127.0.0.1"],
-        check=True,
-        capture_output=True,
-    )
+    make_authority(other, ["127.0.0.1"])
     with pytest.raises(ssl.SSLCertVerificationError):
         connect(broker.tls_port, "vexin-01", client_id="x", ca=other / "ca.crt")
     # The plain listener is on the loopback interface only.
     text = (DEPLOY / "mosquitto.conf").read_text()
     listeners = re.findall(r"^listener .*$", text, flags=re.MULTILINE)
-    assert listeners == ["listener 8883", "listener 1883 127.0.0.1"]
+    assert listeners == ["listener 8883", "listener 8884", "listener 1883 127.0.0.1"]
 
 
 def test_an_agent_over_tls_reaches_the_ingest(
@@ -342,3 +343,112 @@ def test_provisioning_refuses_bad_input_and_writes_nothing(
             vehicle, password_file=passwords, broker_url=url, ca_file=ca, out_dir=tmp_path / "o"
         )
     assert not passwords.exists() and not (tmp_path / "o").exists()
+
+
+def connected_with_certificate(port: int, folder: Path, ca: Path) -> str:
+    """The broker's answer to a client presenting ``folder``'s client certificate (no
+    password): "Success", a refusal, or "closed" when the handshake itself is refused."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="whoever")
+    client.tls_set(
+        ca_certs=str(ca),
+        certfile=str(folder / "client.crt"),
+        keyfile=str(folder / "client.key"),
+        tls_version=ssl.PROTOCOL_TLS_CLIENT,
+    )
+    codes: list[str] = []
+    client.on_connect = lambda c, u, f, rc, p: codes.append(str(rc))
+    client.on_disconnect = lambda c, u, f, rc, p: codes.append("closed")
+    try:
+        client.connect("127.0.0.1", port)
+    except (ssl.SSLError, OSError):
+        return "closed"
+    client.loop_start()
+    wait_for(lambda: codes, timeout=10, what="the broker's answer")
+    client.disconnect()
+    client.loop_stop()
+    return codes[0]
+
+
+def test_a_bus_with_a_client_certificate_publishes_and_once_revoked_is_refused(
+    tmp_path: Path, broker: DeployedBroker, store: Store
+) -> None:
+    certs = broker.log / "certs"
+    out = tmp_path / "caux-01-setup"
+    made = medicobus(
+        "bus", "provision", "caux-01",
+        "--ca-dir", str(certs),
+        "--broker-url", f"mqtts://127.0.0.1:{broker.cert_port}",
+        "--out", str(out),
+        "--ca-on-bus", str(out / "ca.crt"),
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert oct((out / "client.key").stat().st_mode & 0o777) == "0o600"
+    config = load_settings(AgentConfig, out / "agent.toml")
+    assert config.broker.password is None
+    assert config.broker.cert_file == out / "client.crt"
+    # The certificate's common name is the username: caux-01 publishes under its topics.
+    agent = Agent(
+        config.model_copy(update={"state_dir": tmp_path / "state", "status_interval_s": 2})
+    )
+    fixes_reach_the_ingest(broker, store, agent)
+    # No certificate, or one from another CA: the handshake is refused.
+    stranger = tmp_path / "stranger"
+    make_authority(stranger, ["127.0.0.1"])
+    issue_client(stranger, "caux-01", stranger / "bus")
+    assert connected_with_certificate(broker.cert_port, stranger / "bus", broker.ca) == "closed"
+    assert connected_with_certificate(broker.cert_port, out, broker.ca) == "Success"
+    revoked = medicobus("bus", "revoke", "caux-01", "--ca-dir", str(certs))
+    assert revoked.returncode == 0, revoked.stderr
+    assert "1 certificate(s) added" in revoked.stdout
+    broker.process.send_signal(signal.SIGHUP)
+    wait_for(
+        lambda: connected_with_certificate(broker.cert_port, out, broker.ca) != "Success",
+        timeout=10,
+        what="the revoked certificate refused",
+    )
+    # A bus provisioned again gets a new certificate that works; the revoked one stays out.
+    again = tmp_path / "caux-01-again"
+    assert medicobus(
+        "bus", "provision", "caux-01", "--ca-dir", str(certs),
+        "--broker-url", f"mqtts://127.0.0.1:{broker.cert_port}", "--out", str(again),
+    ).returncode == 0  # fmt: skip
+    assert connected_with_certificate(broker.cert_port, again, broker.ca) == "Success"
+    assert connected_with_certificate(broker.cert_port, out, broker.ca) != "Success"
+
+
+def test_the_certificate_authority_refuses_what_it_cannot_sign(tmp_path: Path) -> None:
+    for hosts, words in (([], "--host"), (["bad host"], "neither a host")):
+        made = medicobus("bus", "ca", "--ca-dir", str(tmp_path / "ca"),
+                         *[a for h in hosts for a in ("--host", h)])  # fmt: skip
+        assert made.returncode == 2 and words in made.stderr, made.stderr
+    assert not (tmp_path / "ca" / "ca.key").exists()
+    nothing = medicobus("bus", "revoke", "caux-01", "--ca-dir", str(tmp_path / "ca"))
+    assert nothing.returncode == 2 and "no credentials" in nothing.stderr
+    no_ca = medicobus(
+        "bus", "provision", "caux-01", "--ca-dir", str(tmp_path / "none"),
+        "--broker-url", "mqtts://h:8884", "--out", str(tmp_path / "o"),
+    )  # fmt: skip
+    assert no_ca.returncode == 2 and "no such CA" in no_ca.stderr
+    # Renewing keeps the CA: buses need no change.
+    assert medicobus("bus", "ca", "--ca-dir", str(tmp_path / "ca"), "--host", "h").returncode == 0
+    first = (tmp_path / "ca" / "ca.crt").read_bytes()
+    renewed = medicobus("bus", "ca", "--ca-dir", str(tmp_path / "ca"), "--host", "h")
+    assert renewed.returncode == 0
+    assert renewed.stdout.splitlines()[0].endswith(": server.crt, server.key, crl.pem")
+    assert (tmp_path / "ca" / "ca.crt").read_bytes() == first
+    assert oct((tmp_path / "ca" / "ca.key").stat().st_mode & 0o777) == "0o600"
+
+
+@pytest.mark.parametrize(
+    ("section", "words"),
+    [
+        ({"url": "mqtts://h:8884", "cert_file": "/c.crt"}, "go together"),
+        ({"url": "mqtts://h:8884", "key_file": "/c.key"}, "go together"),
+        ({"url": "mqtt://h:1883", "cert_file": "/c.crt", "key_file": "/c.key"}, "mqtts"),
+    ],
+)
+def test_an_agents_client_certificate_is_checked_when_read(
+    section: dict[str, str], words: str
+) -> None:
+    with pytest.raises(ValueError, match=words):
+        BrokerConfig.model_validate(section)
