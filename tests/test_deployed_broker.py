@@ -452,3 +452,58 @@ def test_an_agents_client_certificate_is_checked_when_read(
 ) -> None:
     with pytest.raises(ValueError, match=words):
         BrokerConfig.model_validate(section)
+
+
+def caux_fixes(seq: int) -> bytes:
+    t0 = datetime(2026, 11, 16, 8, 0, tzinfo=UTC) + timedelta(minutes=seq)
+    return encode(
+        GpsBatch(
+            vehicle="caux-01",
+            seq=seq,
+            samples=[GpsSample(t=t0, lat=49.6, lon=0.75, fix_mode=3)],
+        )
+    )
+
+
+def test_each_account_writes_and_reads_only_its_own_topics(broker: DeployedBroker) -> None:
+    to_ingest: list[mqtt.MQTTMessage] = []
+    ingest, _ = connect(broker.local_port, INGEST, client_id=INGEST, on_message=to_ingest)
+    ingest.subscribe("medicobus/v1/#", qos=1)
+    spied: list[mqtt.MQTTMessage] = []
+    caux, _ = connect(
+        broker.tls_port, "caux-01", client_id="caux-01", ca=broker.ca, on_message=spied
+    )
+    caux.subscribe("#", qos=1)
+    vexin, _ = connect(broker.tls_port, "vexin-01", client_id="vexin-01", ca=broker.ca)
+    time.sleep(0.5)
+    # caux-01 writes under vexin-01's topics, then under its own; the ingest's account
+    # under its own name; vexin-01 under its own; the ingest confirms to vexin-01.
+    caux.publish(topic_for("vexin-01", "gps"), fixes(1, 900), qos=1).wait_for_publish(5)
+    ingest.publish("medicobus/v1/medicobus-ingest/gps", fixes(1, 901), qos=1).wait_for_publish(5)
+    vexin.publish(topic_for("vexin-01", "gps"), fixes(1, 902), qos=1).wait_for_publish(5)
+    ingest.publish("medicobus/stored/v1/vexin-01", b"{}", qos=1).wait_for_publish(5)
+    caux.publish(topic_for("caux-01", "gps"), caux_fixes(903), qos=1).wait_for_publish(5)
+    wait_for(lambda: len(to_ingest) >= 2, timeout=10, what="the two allowed batches")
+    time.sleep(1)
+    assert sorted((m.topic, m.payload) for m in to_ingest) == sorted(
+        [
+            (topic_for("vexin-01", "gps"), fixes(1, 902)),
+            (topic_for("caux-01", "gps"), caux_fixes(903)),
+        ]
+    )
+    # A bus subscribed to everything gets nothing: not another bus's telemetry nor its
+    # confirmation, not even its own telemetry back.
+    assert spied == []
+    for client in (caux, vexin, ingest):
+        close(client)
+    # Anonymous clients and wrong passwords are refused.
+    assert refused(broker.tls_port, "vexin-01", "not-the-password", broker.ca)
+    anonymous = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="anon")
+    anonymous.tls_set(ca_certs=str(broker.ca), tls_version=ssl.PROTOCOL_TLS_CLIENT)
+    codes: list[str] = []
+    anonymous.on_connect = lambda c, u, f, rc, p: codes.append(str(rc))
+    anonymous.connect("127.0.0.1", broker.tls_port)
+    anonymous.loop_start()
+    wait_for(lambda: codes, timeout=10, what="the broker's answer")
+    anonymous.loop_stop()
+    assert codes[0] != "Success"
