@@ -32,6 +32,7 @@ from edge_agent.counters import DeviceCounters
 from edge_agent.engine import EngineWatch
 from edge_agent.fridge_reader import FridgeReader
 from edge_agent.gps_reader import GpsReader
+from edge_agent.obd_reader import ObdReader
 from edge_agent.outbox import Outbox, OutboxLimits, StoredBatch
 from edge_agent.publisher import Acknowledged, Confirmed, LinkEvent, LinkUp, MqttPublisher
 from edge_agent.sampling import FixDecimator
@@ -111,6 +112,10 @@ class Agent:
                 config.fridge, self.record, self.record_event, counters, self._clock
             )
             self._readers.add("fridge", fridge.run, counters)
+        if config.obd is not None:
+            counters = self.device_counters["obd"] = DeviceCounters()
+            obd = ObdReader(config.obd, self.record, counters, self._clock)
+            self._readers.add("obd", obd.run, counters)
         self._publisher = MqttPublisher(config.vehicle, config.broker, self._max_inflight)
         self._sent: dict[int, int] = {}  # paho mid -> batch id, handed over, not acknowledged
         self._sent_up_to = 0  # batches are handed over in id order; the last one handed

@@ -18,12 +18,13 @@ from protocol.models import (
     EventSample,
     FridgeSample,
     GpsSample,
+    ObdSample,
     StatusSample,
     Stream,
 )
 from protocol.streams import STREAMS
 
-Sample = GpsSample | EnergySample | FridgeSample | StatusSample | EventSample
+Sample = GpsSample | EnergySample | FridgeSample | StatusSample | EventSample | ObdSample
 
 # Room for the batch's own fields around the samples: {"v":1,"vehicle":...,"samples":[...]}.
 ENVELOPE_BYTES: Final = 256

@@ -11,6 +11,7 @@ from pydantic_settings import SettingsConfigDict
 
 from firmware_config.fridge import FridgePortConfig
 from firmware_config.loader import TomlSettings
+from firmware_config.obd import ObdPortConfig
 from firmware_config.vedirect import VeDirectPortConfig
 from protocol.models import MAX_SAMPLES_PER_BATCH, VEHICLE_ID_PATTERN
 
@@ -146,4 +147,7 @@ class AgentConfig(TomlSettings):
         default_factory=list, description="battery monitor and solar charger ports"
     )
     fridge: FridgePortConfig | None = None
+    obd: ObdPortConfig | None = Field(
+        default=None, description="an OBD-II adapter: the engine's fuel, measured"
+    )
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)

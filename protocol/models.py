@@ -15,7 +15,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 SCHEMA_VERSION: Final = 1
 MAX_SAMPLES_PER_BATCH: Final = 5000
 
-Stream = Literal["gps", "energy", "fridge", "status", "event"]
+Stream = Literal["gps", "energy", "fridge", "status", "event", "obd"]
 
 # What every column of the system of record holds, on SQLite and PostgreSQL alike: a
 # value outside these is refused here, with its reason, rather than failing in the store.
@@ -120,6 +120,22 @@ class FridgeSample(_Model):
     door_open: bool | None = None
 
 
+class ObdSample(_Model):
+    """The engine's readings through an OBD-II adapter (ELM327): what the engine control
+    unit says it burns, the tank's level, and the odometer where the vehicle gives it."""
+
+    t: UtcDatetime
+    fuel_rate_l_per_h: float | None = Field(
+        default=None, ge=0, le=3276.75, description="PID 5E, engine fuel rate"
+    )
+    fuel_level_pct: float | None = Field(
+        default=None, ge=0, le=100, description="PID 2F, fuel tank level input"
+    )
+    odometer_km: float | None = Field(
+        default=None, ge=0, le=429_496_729.5, description="PID A6, odometer"
+    )
+
+
 MAX_SEQ: Final = INT64_MAX  # a batch number fits a signed 64-bit column
 
 Seq = Annotated[int, Field(ge=0, le=MAX_SEQ)]
@@ -184,6 +200,11 @@ class EventBatch(_BatchBase):
     samples: list[EventSample] = Field(min_length=1, max_length=MAX_SAMPLES_PER_BATCH)
 
 
+class ObdBatch(_BatchBase):
+    stream: Literal["obd"] = "obd"
+    samples: list[ObdSample] = Field(min_length=1, max_length=MAX_SAMPLES_PER_BATCH)
+
+
 class StoredConfirmation(_Model):
     """What the ingest has handled of one bus's batches, published retained on the bus's
     own confirmation topic: per stream, every batch with a seq up to ``stored[stream]``
@@ -196,6 +217,6 @@ class StoredConfirmation(_Model):
 
 
 Batch = Annotated[
-    GpsBatch | EnergyBatch | FridgeBatch | StatusBatch | EventBatch,
+    GpsBatch | EnergyBatch | FridgeBatch | StatusBatch | EventBatch | ObdBatch,
     Field(discriminator="stream"),
 ]

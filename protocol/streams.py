@@ -21,6 +21,8 @@ from protocol.models import (
     FridgeSample,
     GpsBatch,
     GpsSample,
+    ObdBatch,
+    ObdSample,
     StatusBatch,
     StatusSample,
     Stream,
@@ -32,8 +34,8 @@ LiveState = Literal["link", "position", "battery", "fridge"]
 @dataclass(frozen=True)
 class StreamSpec:
     name: Stream
-    batch: type[GpsBatch | EnergyBatch | FridgeBatch | StatusBatch | EventBatch]
-    sample: type[GpsSample | EnergySample | FridgeSample | StatusSample | EventSample]
+    batch: type[GpsBatch | EnergyBatch | FridgeBatch | StatusBatch | EventBatch | ObdBatch]
+    sample: type[GpsSample | EnergySample | FridgeSample | StatusSample | EventSample | ObdSample]
     # 1 is given up first when the outbox is full; the highest is kept to the very last.
     eviction_rank: int
     # Whether the ingest keeps every sample in a table of its own (a bus's status reports
@@ -43,11 +45,13 @@ class StreamSpec:
 
 
 STREAMS: Final[tuple[StreamSpec, ...]] = (
-    StreamSpec("gps", GpsBatch, GpsSample, 2, True, "position"),
-    StreamSpec("energy", EnergyBatch, EnergySample, 3, True, "battery"),
-    StreamSpec("fridge", FridgeBatch, FridgeSample, 5, True, "fridge"),
+    StreamSpec("gps", GpsBatch, GpsSample, 3, True, "position"),
+    StreamSpec("energy", EnergyBatch, EnergySample, 4, True, "battery"),
+    StreamSpec("fridge", FridgeBatch, FridgeSample, 6, True, "fridge"),
     StreamSpec("status", StatusBatch, StatusSample, 1, False, "link"),
-    StreamSpec("event", EventBatch, EventSample, 4, True, None),
+    StreamSpec("event", EventBatch, EventSample, 5, True, None),
+    # The engine's fuel (OBD-II): the footprint falls back on its model without it.
+    StreamSpec("obd", ObdBatch, ObdSample, 2, True, None),
 )
 
 BY_NAME: Final[dict[Stream, StreamSpec]] = {s.name: s for s in STREAMS}

@@ -24,7 +24,7 @@ from protocol.models import EnergySample, GpsSample
 
 Carrier = Literal["diesel", "petrol", "electricity"]
 EnergyUnit = Literal["L", "kWh"]
-EnergyUse = Literal["traction", "idling"]
+EnergyUse = Literal["traction", "idling", "measured"]
 Traction = Literal["diesel", "petrol", "electric"]
 
 CARRIER_UNIT: Final[dict[Carrier, EnergyUnit]] = {
@@ -416,3 +416,48 @@ def solar_yield_from_counter(samples: Iterable[EnergySample]) -> float:
     for before, after in itertools.pairwise(values):
         total += after - before if after >= before else after
     return total
+
+
+# --- fuel measured by the engine (OBD-II) -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MeasuredFuel:
+    """What the engine said it burnt: litres integrated over the stretches where its
+    readings follow each other closely, and those stretches."""
+
+    litres: float
+    covered: tuple[Interval, ...]
+
+    def covers(self, t: datetime) -> bool:
+        return any(i.start <= t <= i.end for i in self.covered)
+
+
+def measured_fuel(
+    readings: Sequence[tuple[datetime, float]],
+    *,
+    max_gap: timedelta,
+    start: datetime,
+    end: datetime,
+) -> MeasuredFuel:
+    """Fuel rates (L/h) in time order integrated by trapezoids over ``[start, end)``;
+    two readings further apart than ``max_gap`` are a gap (adapter unplugged, engine
+    off), not integrated."""
+    litres = 0.0
+    covered: list[Interval] = []
+    for (t0, r0), (t1, r1) in itertools.pairwise(readings):
+        if t1 <= t0 or t1 - t0 > max_gap:
+            continue
+        piece = Interval(t0, t1).clip(start, end)
+        if piece is None:
+            continue
+        span = (t1 - t0).total_seconds()
+        # The rate is taken as linear between the two readings.
+        at_start = r0 + (r1 - r0) * (piece.start - t0).total_seconds() / span
+        at_end = r0 + (r1 - r0) * (piece.end - t0).total_seconds() / span
+        litres += (at_start + at_end) / 2 * piece.duration.total_seconds() / 3600
+        if covered and covered[-1].end >= piece.start:
+            covered[-1] = Interval(covered[-1].start, max(covered[-1].end, piece.end))
+        else:
+            covered.append(piece)
+    return MeasuredFuel(litres, tuple(covered))

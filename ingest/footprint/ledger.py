@@ -2,7 +2,8 @@
 
 Distance from the day's filtered fixes (with an hour before midnight, so the step that
 crosses it is counted on the day it ends); traction from distance and the vehicle's
-consumption; idling from rest (fixes) and the engine's on/off events; auxiliary energy
+consumption, or the fuel the engine measured (OBD-II) where its readings cover the day's
+driving; idling from rest (fixes) and the engine's on/off events; auxiliary energy
 and solar from the battery monitor's and the charger's readings; CO₂e with the chosen
 factor set, whose name and date are stored with every figure.
 """
@@ -23,6 +24,7 @@ from ingest.footprint.energy import (
     TractionProfile,
     auxiliary_energy,
     engine_on_intervals,
+    measured_fuel,
     rest_intervals,
     solar_yield,
     solar_yield_from_counter,
@@ -35,6 +37,8 @@ from ingest.store import Store
 LEAD_IN: Final = timedelta(hours=1)
 # Readings further apart are a gap in the battery's record, not integrated.
 ENERGY_MAX_GAP: Final = timedelta(minutes=5)
+# Fuel rates further apart are a gap (engine off, adapter unplugged), not integrated.
+FUEL_MAX_GAP: Final = timedelta(seconds=30)
 
 
 class FootprintRecorder:
@@ -74,6 +78,12 @@ class FootprintRecorder:
             track = filter_fixes(fixes, self._fix_filter)
             flags = storage.engine_flags(conn, vehicle, local.start, local.end)
             measured = storage.has_engine_flags(conn, vehicle, local.end)
+            fuel = measured_fuel(
+                storage.fuel_rates(conn, vehicle, local.start - FUEL_MAX_GAP, local.end),
+                max_gap=FUEL_MAX_GAP,
+                start=local.start,
+                end=observed_until,
+            )
             footprint = day_footprint(
                 vehicle,
                 local,
@@ -83,6 +93,7 @@ class FootprintRecorder:
                 rest=rest_intervals(track.fixes),
                 engine_on=engine_on_intervals(flags, until=observed_until),
                 idling_config=self._idling,
+                measured=fuel,
             )
             battery = [s for s in samples if s.source != "mppt"]
             aux = auxiliary_energy(
@@ -128,6 +139,9 @@ class FootprintRecorder:
                     "aux_gap_s": sum(g.duration.total_seconds() for g in aux.gaps),
                     "solar_kwh": solar_kwh,
                     "solar_method": solar_method,
+                    "fuel_source": footprint.fuel_source,
+                    "measured_fuel_l": footprint.measured_fuel_l,
+                    "measured_coverage": footprint.measured_coverage,
                     "ttw_kgco2e": footprint.emissions.ttw_kgco2e,
                     "wtt_kgco2e": footprint.emissions.wtt_kgco2e,
                     "factor_set_id": ref.id,

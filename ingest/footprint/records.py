@@ -34,6 +34,10 @@ class StoredFootprintDay:
     wtt_kgco2e: float
     factor_set: FactorSetRef
     complete: bool
+    # "measured": the CO₂e is that of the fuel the engine reported (OBD-II).
+    fuel_source: str = "model"
+    measured_fuel_l: float | None = None
+    measured_coverage: float | None = None
 
     @property
     def wtw_kgco2e(self) -> float:

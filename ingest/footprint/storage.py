@@ -16,7 +16,7 @@ from ingest.footprint.points import footprint_day_line
 from ingest.footprint.records import StoredFootprintDay
 from ingest.store import queue_points
 from ingest.tables.footprint import footprint_days
-from ingest.tables.intake import energy_samples, events, gps_samples
+from ingest.tables.intake import energy_samples, events, gps_samples, obd_samples
 from protocol.models import EnergySample, GpsSample
 
 # Events from the bus's ignition input: the engine (or the traction system) switched on
@@ -72,6 +72,9 @@ def _day(row: Mapping[str, Any] | sa.RowMapping) -> StoredFootprintDay:
             source=row["factor_set_source"],
         ),
         complete=row["complete"],
+        fuel_source=row["fuel_source"],
+        measured_fuel_l=row["measured_fuel_l"],
+        measured_coverage=row["measured_coverage"],
     )
 
 
@@ -112,6 +115,19 @@ def energy(conn: Connection, vehicle: str, start: datetime, end: datetime) -> li
         .order_by(c.t, c.id)
     )
     return [EnergySample.model_construct(**r._mapping) for r in conn.execute(query)]
+
+
+def fuel_rates(
+    conn: Connection, vehicle: str, start: datetime, end: datetime
+) -> list[tuple[datetime, float]]:
+    """The engine's fuel rate readings (OBD-II) in ``[start, end)``, in time order."""
+    c = obd_samples.c
+    query = (
+        sa.select(c.t, c.fuel_rate_l_per_h)
+        .where(c.vehicle == vehicle, c.t >= start, c.t < end, c.fuel_rate_l_per_h.is_not(None))
+        .order_by(c.t, c.id)
+    )
+    return [(r._mapping["t"], float(r._mapping["fuel_rate_l_per_h"])) for r in conn.execute(query)]
 
 
 def last_charger_reading_before(conn: Connection, vehicle: str, t: datetime) -> EnergySample | None:

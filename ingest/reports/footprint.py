@@ -12,7 +12,7 @@ import io
 import math
 from collections.abc import Sequence
 from datetime import date
-from typing import Final
+from typing import Final, Literal
 
 from pydantic import BaseModel, Field
 
@@ -103,10 +103,43 @@ class AuxiliaryOut(BaseModel):
     gap_hours: Hours = Field(description="time without battery readings (not integrated)")
 
 
+FuelSource = Literal["model", "measured", "mixed"]
+
+
+class FuelOut(BaseModel):
+    source: FuelSource = Field(
+        description="measured: the CO2e is that of the fuel the engine reported (OBD-II), "
+        "its readings covering the driving; model: consumption x distance and idling; "
+        "mixed: some days each"
+    )
+    measured_days: int = Field(description="days whose CO2e comes from measured fuel")
+    measured_litres: Energy | None = Field(
+        description="fuel the engine reported over those days (none: no readings)"
+    )
+    coverage: float | None = Field(
+        default=None, description="a day's share of moving fixes covered by the readings"
+    )
+
+
+def _fuel(days: Sequence[StoredFootprintDay]) -> FuelOut:
+    measured = [d for d in days if d.fuel_source == "measured"]
+    source: FuelSource = (
+        "model" if not measured else "measured" if len(measured) == len(days) else "mixed"
+    )
+    litres = [d.measured_fuel_l for d in measured if d.measured_fuel_l is not None]
+    return FuelOut(
+        source=source,
+        measured_days=len(measured),
+        measured_litres=math.fsum(litres) if measured else None,
+        coverage=days[0].measured_coverage if len(days) == 1 else None,
+    )
+
+
 class FootprintDayOut(BaseModel):
     date: date
     complete: bool
     distance_km: Kilometres
+    fuel: FuelOut
     traction: EnergyOut
     idling: IdlingOut
     auxiliary: AuxiliaryOut
@@ -145,6 +178,7 @@ class BalanceOut(BaseModel):
 
 class FootprintTotals(BaseModel):
     distance_km: Kilometres
+    fuel: FuelOut
     traction: EnergyOut
     idling: IdlingOut
     auxiliary: AuxiliaryOut
@@ -204,6 +238,7 @@ def day_out(d: StoredFootprintDay) -> FootprintDayOut:
         date=d.day,
         complete=d.complete,
         distance_km=d.distance_km,
+        fuel=_fuel([d]),
         traction=_energy(d.traction_carrier, d.traction_quantity),
         idling=_idling([d]),
         auxiliary=AuxiliaryOut(
@@ -286,6 +321,7 @@ def footprint_report(
         held = counts.held
     totals = FootprintTotals(
         distance_km=distance,
+        fuel=_fuel(days),
         traction=_energy(traction_carrier, math.fsum([d.traction_quantity for d in days])),
         idling=_idling(days),
         auxiliary=AuxiliaryOut(
@@ -344,6 +380,8 @@ CSV_COLUMNS: Final = (
     "wtt_kgco2e",
     "wtw_kgco2e",
     "wtw_kgco2e_per_km",
+    "fuel_source",
+    "measured_fuel_l",
     "factor_set_id",
     "factor_set_version",
     "factor_set_date",
@@ -377,6 +415,8 @@ def _row(
         _num(f.co2e.wtt_kgco2e),
         _num(f.co2e.wtw_kgco2e),
         _num(f.per_km.wtw_kgco2e if f.per_km is not None else None, 4),
+        f.fuel.source,
+        _num(f.fuel.measured_litres),
         f.co2e.factor_set.id,
         f.co2e.factor_set.version,
         f.co2e.factor_set.date.isoformat(),

@@ -23,6 +23,7 @@ from ingest.tables.intake import (
     events,
     fridge_samples,
     gps_samples,
+    obd_samples,
     rejections,
 )
 from ingest.timeseries import lines_for
@@ -42,6 +43,7 @@ SAMPLE_TABLES: dict[Stream, sa.Table] = {
     "energy": energy_samples,
     "fridge": fridge_samples,
     "event": events,
+    "obd": obd_samples,
 }
 
 

@@ -28,6 +28,12 @@ footprint_days = sa.Table(
     sa.Column("aux_gap_s", sa.Float, nullable=False),
     sa.Column("solar_kwh", sa.Float),
     sa.Column("solar_method", sa.String(16)),
+    # "measured": CO₂e from the fuel the engine reported (OBD-II); "model": from distance,
+    # consumption and idling. The measured litres and the share of driving they cover are
+    # kept either way.
+    sa.Column("fuel_source", sa.String(16), nullable=False, server_default="model"),
+    sa.Column("measured_fuel_l", sa.Float),
+    sa.Column("measured_coverage", sa.Float),
     sa.Column("ttw_kgco2e", sa.Float, nullable=False),
     sa.Column("wtt_kgco2e", sa.Float, nullable=False),
     sa.Column("factor_set_id", sa.String(64), nullable=False),

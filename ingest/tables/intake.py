@@ -110,6 +110,20 @@ fridge_samples = sa.Table(
 )
 
 
+# The engine's readings through an OBD-II adapter, where a bus has one.
+obd_samples = sa.Table(
+    "obd_samples",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("vehicle", sa.String(64), nullable=False),
+    sa.Column("t", UtcDateTime, nullable=False),
+    sa.Column("fuel_rate_l_per_h", sa.Float),
+    sa.Column("fuel_level_pct", sa.Float),
+    sa.Column("odometer_km", sa.Float),
+    sa.Index("ix_obd_vehicle_t", "vehicle", "t"),
+)
+
+
 events = sa.Table(
     "events",
     metadata,

@@ -18,7 +18,16 @@ from ingest.settings import DomainSettings, FootprintSettings
 from ingest.store import Store
 from ingest.tables.footprint import footprint_days
 from ingest.visit_figures import PunctualitySummary, VisitCounts
-from protocol import EnergyBatch, EnergySample, EventBatch, EventSample, GpsBatch, GpsSample
+from protocol import (
+    EnergyBatch,
+    EnergySample,
+    EventBatch,
+    EventSample,
+    GpsBatch,
+    GpsSample,
+    ObdBatch,
+    ObdSample,
+)
 from protocol.clock import ManualClock
 from tests.ingest.footprint.tracks import meridian_track
 from tests.support.domain import domain_ingestor, feed
@@ -329,3 +338,74 @@ def test_the_engineer_reads_reports_of_their_operator_only(
         )
     assert ok.status_code == 200
     assert other.status_code == 404
+
+
+def obd_readings(start: datetime, end: datetime, rate: float) -> list[ObdSample]:
+    """The engine's fuel rate every 5 s over ``[start, end]``."""
+    count = int((end - start).total_seconds() // 5) + 1
+    return [
+        ObdSample(t=start + i * 5 * S, fuel_rate_l_per_h=rate, fuel_level_pct=60.0)
+        for i in range(count)
+    ]
+
+
+def test_the_engines_measured_fuel_stands_for_the_model_where_it_covers_the_driving(
+    store: Store, itinerary: Itinerary
+) -> None:
+    # The drive is 1000 s, then 30 min parked with the engine on: 2800 s at 9 L/h = 7 L.
+    readings = obd_readings(T0, T0 + 2800 * S, 9.0)
+    settings = DomainSettings(footprint=FootprintSettings(factor_set="base-empreinte"))
+    domain, ingestor = domain_ingestor(store, itinerary, settings, ManualClock(T0 + 24 * 60 * MIN))
+    batches = [*vexin_day(), ObdBatch(vehicle="vexin-01", seq=0, samples=readings)]
+    assert {o.status for o in feed(ingestor, batches, T0 + 3 * 60 * MIN)} == {"stored"}
+    domain.catch_up()
+    with running_api(store) as api:
+        body = api.get(
+            "/api/v1/reports/footprint", params={"vehicle": "vexin-01", "from": DAY, "to": DAY}
+        ).json()
+        totals = body["totals"]
+        assert totals["fuel"] == {
+            "source": "measured",
+            "measured_days": 1,
+            "measured_litres": pytest.approx(7.0, abs=1e-3),
+            "coverage": 1.0,  # one day: its own
+        }
+        assert body["days"][0]["fuel"]["coverage"] == 1.0
+        # The CO2e is the measured fuel's; the model's 1.45 L stays beside it.
+        assert totals["co2e"]["ttw_kgco2e"] == pytest.approx(7.0 * 2.49, abs=1e-3)
+        assert totals["co2e"]["wtt_kgco2e"] == pytest.approx(7.0 * 0.61, abs=1e-3)
+        assert totals["traction"]["quantity"] == pytest.approx(1.05)
+        lines = list(csv.DictReader(io.StringIO(api.get(
+            "/api/v1/reports/footprint",
+            params={"vehicle": "vexin-01", "from": DAY, "to": DAY, "format": "csv"},
+        ).text)))  # fmt: skip
+        assert [(r["fuel_source"], r["measured_fuel_l"]) for r in lines] == [
+            ("measured", "7.000"),
+            ("measured", "7.000"),
+        ]
+        # caux-01 has no adapter: the model, said so.
+        electric = api.get(
+            "/api/v1/reports/footprint", params={"vehicle": "caux-01", "from": DAY, "to": DAY}
+        ).json()["totals"]
+        assert electric["fuel"]["source"] == "model"
+        assert electric["fuel"]["measured_litres"] is None
+
+
+def test_readings_covering_part_of_the_driving_leave_the_model_in_charge(
+    store: Store, itinerary: Itinerary
+) -> None:
+    # Readings for the first half of the drive only (adapter unplugged after).
+    readings = obd_readings(T0, T0 + 500 * S, 9.0)
+    settings = DomainSettings(footprint=FootprintSettings(factor_set="base-empreinte"))
+    domain, ingestor = domain_ingestor(store, itinerary, settings, ManualClock(T0 + 24 * 60 * MIN))
+    feed(ingestor, [*vexin_day(), ObdBatch(vehicle="vexin-01", seq=0, samples=readings)],
+         T0 + 3 * 60 * MIN)  # fmt: skip
+    domain.catch_up()
+    with running_api(store) as api:
+        body = api.get(
+            "/api/v1/reports/footprint", params={"vehicle": "vexin-01", "from": DAY, "to": DAY}
+        ).json()
+    (day,) = body["days"]
+    assert day["fuel"]["source"] == "model"
+    assert 0.45 <= day["fuel"]["coverage"] <= 0.55
+    assert body["totals"]["co2e"]["ttw_kgco2e"] == pytest.approx(1.45 * 2.49, abs=1e-3)

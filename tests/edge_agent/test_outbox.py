@@ -11,6 +11,7 @@ from edge_agent.batching import Sample, sample_json, samples_that_fit
 from edge_agent.outbox import Outbox, OutboxError, OutboxLimits
 from protocol.codec import MAX_PAYLOAD_BYTES, decode
 from protocol.models import EnergySample, FridgeSample, GpsSample, StatusSample
+from protocol.streams import BY_NAME
 
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 VEHICLE = "caux-01"
@@ -217,7 +218,7 @@ def test_confirmed_batches_go_and_the_floor_says_what_the_bus_still_holds(
     outbox.number_streams()
     before = outbox.held_from()
     # Every stream has a floor, numbered or not: nothing of it is held yet.
-    assert set(before) == {"gps", "energy", "fridge", "status", "event"}
+    assert set(before) == set(BY_NAME)
     with outbox.transaction() as tx:
         tx.form_batches(10)
     batches = outbox.batches_after(0, 10)

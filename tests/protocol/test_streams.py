@@ -39,6 +39,7 @@ def test_the_union_of_batches_takes_every_stream() -> None:
         "fridge": {"t": t, "temp_c": 5.0},
         "status": {"t": t, "online": True},
         "event": {"t": t, "kind": "door"},
+        "obd": {"t": t, "fuel_rate_l_per_h": 4.5},
     }
     assert set(examples) == NAMES
     for name, sample in examples.items():
@@ -76,6 +77,7 @@ def test_the_ingest_keeps_and_follows_every_stream(store: Store) -> None:
         "fridge": {"t": t, "temp_c": 5.0},
         "status": {"t": t, "online": True},
         "event": {"t": t, "kind": "door"},
+        "obd": {"t": t, "fuel_rate_l_per_h": 4.5},
     }
     adapter = TypeAdapter(Batch)
     for spec in STREAMS:

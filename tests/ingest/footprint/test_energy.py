@@ -14,6 +14,7 @@ from ingest.footprint.energy import (
     engine_on_intervals,
     idling,
     intersect,
+    measured_fuel,
     rest_intervals,
     solar_yield,
     solar_yield_from_counter,
@@ -153,3 +154,23 @@ def test_engine_still_on_runs_to_the_end_and_intervals_intersect() -> None:
     a = [Interval(T0, T0 + 2 * H), Interval(T0 + 3 * H, T0 + 5 * H)]
     b = [Interval(T0 + H, T0 + 4 * H)]
     assert intersect(a, b) == [Interval(T0 + H, T0 + 2 * H), Interval(T0 + 3 * H, T0 + 4 * H)]
+
+
+def test_measured_fuel_is_integrated_over_close_readings_only() -> None:
+    t = datetime(2026, 1, 6, 8, 0, tzinfo=UTC)
+    s = timedelta(seconds=1)
+    gap = timedelta(seconds=30)
+    # 0 → 36 L/h over 10 s (linear: 0.05 L), then a 60 s gap, then 18 L/h for 20 s (0.1 L).
+    readings = [(t, 0.0), (t + 10 * s, 36.0), (t + 70 * s, 18.0), (t + 90 * s, 18.0)]
+    found = measured_fuel(readings, max_gap=gap, start=t, end=t + 100 * s)
+    assert found.litres == pytest.approx(0.05 + 0.1)
+    assert found.covered == (Interval(t, t + 10 * s), Interval(t + 70 * s, t + 90 * s))
+    assert found.covers(t + 5 * s) and not found.covers(t + 40 * s)
+    # Clipped to the window, the linear rate is cut where the window ends.
+    half = measured_fuel(readings, max_gap=gap, start=t, end=t + 5 * s)
+    assert half.litres == pytest.approx(18.0 / 2 * 5 / 3600)
+    # Nothing close enough, or out of order: nothing measured.
+    assert measured_fuel(readings[1:3], max_gap=gap, start=t, end=t + 100 * s).litres == 0.0
+    backwards = [(t + 10 * s, 5.0), (t, 5.0)]
+    empty = measured_fuel(backwards, max_gap=gap, start=t, end=t + 100 * s)
+    assert (empty.litres, empty.covered) == (0.0, ())
