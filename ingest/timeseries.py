@@ -51,9 +51,11 @@ set are new points beside the old ones. Fridge alarms and alerts are transitions
 withdraw a fridge alarm, its points at the old times are written again with the alarm's
 state at those times, and every point carries the alarm's id.
 
-Points are first written to a durable buffer in the system of record, in the same
-transaction as the samples or records, and a :class:`TimeseriesForwarder` sends them: an
-InfluxDB outage delays points, never loses them. (influxdb-client's own batching mode
+The points are made by one translator, :mod:`ingest.points`, from the records the
+domains hand to the store. Points are first written to a durable buffer in the system
+of record, in the same transaction as the samples or records, and a
+:class:`TimeseriesForwarder` sends them: an InfluxDB outage delays points, never loses
+them. (influxdb-client's own batching mode
 keeps points in memory only, so the buffer does the batching and the client's
 synchronous write API sends each batch.)
 """
@@ -63,18 +65,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
-from datetime import date, datetime
 from typing import Final, Protocol, cast
-from zoneinfo import ZoneInfo
 
 from influxdb_client.client.influxdb_client import InfluxDBClient
-from influxdb_client.client.write.point import Point
 from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.domain.write_precision import WritePrecision
 from pydantic import BaseModel, ConfigDict, Field
-
-from ingest.local_days import LocalDay
-from protocol.models import Batch, EventSample, StatusSample
 
 log = logging.getLogger(__name__)
 
@@ -90,39 +86,6 @@ class InfluxSettings(BaseModel):
     org: str = "medicobus"
     bucket: str = "telemetry"
     timeout_s: float = Field(default=10.0, gt=0)
-
-
-def lines_for(batch: Batch) -> list[str]:
-    """The line-protocol points of one batch (pure)."""
-    lines: list[str] = []
-    for sample in batch.samples:
-        point = Point(batch.stream).tag("vehicle", batch.vehicle)
-        point.time(sample.t, WritePrecision.MS)
-        if isinstance(sample, EventSample):
-            point.tag("kind", sample.kind).field("detail", sample.detail)
-        elif isinstance(sample, StatusSample):
-            point.field("online", sample.online).field("queue_depth", sample.queue_depth)
-        else:
-            for name, value in sample.model_dump(exclude={"t"}, exclude_none=True).items():
-                if isinstance(value, bool):
-                    point.field(name, value)
-                elif isinstance(value, int | float):
-                    point.field(name, float(value))
-        lines.append(point.to_line_protocol())
-    return lines
-
-
-# --- derived metrics --------------------------------------------------------------------
-
-
-def line_at(point: Point, t: datetime) -> str:
-    """The point in line protocol, at ``t`` to the millisecond."""
-    return str(point.time(t, WritePrecision.MS).to_line_protocol())
-
-
-def day_start(day: date, zone: ZoneInfo | str) -> datetime:
-    """Where a daily record's point is put: the local day's first instant."""
-    return LocalDay.of(day, zone if isinstance(zone, ZoneInfo) else ZoneInfo(zone)).start
 
 
 class TimeseriesBuffer(Protocol):

@@ -130,6 +130,7 @@ def ingest(config: ConfigOption) -> None:
     from ingest.domain import DomainConfigError
     from ingest.footprint.emissions import FactorFileError
     from ingest.itinerary import ItineraryError, load_itinerary
+    from ingest.points import lines_of
     from ingest.punctuality.schedule import ScheduleError
     from ingest.settings import IngestSettings
     from ingest.store import Store
@@ -141,7 +142,7 @@ def ingest(config: ConfigOption) -> None:
         itinerary = load_itinerary(settings.itinerary_file)
     except (ConfigError, ItineraryError) as exc:
         fail(exc)
-    store = Store.open(settings.database_url, timeseries=settings.influx is not None)
+    store = Store.open(settings.database_url, points=lines_of if settings.influx else None)
     store.load_fleet(itinerary)
     options = IngestOptions(
         broker=settings.broker,
@@ -179,6 +180,7 @@ def api(config: ConfigOption) -> None:
     from api.routes.public import PublicLimits
     from api.settings import ApiSettings
     from firmware_config.loader import load_settings
+    from ingest.points import lines_of
     from ingest.punctuality.figures import StoredVisitFigures
     from ingest.store import Store
 
@@ -187,7 +189,7 @@ def api(config: ConfigOption) -> None:
         settings = load_settings(ApiSettings, config)
     except ConfigError as exc:
         fail(exc)
-    store = Store.open(settings.database_url, timeseries=settings.timeseries)
+    store = Store.open(settings.database_url, points=lines_of if settings.timeseries else None)
     app = create_app(
         store,
         settings.users,

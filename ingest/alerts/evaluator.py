@@ -147,9 +147,7 @@ class AlertEvaluator:
                 known=known,
                 now=now,
             )
-            changed = storage.apply_plan(
-                conn, todo, now, notify=self._notify, timeseries=self._store.timeseries
-            )
+            changed = storage.apply_plan(conn, todo, now, notify=self._notify)
         for event, alert in changed:
             log.warning("alert %s: %s [%s #%d]", event, alert.message, alert.kind, alert.id)
             if event == "raised":

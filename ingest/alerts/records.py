@@ -52,3 +52,11 @@ class AlertRecord:
             "cleared_at": iso(self.cleared_at),
             "active": self.active,
         }
+
+
+@dataclass(frozen=True)
+class AlertChange:
+    """An alert raised or cleared."""
+
+    event: AlertEvent
+    alert: AlertRecord

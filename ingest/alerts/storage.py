@@ -18,8 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ingest.acknowledgement import AckOutcome, acknowledge
-from ingest.alerts.points import alert_line
-from ingest.alerts.records import AlertEvent, AlertRecord
+from ingest.alerts.records import AlertChange, AlertEvent, AlertRecord
 from ingest.alerts.rules import (
     SEVERITY,
     ActiveAlert,
@@ -31,7 +30,7 @@ from ingest.alerts.rules import (
 )
 from ingest.geo import haversine_m
 from ingest.sql_dialects import insert_or_skip, upsert
-from ingest.store import queue_points
+from ingest.store import emit
 from ingest.tables.alerts import (
     alert_notifications,
     alert_routing,
@@ -212,11 +211,11 @@ def _load(conn: Connection, alert_id: int) -> AlertRecord:
 
 
 def apply_plan(
-    conn: Connection, plan: AlertPlan, now: datetime, *, notify: bool, timeseries: bool
+    conn: Connection, plan: AlertPlan, now: datetime, *, notify: bool
 ) -> list[tuple[AlertEvent, AlertRecord]]:
     """Write the plan; returns what changed (an alert another process raised or cleared
-    first is not among them). Its notifications (``notify``) and time-series points
-    (``timeseries``) are written in the same transaction."""
+    first is not among them). Its notifications (``notify``) are written in the same
+    transaction, and the changes handed to the time-series outbox."""
     changes: list[tuple[AlertEvent, AlertRecord]] = []
     c = alerts.c
     for cond in plan.raises:
@@ -238,8 +237,7 @@ def apply_plan(
             changes.append(("cleared", _load(conn, clear.alert_id)))
     if notify and changes:
         conn.execute(alert_notifications.insert(), [_notification(a, e, now) for e, a in changes])
-    if timeseries:
-        queue_points(conn, [alert_line(e, a) for e, a in changes])
+    emit(conn, [AlertChange(e, a) for e, a in changes])
     return changes
 
 

@@ -131,9 +131,7 @@ class ColdChainMonitor:
             report = assess(storage.readings(conn, vehicle, lo, hi), config)
             plan = reconcile(stored, report.alarms)
             if not plan.empty:
-                storage.apply_plan(
-                    conn, vehicle, plan, self._clock.now(), timeseries=self._store.timeseries
-                )
+                storage.apply_plan(conn, vehicle, plan, self._clock.now())
         by_id = {s.id: s for s in stored}
         touched = [(a.run.start, a.run.end) for a in plan.insert]
         for stored_id, a in plan.update:
@@ -197,7 +195,6 @@ class FridgeDayRecorder:
                 complete=complete,
                 basis=basis,
                 now=now,
-                timeseries=self._store.timeseries,
             )
 
     def data_span(self, vehicle: str) -> tuple[datetime, datetime] | None:

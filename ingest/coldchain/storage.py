@@ -12,10 +12,10 @@ from sqlalchemy.engine import Connection, Engine
 
 from ingest.acknowledgement import AckOutcome, acknowledge
 from ingest.coldchain.daily import FridgeDay
-from ingest.coldchain.points import fridge_alarm_lines, fridge_day_line
 from ingest.coldchain.reconcile import AlarmPlan, StoredAlarm
+from ingest.coldchain.records import FridgeAlarmChanged, FridgeDayRecorded
 from ingest.coldchain.rules import AlarmKind, FridgeAlarm, HeldReading, Reading, TemperatureRun
-from ingest.store import queue_points
+from ingest.store import emit, points_wanted
 from ingest.tables.coldchain import fridge_alarms, fridge_days
 from ingest.tables.intake import fridge_samples, vehicles
 
@@ -138,14 +138,12 @@ def _alarm_values(alarm: FridgeAlarm) -> dict[str, Any]:
     }
 
 
-def apply_plan(
-    conn: Connection, vehicle: str, plan: AlarmPlan, now: datetime, *, timeseries: bool
-) -> None:
-    """Write the plan; with ``timeseries``, queue the points of every alarm it touches in
-    the same transaction."""
+def apply_plan(conn: Connection, vehicle: str, plan: AlarmPlan, now: datetime) -> None:
+    """Write the plan, and hand every alarm it touches to the time-series outbox."""
     c = fridge_alarms.c
     touched = [i for i, _ in plan.update] + list(plan.withdraw)
-    before = _alarms_by_id(conn, touched) if timeseries and touched else {}
+    pointed = points_wanted(conn)
+    before = _alarms_by_id(conn, touched) if pointed and touched else {}
     for stored_id, alarm in plan.update:
         conn.execute(
             fridge_alarms.update()
@@ -166,7 +164,7 @@ def apply_plan(
             .where(c.id.in_(plan.withdraw))
             .values(withdrawn_at=now, ongoing=False, updated_at=now)
         )
-    if timeseries:
+    if pointed:
         ids = list(touched)
         if plan.insert:
             inserted = sa.select(c.id).where(
@@ -174,12 +172,11 @@ def apply_plan(
             )
             ids.extend(int(r.id) for r in conn.execute(inserted))
         after = _alarms_by_id(conn, ids)
-        queue_points(
+        emit(
             conn,
             [
-                line
+                FridgeAlarmChanged(vehicle, after[alarm_id], before.get(alarm_id))
                 for alarm_id in sorted(after)
-                for line in fridge_alarm_lines(vehicle, after[alarm_id], before.get(alarm_id))
             ],
         )
 
@@ -337,10 +334,9 @@ def save_day(
     complete: bool,
     basis: str,
     now: datetime,
-    timeseries: bool,
 ) -> None:
-    """Store a vehicle-day's fridge record in place of the one there was; with
-    ``timeseries``, queue its point in the same transaction."""
+    """Store a vehicle-day's fridge record in place of the one there was, and hand it to
+    the time-series outbox."""
     c = fridge_days.c
     conn.execute(fridge_days.delete().where(c.vehicle == vehicle, c.day == record.day))
     conn.execute(
@@ -365,8 +361,7 @@ def save_day(
             computed_at=now,
         )
     )
-    if timeseries:
-        queue_points(conn, [fridge_day_line(vehicle, record, zone, complete=complete)])
+    emit(conn, [FridgeDayRecorded(vehicle, record, zone, complete)])
 
 
 def forget_day(conn: Connection, vehicle: str, day: date) -> None:

@@ -152,7 +152,6 @@ class FootprintRecorder:
                     "basis": basis,
                     "computed_at": now,
                 },
-                timeseries=self._store.timeseries,
             )
 
     def data_span(self, vehicle: str) -> tuple[datetime, datetime] | None:

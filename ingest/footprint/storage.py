@@ -12,9 +12,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from ingest.footprint.emissions import FactorSetRef
 from ingest.footprint.energy import EngineFlag
-from ingest.footprint.points import footprint_day_line
 from ingest.footprint.records import StoredFootprintDay
-from ingest.store import queue_points
+from ingest.store import emit
 from ingest.tables.footprint import footprint_days
 from ingest.tables.intake import energy_samples, events, gps_samples, obd_samples
 from protocol.models import EnergySample, GpsSample
@@ -25,16 +24,15 @@ ENGINE_ON_EVENT = "engine_on"
 ENGINE_OFF_EVENT = "engine_off"
 
 
-def save_day(conn: Connection, values: dict[str, Any], *, timeseries: bool) -> None:
+def save_day(conn: Connection, values: dict[str, Any]) -> None:
     """Store a vehicle-day's footprint (a row of ``footprint_days``) in place of the one
-    there was; with ``timeseries``, queue its point in the same transaction."""
+    there was, and hand it to the time-series outbox."""
     c = footprint_days.c
     conn.execute(
         footprint_days.delete().where(c.vehicle == values["vehicle"], c.day == values["day"])
     )
     conn.execute(footprint_days.insert().values(**values))
-    if timeseries:
-        queue_points(conn, [footprint_day_line(_day(values))])
+    emit(conn, [_day(values)])
 
 
 def forget_day(conn: Connection, vehicle: str, day: date) -> None:

@@ -351,3 +351,13 @@ def _checked_attendance(
         note=note,
         consultations=change.consultations,
     )
+
+
+@dataclass(frozen=True)
+class VisitStanding:
+    """A visit as it stands, for the time-series translator."""
+
+    vehicle: str
+    stop: str
+    facts: VisitFacts
+    state: VisitState

@@ -33,7 +33,7 @@ from ingest.punctuality.ledger import CoordinatorChange
 from ingest.punctuality.schedule import Visit
 from ingest.punctuality.visit_rows import UnscheduledStop, VisitRow
 from ingest.sql_dialects import insert_or_skip
-from ingest.store import Store, queue_points
+from ingest.store import Store, emit, points_wanted
 from ingest.tables.intake import gps_samples, vehicles
 from ingest.tables.punctuality import (
     eta_predictions,
@@ -133,7 +133,6 @@ class PunctualityStore:
 
     def __init__(self, store: Store) -> None:
         self.engine = store.engine
-        self.timeseries = store.timeseries
 
     # --- timetable ------------------------------------------------------------------------
 
@@ -399,14 +398,14 @@ class PunctualityStore:
                         for s in report.unscheduled
                     ],
                 )
-            if self.timeseries and report.outcomes:
+            if points_wanted(conn) and report.outcomes:
                 ids = [o.visit.id for o in report.outcomes]
                 rows = conn.execute(visit_rows.visit_query().where(c.id.in_(ids))).all()
                 said = visit_rows.changes(conn, ids)
-                queue_points(
+                emit(
                     conn,
                     [
-                        visit_rows.visit_point(
+                        visit_rows.visit_standing(
                             visit_rows.visit_row(r), said.get(r.id, []), known_until
                         )
                         for r in rows
@@ -632,7 +631,7 @@ class PunctualityStore:
     ) -> CoordinatorChange | None:
         """:func:`visit_rows.record_change` in a transaction of its own."""
         with self.engine.begin() as conn:
-            return visit_rows.record_change(conn, visit_id, decide, timeseries=self.timeseries)
+            return visit_rows.record_change(conn, visit_id, decide)
 
     def unscheduled(
         self, first: date, last: date, vehicle: str | None = None

@@ -18,9 +18,14 @@ from sqlalchemy.engine import Connection
 
 from ingest.follow_up.consultations import consultations_json, consultations_of
 from ingest.punctuality.eta import EtaSource, EtaState
-from ingest.punctuality.ledger import ChangeKind, CoordinatorChange, VisitFacts, visit_state
-from ingest.punctuality.points import visit_line
-from ingest.store import queue_points
+from ingest.punctuality.ledger import (
+    ChangeKind,
+    CoordinatorChange,
+    VisitFacts,
+    VisitStanding,
+    visit_state,
+)
+from ingest.store import emit, points_wanted
 from ingest.tables.intake import stops, vehicles
 from ingest.tables.punctuality import unscheduled_stops, visit_changes, visits
 
@@ -93,8 +98,11 @@ def changes(conn: Connection, visit_ids: Iterable[str]) -> dict[str, list[Coordi
     return dict(found)
 
 
-def visit_point(row: VisitRow, changes: Sequence[CoordinatorChange], as_of: datetime) -> str:
-    return visit_line(row.vehicle, row.stop, row.facts, visit_state(row.facts, changes, as_of))
+def visit_standing(
+    row: VisitRow, changes: Sequence[CoordinatorChange], as_of: datetime
+) -> VisitStanding:
+    """The visit as it stands at ``as_of``, for the time-series outbox."""
+    return VisitStanding(row.vehicle, row.stop, row.facts, visit_state(row.facts, changes, as_of))
 
 
 def operator_of(conn: Connection, vehicle: str) -> str | None:
@@ -184,15 +192,13 @@ def record_change(
     conn: Connection,
     visit_id: str,
     decide: Callable[[VisitRow, list[CoordinatorChange]], CoordinatorChange],
-    *,
-    timeseries: bool,
 ) -> CoordinatorChange | None:
     """Append the change ``decide`` returns from the visit and its changes so far, with
     the visit's row locked (PostgreSQL) until the caller's transaction ends, so that two
     coordinators cannot both cancel it; None if there is no such visit. ``decide`` raises
     to refuse, or returns one of the changes so far to record nothing (an idempotent
-    repeat). With ``timeseries``, the visit's new state is queued for the time-series
-    database in the same transaction."""
+    repeat). The visit's new state goes to the time-series outbox in the same
+    transaction."""
     c = visit_changes.c
     query = visit_query().where(visits.c.id == visit_id)
     if conn.dialect.name == "postgresql":
@@ -225,8 +231,8 @@ def record_change(
             ),
         )
     )
-    if timeseries:
-        queue_points(conn, [visit_point(found, [*so_far, change], change.at)])
+    if points_wanted(conn):
+        emit(conn, [visit_standing(found, [*so_far, change], change.at)])
     return change
 
 

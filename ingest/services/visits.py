@@ -143,7 +143,7 @@ def change_visit(
 
     try:
         with unit_of_work(store) as conn:
-            recorded = visit_rows.record_change(conn, visit_id, decide, timeseries=store.timeseries)
+            recorded = visit_rows.record_change(conn, visit_id, decide)
             if recorded is None:
                 raise NotFoundError(f"no visit {visit_id!r}")
             for made in appended:

@@ -29,7 +29,7 @@ from ingest.sql_dialects import upsert
 from ingest.store import intake, outbox, reads, retention, vehicle_state
 from ingest.store.engine import create_engine, database_unavailable, describe_failure
 from ingest.store.intake import SAMPLE_TABLES, Quarantined
-from ingest.store.outbox import queue_points
+from ingest.store.outbox import POINTS_OPTION, Translator, emit, points_wanted, queue_points
 from ingest.store.reads import Rejection
 from ingest.store.vehicle_state import Position, VehicleRow, link_online
 from ingest.tables.intake import stop_operators, stops, vehicles
@@ -45,22 +45,29 @@ __all__ = [
     "create_engine",
     "database_unavailable",
     "describe_failure",
+    "emit",
     "link_online",
+    "points_wanted",
     "queue_points",
 ]
 
 
 class Store:
-    """The system of record. With ``timeseries``, every stored sample is also queued, in
-    the same transaction, as a point for the time-series server."""
+    """The system of record. With ``points`` (the translator of :mod:`ingest.points`),
+    every record stored — samples, visits, days, alarms, alerts — is also queued, in the
+    same transaction, as points for the time-series server."""
 
-    def __init__(self, engine: Engine, timeseries: bool = False) -> None:
-        self.engine = engine
-        self.timeseries = timeseries
+    def __init__(self, engine: Engine, points: Translator | None = None) -> None:
+        self.engine = engine.execution_options(**{POINTS_OPTION: points}) if points else engine
+
+    @property
+    def timeseries(self) -> bool:
+        """Whether what is stored also goes to the time-series server."""
+        return self.engine.get_execution_options().get(POINTS_OPTION) is not None
 
     @classmethod
-    def open(cls, url: str, timeseries: bool = False) -> Store:
-        store = cls(create_engine(url), timeseries)
+    def open(cls, url: str, points: Translator | None = None) -> Store:
+        store = cls(create_engine(url), points)
         store.create_schema()
         return store
 
@@ -118,7 +125,7 @@ class Store:
     ) -> list[bool]:
         """Store batches and quarantined messages in one transaction; per batch, True if
         it was new, False if it was a duplicate (already stored, or earlier in ``items``)."""
-        return intake.save_batches(self.engine, items, quarantined, timeseries=self.timeseries)
+        return intake.save_batches(self.engine, items, quarantined)
 
     # --- time-series outbox, retention ---------------------------------------------------
 

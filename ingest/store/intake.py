@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from sqlalchemy.engine import Connection, Engine
 
 from ingest.store import vehicle_state
-from ingest.store.outbox import queue_points
+from ingest.store.outbox import emit
 from ingest.tables.base import UtcDateTime
 from ingest.tables.intake import (
     batches,
@@ -26,7 +26,6 @@ from ingest.tables.intake import (
     obd_samples,
     rejections,
 )
-from ingest.timeseries import lines_for
 from protocol.codec import MAX_PAYLOAD_BYTES
 from protocol.models import (
     Batch,
@@ -166,8 +165,6 @@ def save_batches(
     engine: Engine,
     items: Sequence[tuple[Batch, datetime]],
     quarantined: Sequence[Quarantined] = (),
-    *,
-    timeseries: bool = False,
 ) -> list[bool]:
     """Store batches and quarantined messages in one transaction.
 
@@ -178,7 +175,7 @@ def save_batches(
     while True:
         try:
             with engine.begin() as conn:
-                return _save_group(conn, items, quarantined, timeseries)
+                return _save_group(conn, items, quarantined)
         except sa.exc.IntegrityError:
             # Another ingest may have stored one of these keys between our check and
             # our insert: in a new transaction its keys are seen, and dropped as
@@ -192,7 +189,6 @@ def _save_group(
     conn: Connection,
     items: Sequence[tuple[Batch, datetime]],
     quarantined: Sequence[Quarantined],
-    timeseries: bool,
 ) -> list[bool]:
     keys = [(b.vehicle, b.stream, b.seq) for b, _ in items]
     seen = _existing_keys(conn, keys)
@@ -212,7 +208,7 @@ def _save_group(
             _BATCH_COLUMNS,
             [(b.vehicle, b.stream, b.seq, to_db(t), len(b.samples)) for b, t in new],
         )
-        _save_samples(conn, new, timeseries)
+        _save_samples(conn, new)
     _save_quarantined(conn, quarantined)
     return flags
 
@@ -235,9 +231,7 @@ def _existing_keys(
     return found
 
 
-def _save_samples(
-    conn: Connection, items: Sequence[tuple[Batch, datetime]], timeseries: bool
-) -> None:
+def _save_samples(conn: Connection, items: Sequence[tuple[Batch, datetime]]) -> None:
     to_db = _time_to_db(conn)
     rows: dict[Stream, list[tuple[Any, ...]]] = {}
     for batch, _ in items:
@@ -250,8 +244,7 @@ def _save_samples(
     for stream, stream_rows in rows.items():
         columns = ("vehicle", *_SAMPLE_COLUMNS[stream].names)
         _bulk_insert(conn, SAMPLE_TABLES[stream], columns, stream_rows)
-    if timeseries:
-        queue_points(conn, (line for batch, _ in items for line in lines_for(batch)))
+    emit(conn, (batch for batch, _ in items))
     vehicle_state.advance(conn, items)
 
 

@@ -3,12 +3,31 @@ describe, sent to the time-series server, then forgotten."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ingest.tables.intake import timeseries_outbox
+
+# The engine's execution option holding the translator from records to points; a store
+# opened without one queues nothing.
+POINTS_OPTION = "medicobus_points"
+Translator = Callable[[object], list[str]]
+
+
+def points_wanted(conn: Connection) -> bool:
+    """Whether records emitted on ``conn`` become points: for storage code that must read
+    more to make its records (an alarm as it stood before), and skips it otherwise."""
+    return conn.get_execution_options().get(POINTS_OPTION) is not None
+
+
+def emit(conn: Connection, records: Iterable[object]) -> None:
+    """Hand what was just stored in ``conn``'s transaction to the time-series outbox:
+    its points are queued there, by the store's translator, if it has one."""
+    translate: Translator | None = conn.get_execution_options().get(POINTS_OPTION)
+    if translate is not None:
+        queue_points(conn, (line for record in records for line in translate(record)))
 
 
 def queue_points(conn: Connection, lines: Iterable[str]) -> None:

@@ -17,6 +17,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from ingest.itinerary import Itinerary, Slot
+from ingest.points import lines_of
 from ingest.punctuality.config import PunctualitySettings
 from ingest.punctuality.tracker import PunctualityTracker
 from ingest.store import Store
@@ -375,7 +376,7 @@ def test_a_coordinators_correction_is_queued_for_the_time_series(
     tracker.start(MONDAY, past_days=1)
     ingest(store, tracker, vexin_monday(itinerary))
     # The API's own store on the same database, as api.toml's timeseries = true opens it.
-    api_store = Store.open(database_url, timeseries=True)
+    api_store = Store.open(database_url, points=lines_of)
     try:
         with running_api(api_store) as api:
             corrected = api.post(

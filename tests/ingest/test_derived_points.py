@@ -11,18 +11,22 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from ingest.alerts.points import alert_line
 from ingest.alerts.records import AlertRecord
 from ingest.coldchain import storage as coldchain_storage
 from ingest.coldchain.daily import FridgeDay
-from ingest.coldchain.points import fridge_alarm_lines, fridge_day_line
 from ingest.coldchain.reconcile import StoredAlarm
 from ingest.footprint.emissions import FactorSetRef
-from ingest.footprint.points import footprint_day_line
 from ingest.footprint.records import StoredFootprintDay
 from ingest.itinerary import Itinerary
+from ingest.points import (
+    alert_line,
+    footprint_day_line,
+    fridge_alarm_lines,
+    fridge_day_line,
+    lines_of,
+    visit_line,
+)
 from ingest.punctuality.ledger import CoordinatorChange, VisitFacts, VisitState
-from ingest.punctuality.points import visit_line
 from ingest.punctuality.storage import PunctualityStore
 from ingest.punctuality.tracker import PunctualityTracker
 from ingest.settings import DomainSettings
@@ -268,7 +272,7 @@ def test_an_alert_is_raised_at_its_start_and_cleared_at_its_end() -> None:
 
 @pytest.fixture
 def ts_store(database_url: str, itinerary: Itinerary) -> Iterator[Store]:
-    s = Store.open(database_url, timeseries=True)
+    s = Store.open(database_url, points=lines_of)
     s.load_fleet(itinerary)
     yield s
     s.close()
@@ -348,7 +352,6 @@ def test_a_record_rolled_back_leaves_no_point(ts_store: Store) -> None:
             complete=True,
             basis="test",
             now=JAN_6,
-            timeseries=True,
         )
         assert len(queued(ts_store, "fridge_day")) == 0  # not visible outside the transaction
         raise RuntimeError("the transaction fails after the record")
@@ -469,3 +472,29 @@ def test_visits_no_stay_matched_turn_missed_on_a_day_the_bus_reached_no_stop(
     assert set(latest) == {"stop=vesly", "stop=hacqueville"}
     assert fields(latest["stop=hacqueville"])["status"] == '"missed"'
     assert fields(latest["stop=hacqueville"])["held"] == "false"
+
+
+def test_one_translator_for_every_record_and_nothing_queued_without_it(
+    database_url: str, itinerary: Itinerary
+) -> None:
+    with pytest.raises(TypeError, match="no time-series point for object"):
+        lines_of(object())
+    # A store opened without the translator: storage emits the same records, none is queued.
+    plain = Store.open(database_url)
+    try:
+        plain.load_fleet(itinerary)
+        assert not plain.timeseries
+        record = FridgeDay(
+            date(2026, 1, 6), 1, 5.0, 5.0, H, timedelta(0), timedelta(0), 23 * H, 0,
+            False, False, False,
+        )  # fmt: skip
+        with plain.engine.begin() as conn:
+            coldchain_storage.save_day(
+                conn, "vexin-01", record, zone="Europe/Paris", complete=True, basis="t", now=JAN_6
+            )
+        plain.save_batches(
+            [(GpsBatch(vehicle="vexin-01", seq=0, samples=meridian_track(3, 10.0, MIN)), JAN_6)]
+        )
+        assert plain.count_pending_points() == 0
+    finally:
+        plain.close()

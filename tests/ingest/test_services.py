@@ -87,7 +87,6 @@ def test_a_command_joins_the_callers_transaction(tracked: Store) -> None:
             conn,
             VESLY,
             lambda row, so_far: CoordinatorChange("confirm", "camille", NOW),
-            timeseries=False,
         )
         raise AbandonedError
     assert _changes_recorded(tracked) == 0

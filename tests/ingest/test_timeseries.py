@@ -14,11 +14,12 @@ from ingest.domain import IngestDomain
 from ingest.footprint import storage as footprint_storage
 from ingest.itinerary import Itinerary
 from ingest.pipeline import Ingestor
+from ingest.points import lines_for, lines_of
 from ingest.punctuality.storage import PunctualityStore
 from ingest.punctuality.tracker import PunctualityTracker
 from ingest.settings import DomainSettings
 from ingest.store import Store
-from ingest.timeseries import InfluxSettings, TimeseriesForwarder, lines_for
+from ingest.timeseries import InfluxSettings, TimeseriesForwarder
 from ingest.validation import Limits
 from protocol import FridgeBatch, FridgeSample, GpsBatch, GpsSample, encode, topic_for
 from protocol.clock import ManualClock
@@ -36,7 +37,7 @@ def victoria(tmp_path: Path) -> Iterator[VictoriaMetrics]:
 
 @pytest.fixture
 def ts_store(tmp_path: Path, itinerary: Itinerary) -> Iterator[Store]:
-    store = Store.open(f"sqlite:///{tmp_path / 'cloud.sqlite'}", timeseries=True)
+    store = Store.open(f"sqlite:///{tmp_path / 'cloud.sqlite'}", points=lines_of)
     store.load_fleet(itinerary)
     yield store
     store.close()

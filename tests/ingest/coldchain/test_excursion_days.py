@@ -21,6 +21,7 @@ from ingest.coldchain.rules import ColdChainConfig, Reading, assess
 from ingest.domain import IngestDomain
 from ingest.itinerary import Itinerary
 from ingest.local_days import LocalDay
+from ingest.points import lines_of
 from ingest.settings import DomainSettings
 from ingest.store import Store
 from protocol import FridgeBatch, FridgeSample
@@ -61,7 +62,7 @@ def readings(spans: Sequence[Span], step: timedelta = STEP) -> list[FridgeSample
 
 @pytest.fixture
 def ts_store(database_url: str, itinerary: Itinerary) -> Iterator[Store]:
-    s = Store.open(database_url, timeseries=True)
+    s = Store.open(database_url, points=lines_of)
     s.load_fleet(itinerary)
     yield s
     s.close()
