@@ -27,7 +27,7 @@ from ingest.alerts.rules import (
 from ingest.coldchain import storage as coldchain_storage
 from ingest.store import Store
 from protocol.clock import Clock
-from protocol.models import Batch, StatusBatch, StatusSample
+from protocol.models import Batch
 
 log = logging.getLogger(__name__)
 
@@ -79,24 +79,11 @@ class AlertEvaluator:
         self.cleared = 0
 
     def on_batches(self, batches: Sequence[Batch]) -> None:
-        """Observer: note the link state and which vehicles to evaluate; returns at once."""
-        self.record_links(batches)
+        """Observer: note which vehicles to evaluate (the intake has moved their link state
+        forward); returns at once."""
         with self._dirty_lock:
             self._dirty.update(b.vehicle for b in batches)
         self._wake.set()
-
-    def record_links(self, batches: Sequence[Batch]) -> None:
-        """The latest link state of each vehicle, in the order its statuses arrived."""
-        latest: dict[str, StatusSample] = {}
-        for batch in batches:
-            if isinstance(batch, StatusBatch):
-                latest[batch.vehicle] = max(batch.samples, key=lambda s: s.t)
-        if not latest:
-            return
-        now = self._clock.now()
-        with self._store.engine.begin() as conn:
-            for vehicle, sample in latest.items():
-                storage.record_link(conn, vehicle, sample.online, sample.t, now)
 
     def evaluate(self, vehicles: Iterable[str] | None = None) -> list[tuple[str, int]]:
         """Evaluate every rule for ``vehicles`` (default: the whole fleet) now; returns

@@ -36,7 +36,6 @@ from ingest.tables.alerts import (
     alert_routing,
     alerts,
     operator_routing,
-    vehicle_links,
 )
 from ingest.tables.intake import (
     energy_samples,
@@ -91,38 +90,28 @@ def _earliest(conn: Connection, table: sa.Table, vehicle: str) -> datetime | Non
     return found
 
 
-def record_link(
-    conn: Connection, vehicle: str, online: bool, status_t: datetime, observed_at: datetime
-) -> None:
-    row = {"vehicle": vehicle, "online": online, "status_t": status_t, "observed_at": observed_at}
-    conn.execute(insert_or_skip(conn, vehicle_links).values(**row))
-    lk = vehicle_links.c
-    conn.execute(
-        vehicle_links.update()
-        .where(lk.vehicle == vehicle, lk.status_t < status_t)
-        .values(online=online, status_t=status_t, observed_at=observed_at)
-    )
-
-
 def link_health(conn: Connection, vehicle: str) -> VehicleHealth:
     """Only what the offline rule reads: last contact, link state and the newest sample
     time the live state holds."""
-    vs, lk = vehicle_state.c, vehicle_links.c
+    vs = vehicle_state.c
     state = conn.execute(
-        sa.select(vs.last_seen, vs.gps_t, vs.energy_t, vs.fridge_t, vs.status_t).where(
-            vs.vehicle == vehicle
-        )
+        sa.select(
+            vs.last_seen,
+            vs.gps_t,
+            vs.energy_t,
+            vs.fridge_t,
+            vs.status_t,
+            vs.online,
+            vs.status_seen_at,
+        ).where(vs.vehicle == vehicle)
     ).first()
-    times = [] if state is None else [t for t in state[1:] if t is not None]
-    link = conn.execute(
-        sa.select(lk.online, lk.status_t, lk.observed_at).where(lk.vehicle == vehicle)
-    ).first()
+    times = [] if state is None else [t for t in state[1:5] if t is not None]
     return VehicleHealth(
         vehicle=vehicle,
         last_seen=state.last_seen if state is not None else None,
-        online=link.online if link is not None else None,
-        status_t=link.status_t if link is not None else None,
-        status_seen_at=link.observed_at if link is not None else None,
+        online=state.online if state is not None else None,
+        status_t=state.status_t if state is not None else None,
+        status_seen_at=state.status_seen_at if state is not None else None,
         last_valid_fix=None,
         latest_sample=max(times) if times else None,
         first_sample=None,
@@ -131,10 +120,10 @@ def link_health(conn: Connection, vehicle: str) -> VehicleHealth:
 
 def vehicle_health(conn: Connection, vehicle: str) -> VehicleHealth:
     vs = vehicle_state.c
-    state = conn.execute(sa.select(vs.last_seen, vs.status_t).where(vs.vehicle == vehicle)).first()
-    lk = vehicle_links.c
-    link = conn.execute(
-        sa.select(lk.online, lk.status_t, lk.observed_at).where(lk.vehicle == vehicle)
+    state = conn.execute(
+        sa.select(vs.last_seen, vs.status_t, vs.online, vs.status_seen_at).where(
+            vs.vehicle == vehicle
+        )
     ).first()
     g = gps_samples.c
     valid_fix = _latest(conn, gps_samples, vehicle, g.fix_mode > 1, g.quality > 0)
@@ -157,9 +146,9 @@ def vehicle_health(conn: Connection, vehicle: str) -> VehicleHealth:
     return VehicleHealth(
         vehicle=vehicle,
         last_seen=state.last_seen if state is not None else None,
-        online=link.online if link is not None else None,
-        status_t=link.status_t if link is not None else None,
-        status_seen_at=link.observed_at if link is not None else None,
+        online=state.online if state is not None else None,
+        status_t=status_t,
+        status_seen_at=state.status_seen_at if state is not None else None,
         last_valid_fix=valid_fix,
         latest_sample=max(latest) if latest else None,
         first_sample=first,

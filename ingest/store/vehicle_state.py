@@ -114,12 +114,17 @@ def advance(conn: Connection, items: Sequence[tuple[Batch, datetime]]) -> None:
     latest_battery: dict[str, EnergySample] = {}
     latest_fridge: dict[str, FridgeSample] = {}
     latest_status: dict[str, StatusSample] = {}
+    # When the newest status was received: the offline rule counts silence from there.
+    status_seen: dict[str, datetime] = {}
     last_seen: dict[str, datetime] = {}
     for batch, received_at in items:
         vehicle = batch.vehicle
         last_seen[vehicle] = max(received_at, last_seen.get(vehicle, received_at))
         if isinstance(batch, StatusBatch):
+            before = latest_status.get(vehicle)
             _keep_newest(latest_status, vehicle, batch.samples)
+            if latest_status[vehicle] is not before:
+                status_seen[vehicle] = received_at
         elif isinstance(batch, GpsBatch):
             _keep_newest(latest_fix, vehicle, batch.samples)
         elif isinstance(batch, EnergyBatch):
@@ -149,7 +154,10 @@ def advance(conn: Connection, items: Sequence[tuple[Batch, datetime]]) -> None:
     _advance(
         conn,
         "status_t",
-        {v: {"status_t": st.t, "online": st.online} for v, st in latest_status.items()},
+        {
+            v: {"status_t": st.t, "online": st.online, "status_seen_at": status_seen[v]}
+            for v, st in latest_status.items()
+        },
     )
     _advance(
         conn,

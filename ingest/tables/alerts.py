@@ -89,15 +89,3 @@ operator_routing = sa.Table(
     sa.Column("changed_by", sa.String(100), nullable=False),
     sa.Column("changed_at", UtcDateTime, nullable=False),
 )
-
-
-# The link state of each vehicle: its newest status by the status's own time, and when
-# that status was received. A status older than the one held changes nothing.
-vehicle_links = sa.Table(
-    "vehicle_links",
-    metadata,
-    sa.Column("vehicle", sa.String(64), primary_key=True),
-    sa.Column("online", sa.Boolean, nullable=False),
-    sa.Column("status_t", UtcDateTime, nullable=False),
-    sa.Column("observed_at", UtcDateTime, nullable=False),
-)

@@ -148,6 +148,8 @@ vehicle_state = sa.Table(
     sa.Column("course_deg", sa.Float),
     sa.Column("online", sa.Boolean),
     sa.Column("status_t", UtcDateTime),
+    # When the newest status (by its own time) was received.
+    sa.Column("status_seen_at", UtcDateTime),
     sa.Column("energy_t", UtcDateTime),
     sa.Column("soc_pct", sa.Float),
     sa.Column("battery_v", sa.Float),

@@ -23,7 +23,6 @@ def raise_some(store: Store) -> AlertEvaluator:
     for seq, vehicle in enumerate(("vexin-01", "caux-01")):
         will = StatusBatch(vehicle=vehicle, seq=seq, samples=[StatusSample(t=NOW, online=False)])
         store.save_batch(will, NOW)
-        evaluator.record_links([will])
     store.save_batch(
         EnergyBatch(
             vehicle="vexin-01",
@@ -85,7 +84,6 @@ def test_cleared_alerts_are_listed_apart(store: Store) -> None:
         samples=[StatusSample(t=NOW + timedelta(seconds=2), online=True)],
     )
     store.save_batch(back, NOW + timedelta(seconds=2))
-    evaluator.record_links([back])
     assert [e for e, _ in evaluator.evaluate(["vexin-01"])] == ["cleared"]
     with running_api(store) as api:
         cleared = api.get("/api/v1/alerts", params={"active": "false"}).json()

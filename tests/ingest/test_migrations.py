@@ -97,3 +97,42 @@ def test_counts_recorded_before_consultations_by_profile_are_kept_and_back(
     assert tuple(upgraded) == (14, "grippe", None)
     assert imported == 0
     assert tuple(downgraded) == (14, "grippe")
+
+
+def test_the_link_state_moves_into_the_live_state_and_its_table_goes(database_url: str) -> None:
+    """0019 folds vehicle_links into vehicle_state: the newer status stands, with when it
+    was received; a vehicle known by its link only gets a row; nothing is lost."""
+    engine = sa.create_engine(database_url)
+    try:
+        config = alembic_config(engine)
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0018")
+            connection.exec_driver_sql(
+                "INSERT INTO vehicle_state (vehicle, online, status_t) VALUES"
+                " ('vexin-01', true, '2026-11-23 09:00:00'),"
+                " ('caux-01', true, '2026-11-23 11:00:00')"
+            )
+            connection.exec_driver_sql(
+                "INSERT INTO vehicle_links (vehicle, online, status_t, observed_at) VALUES"
+                " ('vexin-01', false, '2026-11-23 10:00:00', '2026-11-23 10:00:05'),"
+                " ('caux-01', false, '2026-11-23 08:00:00', '2026-11-23 08:00:03'),"
+                " ('eure-02', false, '2026-11-23 07:00:00', '2026-11-23 07:00:01')"
+            )
+            command.upgrade(config, "head")
+            rows = connection.exec_driver_sql(
+                "SELECT vehicle, online, status_t, status_seen_at FROM vehicle_state"
+                " ORDER BY vehicle"
+            ).all()
+            tables = sa.inspect(connection).get_table_names()
+    finally:
+        engine.dispose()
+    found = {r[0]: (bool(r[1]), str(r[2])[:19], r[3] and str(r[3])[:19]) for r in rows}
+    assert found == {
+        # The link's status was newer: it stands, with its reception time.
+        "vexin-01": (False, "2026-11-23 10:00:00", "2026-11-23 10:00:05"),
+        # The live state's status was newer: kept; its reception time is not known.
+        "caux-01": (True, "2026-11-23 11:00:00", None),
+        "eure-02": (False, "2026-11-23 07:00:00", "2026-11-23 07:00:01"),
+    }
+    assert "vehicle_links" not in tables

@@ -119,7 +119,6 @@ def go_offline(store: Store, clock: ManualClock, vehicle: str = "vexin-01") -> i
     batch = StatusBatch(vehicle=vehicle, seq=1, samples=[StatusSample(t=t, online=False)])
     store.save_batch(batch, t)
     evaluator = AlertEvaluator(store, THRESHOLDS, clock)
-    evaluator.record_links([batch])
     changes = evaluator.evaluate([vehicle])
     assert [e for e, _ in changes] == ["raised"]
     return changes[0][1]
@@ -387,7 +386,6 @@ def test_the_ingest_domain_routes_and_sends_with_its_settings(
     )
     batch = StatusBatch(vehicle="vexin-01", seq=0, samples=[StatusSample(t=NOW, online=False)])
     store.save_batch(batch, NOW)
-    domain.alerts.record_links([batch])
     domain.catch_up()
     assert [m.recipients for m in smtp.mails()] == [[PHARMACIST]]
     assert "Lieu : position inconnue." in smtp.mails()[0].text
@@ -423,7 +421,6 @@ def test_a_cleared_alert_is_neither_reminded_nor_escalated(store: Store, smtp: S
     batch = StatusBatch(vehicle="vexin-01", seq=2, samples=[StatusSample(t=back, online=True)])
     store.save_batch(batch, back)
     evaluator = AlertEvaluator(store, THRESHOLDS, clock)
-    evaluator.record_links([batch])
     assert [e for e, _ in evaluator.evaluate(["vexin-01"])] == ["cleared"]
     clock.set(NOW + timedelta(hours=1))
     assert dispatcher.dispatch() == 0

@@ -33,7 +33,6 @@ THRESHOLDS = HealthThresholds(
 def status(store: Store, evaluator: AlertEvaluator, seq: int, online: bool, t: datetime) -> None:
     batch = StatusBatch(vehicle="vexin-01", seq=seq, samples=[StatusSample(t=t, online=online)])
     store.save_batch(batch, t)
-    evaluator.record_links([batch])
 
 
 @contextmanager
