@@ -23,20 +23,12 @@ from ingest.services.common import ConflictError, RefusedError
 from ingest.store import Store
 from ingest.tables.access import accounts as accounts_table
 from protocol.clock import ManualClock
+from tests.support.actors import Admin
 from tests.support.live import TEST_USERS
 
 NOW = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery staple"
 MEDICOBUS = str(Path(sys.executable).parent / "medicobus")
-
-
-class Admin:
-    name = "test"
-    operator = None
-    sees_all = True
-
-    def sees(self, operator: str) -> bool:
-        return True
 
 
 def add(store: Store, email: str = "camille@caux.fr", role: str = "coordinator") -> None:

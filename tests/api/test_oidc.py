@@ -22,6 +22,7 @@ from api.auth import SESSION_COOKIE, Role
 from api.oidc import FLOW_COOKIE, OidcProvider, OidcSettings
 from ingest.services import accounts, audit
 from ingest.store import Store
+from tests.support.actors import Admin
 from tests.support.live import TEST_USERS, serving
 from tests.support.oidc_provider import CLIENT_ID, CLIENT_SECRET, Provider
 
@@ -33,15 +34,6 @@ CAMILLE = {
     "medicobus_role": "coordinatrice",
     "medicobus_operator": "cpts-caux",
 }
-
-
-class Admin:
-    name = "test"
-    operator = None
-    sees_all = True
-
-    def sees(self, operator: str) -> bool:
-        return True
 
 
 @pytest.fixture(scope="module")

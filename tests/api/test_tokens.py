@@ -13,19 +13,11 @@ from api.auth import hash_token, new_token
 from ingest.itinerary import Itinerary
 from ingest.services import audit, tokens
 from ingest.store import Store
+from tests.support.actors import Admin
 from tests.support.live import running_api
 
 NOW = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
 MEDICOBUS = str(Path(sys.executable).parent / "medicobus")
-
-
-class Admin:
-    name = "test"
-    operator = None
-    sees_all = True
-
-    def sees(self, operator: str) -> bool:
-        return True
 
 
 def test_a_stored_token_works_at_once_and_stops_when_revoked(store: Store) -> None:

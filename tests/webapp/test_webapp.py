@@ -49,6 +49,7 @@ from protocol import (
     topic_for,
 )
 from tests.ingest.punctuality.days import Call, batches_of, simulated_day
+from tests.support.actors import Admin
 from tests.support.live import TEST_USERS
 from tests.support.mosquitto import Mosquitto, free_port
 from tests.support.wait import wait_for
@@ -70,17 +71,6 @@ CHROMIUM_ARGS = [
 # A coordinator of doct-eure who signs in with a password.
 CLAIRE = "claire.dubois@eure.fr"
 CLAIRE_PASSWORD = "une phrase de passe assez longue"
-
-
-class Admin:
-    """An admin acting from the server, for the audit log."""
-
-    name = "admin"
-    operator = None
-    sees_all = True
-
-    def sees(self, operator: str) -> bool:
-        return True
 
 
 AXE = Path(__file__).parent / "vendor" / "axe-core-4.14.1" / "axe.min.js"
@@ -217,7 +207,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, itinerary: Itinerary) -> Ite
     store.load_fleet(itinerary)
     accounts.add(
         store,
-        Admin(),
+        Admin("admin"),
         email=CLAIRE,
         name="Claire Dubois",
         role="coordinator",
@@ -436,7 +426,7 @@ def test_a_person_signs_in_with_a_password_changes_a_visit_and_signs_out(
     page.click("#signin-form button[type=submit]")
     expect(page.locator("#page-passages")).to_be_visible()
     expect(page.locator("#link-state")).to_have_text("Direct : connecté")
-    accounts.disable(world.store, Admin(), CLAIRE, datetime.now(UTC))
+    accounts.disable(world.store, Admin("admin"), CLAIRE, datetime.now(UTC))
     try:
         # Without any click: the live stream is closed, and its reconnection refused.
         expect(page.locator("#signin-message")).to_have_text(
@@ -444,7 +434,7 @@ def test_a_person_signs_in_with_a_password_changes_a_visit_and_signs_out(
         )
         expect(page.locator("#page-signin")).to_be_visible()
     finally:
-        accounts.reset(world.store, Admin(), CLAIRE, CLAIRE_PASSWORD, datetime.now(UTC))
+        accounts.reset(world.store, Admin("admin"), CLAIRE, CLAIRE_PASSWORD, datetime.now(UTC))
     assert page.errors == []
 
 
