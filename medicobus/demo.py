@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -320,12 +321,12 @@ def run_demo(
         demo = stack.enter_context(running_demo(data_dir, itinerary, clock))
         users, tokens = demo_users([o.id for o in itinerary.operators])
         for operator in itinerary.operators:
-            print(f"Public page: http://127.0.0.1:{port}/public/{operator.id}", flush=True)
-        print(f"Dashboard: http://127.0.0.1:{port}/  (Ctrl-C to stop)", flush=True)
-        print("Sign in with one of these (e-mail, password, role):", flush=True)
+            say(f"Public page: http://127.0.0.1:{port}/public/{operator.id}")
+        say(f"Dashboard: http://127.0.0.1:{port}/  (Ctrl-C to stop)")
+        say("Sign in with one of these (e-mail, password, role):")
         for email, password, role in demo_accounts(demo.store, itinerary, clock.now()):
-            print(f"  {email}  {password}  ({role})", flush=True)
-        print(f"API token for scripts (admin): {tokens['admin']}", flush=True)
+            say(f"  {email}  {password}  ({role})")
+        say(f"API token for scripts (admin): {tokens['admin']}")
         logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
         # Open live streams never end by themselves: they get a few seconds, then are closed.
         uvicorn.run(
@@ -335,6 +336,14 @@ def run_demo(
             log_level="warning",
             timeout_graceful_shutdown=3,
         )
+
+
+def say(line: str) -> None:
+    """One line for the person running the demo, written whole: ``print`` writes the text
+    and its newline apart, and a log line from another thread (the buses, the ingest) can
+    land between them when both go to one terminal or pipe."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
 
 
 def demo_accounts(store: Store, itinerary: Itinerary, now: datetime) -> list[tuple[str, str, str]]:

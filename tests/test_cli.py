@@ -190,7 +190,9 @@ def test_demo_shows_a_bus_driving_and_a_bus_parked_whatever_the_time(tmp_path: P
         mine = httpx.get(f"{base}/api/v1/vehicles", headers={"Cookie": session}).json()
         assert len(mine) == 1, mine
         assert httpx.get(f"{base}/api/v1/positions").status_code == 401
-        public = [ln.split(": ", 1)[1].strip() for ln in lines if ln.startswith("Public page: ")]
+        public = [
+            m.group(1) for ln in lines if (m := re.match(r"Public page: (\S+)$", ln.rstrip("\n")))
+        ]
         assert len(public) == 2
         for url in public:
             page = httpx.get(url)
