@@ -9,6 +9,13 @@ process used while the ingest drained (what limits it). Last line:
 ``msgs_per_s=… samples_per_s=… bare_msgs_per_s=… ratio=…``.
 
 Run: ``.venv/bin/python -m bench.ingest_throughput [--messages 40000] [--vehicles 200]``
+
+With ``--workers N --database postgresql``: the same backlog drained on PostgreSQL by one
+ingest, then again by N ingest processes sharing a ``$share/bench/…`` subscription (as
+``shared_group`` does), each with its own client id; last line
+``workers=… samples_per_s=… single_samples_per_s=… scale=…``. This measures the intake
+(batches and samples stored, de-duplicated), which N workers already do correctly; the
+derived state (visits, days, alerts) is not run here.
 """
 
 from __future__ import annotations
@@ -32,11 +39,14 @@ from firmware_config.agent import BrokerConfig
 from ingest.itinerary import Itinerary
 from ingest.pipeline import Ingestor
 from ingest.runtime import settle_heap
-from ingest.store import Store
+from ingest.store import Store, create_engine
 from ingest.subscriber import IngestSubscriber
 from protocol import GpsBatch, GpsSample, encode, topic_for
 from protocol.topics import subscription
+from tests.support.databases import postgres_database
 from tests.support.mosquitto import Mosquitto
+
+SHARED_GROUP = "bench"
 
 
 def fleet(n: int) -> Itinerary:
@@ -94,14 +104,16 @@ def publish(port: int, vehicles: int, messages: int, per_batch: int) -> None:
     client.loop_stop()
 
 
-def register_session(port: int, client_id: str) -> None:
-    """Create a persistent session subscribed to the telemetry, then go offline."""
+def register_session(port: int, client_id: str, shared: bool = False) -> None:
+    """Create a persistent session subscribed to the telemetry (through the shared group
+    with ``shared``), then go offline."""
     done = threading.Event()
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
     client.on_subscribe = lambda *a: done.set()
     client.connect("127.0.0.1", port)
     client.loop_start()
-    client.subscribe(subscription(), qos=1)
+    topic = subscription()
+    client.subscribe(f"$share/{SHARED_GROUP}/{topic}" if shared else topic, qos=1)
     done.wait(10)
     client.disconnect()
     client.loop_stop()
@@ -190,13 +202,109 @@ def ingest_drain(port: int, broker_pid: int, store: Store, messages: int) -> Dra
     return Drain(end - start, (messages - first[1]) / (end - first[0]), cpu)
 
 
+def _worker(url: str, port: int, client_id: str, stored: Any, go: Any) -> None:
+    """One ingest process of a shared group: stores what the broker gives it until told
+    to stop; its stored batches are counted in ``stored`` (shared memory)."""
+    store = Store(create_engine(url))
+    ingestor = Ingestor(store)
+    subscriber = IngestSubscriber(
+        ingestor,
+        BrokerConfig(url=f"mqtt://127.0.0.1:{port}", client_id=client_id),
+        shared_group=SHARED_GROUP,
+    )
+    subscriber.start()
+    while not go.is_set():
+        with stored.get_lock():
+            stored.value = ingestor.counters["stored_batches"]
+        time.sleep(0.01)
+    subscriber.stop()
+    store.close()
+
+
+def shared_drain(
+    url: str, port: int, workers: int, *, messages: int, per_batch: int, vehicles: int
+) -> Drain:
+    """The backlog drained by ``workers`` ingest processes sharing one subscription; the
+    rate is counted from the first batch stored to the last, over all of them."""
+    for i in range(workers):
+        register_session(port, f"bench-w{workers}-{i}", shared=True)
+    publisher = multiprocessing.Process(target=publish, args=(port, vehicles, messages, per_batch))
+    publisher.start()
+    publisher.join()
+    counts = [multiprocessing.Value("q", 0) for _ in range(workers)]
+    stop = multiprocessing.Event()
+    procs = [
+        multiprocessing.Process(target=_worker, args=(url, port, f"bench-w{workers}-{i}", c, stop))
+        for i, c in enumerate(counts)
+    ]
+    start = time.perf_counter()
+    for p in procs:
+        p.start()
+    first: tuple[float, int] | None = None
+    while (done := sum(c.value for c in counts)) < messages:
+        if first is None and done:
+            first = (time.perf_counter(), done)
+        time.sleep(0.01)
+        if time.perf_counter() - start > 900:
+            raise SystemExit(f"{workers} workers stored {done} of {messages}")
+    end = time.perf_counter()
+    stop.set()
+    for p in procs:
+        p.join(timeout=30)
+    share = ", ".join(str(c.value) for c in counts)
+    if first is None:
+        raise SystemExit("everything was committed in one group: send more messages")
+    rate = (messages - first[1]) / (end - first[0])
+    return Drain(end - start, rate, f"batches per worker: {share}")
+
+
+def workers_main(args: argparse.Namespace) -> None:
+    if args.database != "postgresql":
+        raise SystemExit("several workers need PostgreSQL: --database postgresql")
+    results: dict[int, Drain] = {}
+    for n in (1, args.workers):
+        with (
+            tempfile.TemporaryDirectory(prefix="medicobus-bench-") as tmp,
+            postgres_database() as url,
+        ):
+            broker = Mosquitto(Path(tmp) / "mosquitto", max_inflight=args.inflight).start()
+            try:
+                store = Store.open(url)
+                store.load_fleet(fleet(args.vehicles))
+                store.close()
+                results[n] = shared_drain(
+                    url,
+                    broker.port,
+                    n,
+                    messages=args.messages,
+                    per_batch=args.samples_per_batch,
+                    vehicles=args.vehicles,
+                )
+            finally:
+                broker.stop()
+        d = results[n]
+        print(f"{n} worker(s): {d.total_s:.2f} s in all, {d.msgs_per_s:.0f} msgs/s; {d.cpu}")
+    single = results[1].msgs_per_s * args.samples_per_batch
+    many = results[args.workers].msgs_per_s * args.samples_per_batch
+    print(f"machine: {os.cpu_count()} cores, shared by the broker, the workers and PostgreSQL")
+    print(
+        f"workers={args.workers} samples_per_s={many:.0f} "
+        f"single_samples_per_s={single:.0f} scale={many / single:.2f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=40_000)
     parser.add_argument("--vehicles", type=int, default=200)
     parser.add_argument("--samples-per-batch", type=int, default=10)
     parser.add_argument("--inflight", type=int, default=1000, help="broker max_inflight_messages")
+    parser.add_argument("--workers", type=int, default=0, help="ingest processes sharing")
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     args = parser.parse_args()
+    if args.workers:
+        workers_main(args)
+        return
     with tempfile.TemporaryDirectory(prefix="medicobus-bench-") as tmp:
         broker = Mosquitto(Path(tmp) / "mosquitto", max_inflight=args.inflight).start()
         try:
