@@ -154,15 +154,11 @@ class Authenticator:
         cookie = request.cookies.get(SESSION_COOKIE)
         return cookie is not None and self.session(cookie) is not None
 
-    def session(self, value: str) -> Principal | None:
-        """The person of an open session cookie."""
+    def session(self, value: str) -> accounts.SignedIn | None:
+        """The account of an open session cookie, and when its session ends."""
         if self._store is None:
             return None
-        signed = accounts.session(self._store, value, self._clock.now())
-        if signed is None:
-            return None
-        account = signed.account
-        return Principal(account.name, Role(account.role), account.operator)
+        return accounts.session(self._store, value, self._clock.now())
 
     def authenticate(self, token: str) -> Principal | None:
         digest = hash_token(token)
@@ -200,13 +196,17 @@ def require(*roles: Role) -> Callable[..., Principal]:
         address = client_address(request)
         cookie = request.cookies.get(SESSION_COOKIE)
         if credentials is None and cookie:
-            principal = authenticator.session(cookie)
-            if principal is None:
+            signed = authenticator.session(cookie)
+            if signed is None:
                 raise HTTPException(
                     status_code=401, detail="the session has ended or expired: sign in again"
                 )
             if request.method not in SAFE_METHODS:
                 _check_csrf(request, cookie)
+            # Kept for the route that says who is signed in, rather than read again.
+            request.state.signed_in = signed
+            account = signed.account
+            principal = Principal(account.name, Role(account.role), account.operator)
         elif credentials is None:
             raise HTTPException(
                 status_code=401,
@@ -215,14 +215,15 @@ def require(*roles: Role) -> Callable[..., Principal]:
             )
         else:
             authenticator.check_address(address)
-            principal = authenticator.authenticate(credentials.credentials)
-            if principal is None:
+            by_token = authenticator.authenticate(credentials.credentials)
+            if by_token is None:
                 authenticator.failed(address)
                 raise HTTPException(
                     status_code=401,
                     detail="invalid token",
                     headers={"WWW-Authenticate": "Bearer"},
                 )
+            principal = by_token
         if principal.role is not Role.ADMIN and principal.role not in roles:
             allowed = ", ".join(r.value for r in roles) or "admin"
             raise HTTPException(

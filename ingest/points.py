@@ -25,28 +25,19 @@ from ingest.footprint.energy import CARRIER_UNIT
 from ingest.footprint.records import StoredFootprintDay
 from ingest.local_days import LocalDay
 from ingest.punctuality.ledger import VisitFacts, VisitStanding, VisitState
-from protocol.models import (
-    EnergyBatch,
-    EventBatch,
-    EventSample,
-    FridgeBatch,
-    GpsBatch,
-    ObdBatch,
-    StatusBatch,
-    StatusSample,
-)
+from protocol.models import Batch, EventSample, StatusSample
+from protocol.streams import STREAMS
 
-SampleBatch = GpsBatch | EnergyBatch | FridgeBatch | StatusBatch | EventBatch | ObdBatch
+# Every stream's batch, from the registry: a new stream's samples become points unasked.
+_BATCH_TYPES: Final = tuple(s.batch for s in STREAMS)
 
 
 def lines_of(record: object) -> list[str]:
     """The points of one record; a record of no known kind is an error, so that a new
     record is not silently left out of the time-series database."""
+    if isinstance(record, _BATCH_TYPES):
+        return lines_for(record)
     match record:
-        case GpsBatch() | EnergyBatch() | FridgeBatch() | StatusBatch() | EventBatch():
-            return lines_for(record)
-        case ObdBatch():
-            return lines_for(record)
         case StoredFootprintDay():
             return [footprint_day_line(record)]
         case FridgeDayRecorded():
@@ -67,7 +58,7 @@ def lines_of(record: object) -> list[str]:
 # --- samples ------------------------------------------------------------------------------
 
 
-def lines_for(batch: SampleBatch) -> list[str]:
+def lines_for(batch: Batch) -> list[str]:
     """The line-protocol points of one batch (pure)."""
     lines: list[str] = []
     for sample in batch.samples:

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 
 from ingest.services import audit
 from ingest.services.common import (
+    CONTROL_CHARACTERS,
     ConflictError,
     NotFoundError,
     RefusedError,
@@ -34,7 +35,6 @@ ROLES = ("fleet_manager", "coordinator", "engineer", "funder", "admin")
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1024
 _EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 _hasher = PasswordHasher()
 # Verified against when the e-mail is unknown, so that the answer takes as long as for a
@@ -135,7 +135,7 @@ def add(
     """A new account; refused if the e-mail has one already."""
     email = normal_email(email)
     name = name.strip()
-    if not 1 <= len(name) <= 100 or _CONTROL.search(name):
+    if not 1 <= len(name) <= 100 or CONTROL_CHARACTERS.search(name):
         raise RefusedError("a name has 1 to 100 characters and no control character")
     if role not in ROLES:
         raise RefusedError(f"unknown role {role!r}: one of {', '.join(ROLES)}")
@@ -273,7 +273,7 @@ def sign_in_external(
     made at the first sign-in (without a password) and takes the provider's name, role
     and operator at each; None, and the refusal in the audit log, if it is disabled."""
     email = normal_email(email)
-    name = _CONTROL.sub(" ", name).strip()[:100] or email[:100]
+    name = CONTROL_CHARACTERS.sub(" ", name).strip()[:100] or email[:100]
     with unit_of_work(store) as conn:
         row = conn.execute(sa.select(accounts).where(accounts.c.email == email)).first()
         if row is not None and row.disabled_at is not None:

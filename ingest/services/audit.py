@@ -5,7 +5,6 @@ change's own transaction so that one never stands without the other."""
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ingest.services.common import Viewer, reading
+from ingest.services.common import CONTROL_CHARACTERS, Viewer, reading
 from ingest.store import Store
 from ingest.tables.audit import audit_log
 
@@ -30,13 +29,10 @@ class AuditEntry:
     detail: dict[str, Any]
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
 def _printable(text: str, size: int) -> str:
     """Text as the log keeps it: control characters (a NUL from someone trying e-mails,
     which PostgreSQL cannot store) shown as U+FFFD, cut to the column's size."""
-    return _CONTROL.sub("\ufffd", text)[:size]
+    return CONTROL_CHARACTERS.sub("\ufffd", text)[:size]
 
 
 def record(

@@ -1,7 +1,9 @@
-"""What every service shares: who is asking, the unit of work, and the refusals."""
+"""What every service shares: who is asking, the unit of work, the refusals, and what
+counts as a control character in text people type."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Protocol
@@ -9,6 +11,9 @@ from typing import Protocol
 from sqlalchemy.engine import Connection
 
 from ingest.store import Store
+
+# NUL (which PostgreSQL refuses in text), the other C0 controls, and DEL.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class Viewer(Protocol):

@@ -60,11 +60,6 @@ class Store:
     def __init__(self, engine: Engine, points: Translator | None = None) -> None:
         self.engine = engine.execution_options(**{POINTS_OPTION: points}) if points else engine
 
-    @property
-    def timeseries(self) -> bool:
-        """Whether what is stored also goes to the time-series server."""
-        return self.engine.get_execution_options().get(POINTS_OPTION) is not None
-
     @classmethod
     def open(cls, url: str, points: Translator | None = None) -> Store:
         store = cls(create_engine(url), points)

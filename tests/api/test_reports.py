@@ -82,13 +82,19 @@ def caux_day() -> list[GpsBatch]:
     return [GpsBatch(vehicle="caux-01", seq=0, samples=meridian_track(51, 100.0, 10 * S))]
 
 
-def derive(store: Store, itinerary: Itinerary, factor_set: str) -> None:
+def derive(
+    store: Store, itinerary: Itinerary, factor_set: str, extra: Sequence[ObdBatch] = ()
+) -> set[str]:
+    """Both buses' day (and ``extra`` batches) fed and their records derived; returns
+    what the ingest said of the batches."""
     settings = DomainSettings(footprint=FootprintSettings(factor_set=factor_set))
     clock = ManualClock(T0 + timedelta(days=1))
     domain, ingestor = domain_ingestor(store, itinerary, settings, clock)
-    outcomes = feed(ingestor, [*vexin_day(), *caux_day()], T0 + timedelta(hours=3))
-    assert {o.status for o in outcomes} <= {"stored", "duplicate"}
+    outcomes = feed(ingestor, [*vexin_day(), *caux_day(), *extra], T0 + timedelta(hours=3))
+    statuses = {o.status for o in outcomes}
+    assert statuses <= {"stored", "duplicate"}
     domain.catch_up()
+    return statuses
 
 
 # 10 km × 10.5 L/100 km = 1.05 L of traction; 30 min idling × 0.8 L/h = 0.4 L: 1.45 L.
@@ -354,11 +360,8 @@ def test_the_engines_measured_fuel_stands_for_the_model_where_it_covers_the_driv
 ) -> None:
     # The drive is 1000 s, then 30 min parked with the engine on: 2800 s at 9 L/h = 7 L.
     readings = obd_readings(T0, T0 + 2800 * S, 9.0)
-    settings = DomainSettings(footprint=FootprintSettings(factor_set="base-empreinte"))
-    domain, ingestor = domain_ingestor(store, itinerary, settings, ManualClock(T0 + 24 * 60 * MIN))
-    batches = [*vexin_day(), ObdBatch(vehicle="vexin-01", seq=0, samples=readings)]
-    assert {o.status for o in feed(ingestor, batches, T0 + 3 * 60 * MIN)} == {"stored"}
-    domain.catch_up()
+    extra = [ObdBatch(vehicle="vexin-01", seq=0, samples=readings)]
+    assert derive(store, itinerary, "base-empreinte", extra) == {"stored"}
     with running_api(store) as api:
         body = api.get(
             "/api/v1/reports/footprint", params={"vehicle": "vexin-01", "from": DAY, "to": DAY}
@@ -396,11 +399,9 @@ def test_readings_covering_part_of_the_driving_leave_the_model_in_charge(
 ) -> None:
     # Readings for the first half of the drive only (adapter unplugged after).
     readings = obd_readings(T0, T0 + 500 * S, 9.0)
-    settings = DomainSettings(footprint=FootprintSettings(factor_set="base-empreinte"))
-    domain, ingestor = domain_ingestor(store, itinerary, settings, ManualClock(T0 + 24 * 60 * MIN))
-    feed(ingestor, [*vexin_day(), ObdBatch(vehicle="vexin-01", seq=0, samples=readings)],
-         T0 + 3 * 60 * MIN)  # fmt: skip
-    domain.catch_up()
+    derive(
+        store, itinerary, "base-empreinte", [ObdBatch(vehicle="vexin-01", seq=0, samples=readings)]
+    )
     with running_api(store) as api:
         body = api.get(
             "/api/v1/reports/footprint", params={"vehicle": "vexin-01", "from": DAY, "to": DAY}

@@ -30,7 +30,7 @@ from ingest.punctuality.ledger import CoordinatorChange, VisitFacts, VisitState
 from ingest.punctuality.storage import PunctualityStore
 from ingest.punctuality.tracker import PunctualityTracker
 from ingest.settings import DomainSettings
-from ingest.store import Store
+from ingest.store import Store, points_wanted
 from protocol import (
     EnergyBatch,
     EnergySample,
@@ -483,7 +483,8 @@ def test_one_translator_for_every_record_and_nothing_queued_without_it(
     plain = Store.open(database_url)
     try:
         plain.load_fleet(itinerary)
-        assert not plain.timeseries
+        with plain.engine.connect() as conn:
+            assert not points_wanted(conn)
         record = FridgeDay(
             date(2026, 1, 6), 1, 5.0, 5.0, H, timedelta(0), timedelta(0), 23 * H, 0,
             False, False, False,

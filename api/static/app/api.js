@@ -47,11 +47,13 @@ export function authHeaders(method = "GET") {
   return {};
 }
 
-async function sessionCall(method, body) {
-  const headers = { Accept: "application/json", ...authHeaders(method) };
+/** One call to the API as the signed-in person; its answer whatever its status, or an
+ * "unreachable" ApiError when none comes. */
+async function send(path, { method = "GET", body, accept = "application/json" } = {}) {
+  const headers = { ...authHeaders(method), Accept: accept };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   try {
-    return await fetch("/api/v1/session", {
+    return await fetch(path, {
       method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
@@ -60,6 +62,12 @@ async function sessionCall(method, body) {
   } catch {
     throw new ApiError("unreachable", 0, null);
   }
+}
+
+// The session's own calls answer for themselves: a refusal there is no news for the
+// listeners of request().
+function sessionCall(method, body) {
+  return send("/api/v1/session", { method, body });
 }
 
 /** Signs in with an e-mail and a password. Throws an ApiError: "refused" (401) for a wrong
@@ -125,20 +133,8 @@ function kindOf(status) {
   return "server";
 }
 
-export async function request(path, { method = "GET", body, accept = "application/json" } = {}) {
-  const headers = { ...authHeaders(method), Accept: accept };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  let response;
-  try {
-    response = await fetch(path, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      cache: "no-store",
-    });
-  } catch {
-    throw new ApiError("unreachable", 0, null);
-  }
+export async function request(path, options = {}) {
+  const response = await send(path, options);
   if (!response.ok) {
     const error = await errorOf(response);
     if (error.kind === "refused") for (const l of listeners) l();

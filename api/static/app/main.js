@@ -95,6 +95,16 @@ function showSignIn(messageKey) {
   $("email-input").focus();
 }
 
+/** The API refused who is signed in: back to sign-in, saying whether the token was
+ * refused or the session has ended. Requests made together (and the live stream) are
+ * refused together: the first refusal is answered. */
+function refused() {
+  if (!signedIn()) return;
+  const wasToken = token() !== null;
+  forget();
+  showSignIn(wasToken ? "signin.refused" : "signin.ended");
+}
+
 /** Checks who is signed in with a real call; says whether they are refused or the API
  * unreachable. */
 async function start() {
@@ -121,11 +131,7 @@ async function start() {
   stopLive = connectLive({
     state: (s) => {
       showLink(s);
-      if (s === "refused" && signedIn()) {
-        const wasToken = token() !== null;
-        forget();
-        showSignIn(wasToken ? "signin.refused" : "signin.ended");
-      }
+      if (s === "refused") refused();
     },
     event: (name, data) => {
       if (name === "positions") setPositions(data);
@@ -205,13 +211,7 @@ function init() {
     await signOut();
     showSignIn(null);
   });
-  onRefused(() => {
-    // Requests made together are refused together: the first refusal is answered.
-    if (!signedIn()) return;
-    const wasToken = token() !== null;
-    forget();
-    showSignIn(wasToken ? "signin.refused" : "signin.ended");
-  });
+  onRefused(refused);
   on("alerts", updateAlertCount);
   window.addEventListener("hashchange", () => {
     if (takeTokenFromFragment()) start();
