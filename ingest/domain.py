@@ -40,7 +40,7 @@ from ingest.reports.configuration import (
 )
 from ingest.reports.mailing import ReportMailer
 from ingest.settings import DomainSettings
-from ingest.store import Store
+from ingest.store import Coordinator, Store
 from ingest.visit_figures import VisitFigures
 from protocol.clock import Clock, SystemClock
 from protocol.models import Batch
@@ -62,10 +62,13 @@ class IngestDomain:
         *,
         condition_sources: Sequence[ConditionSource] = (),
         visit_figures: VisitFigures | None = None,
+        coordinator: Coordinator | None = None,
     ) -> None:
         """``visit_figures``: what the funder's reports sent by e-mail say of visits
-        (none: not recorded)."""
+        (none: not recorded). ``coordinator``: the locks of the ingests sharing the
+        database (by default, this one alone)."""
         self.store = store
+        self.coordinator = coordinator or Coordinator(store.engine)
         self.settings = settings
         self.clock = clock or SystemClock()
         vehicle_ids = [v.id for v in itinerary.vehicles]
@@ -103,7 +106,7 @@ class IngestDomain:
             "fridge": RecordSource(
                 fridge_days,
                 {v: fingerprint(self._rules[v].model_dump()) for v in vehicle_ids},
-                on_new_basis=self.coldchain.rebuild,
+                on_new_basis=self._rebuild_alarms,
             ),
             "footprint": RecordSource(
                 footprint,
@@ -190,6 +193,7 @@ class IngestDomain:
             on_change=self._alerts_changed,
             sources=condition_sources,
             tick_s=a.tick_s,
+            vehicle_lock=self.coordinator.locking,
         )
         self._fridge_reach = {v: c.max_sample_spacing for v, c in self._configs.items()}
         self._zone = zone
@@ -213,6 +217,10 @@ class IngestDomain:
             ),
         )
         record_itinerary(store, itinerary, self.clock.now())
+
+    def _rebuild_alarms(self, vehicle: str) -> None:
+        with self.coordinator.locking(vehicle):
+            self.coldchain.rebuild(vehicle)
 
     def _alerts_changed(self) -> None:
         if self.dispatcher is not None:
@@ -253,9 +261,19 @@ class IngestDomain:
         if self.notifier is not None:
             self.notifier.send_due()
 
-    def start(self) -> None:
-        self.daily.start()
+    def start(self, *, leading: bool = True) -> None:
+        """Start the alerts' evaluation and, if ``leading``, what one ingest does for the
+        whole fleet (see :meth:`lead`)."""
+        self.alerts.ticking = False
         self.alerts.start()
+        if leading:
+            self.lead()
+
+    def lead(self) -> None:
+        """Start what only one of the ingests sharing a database does: the alerts' clock,
+        daily records, notifications and reports."""
+        self.alerts.ticking = True
+        self.daily.start()
         if self.dispatcher is not None:
             self.dispatcher.start()
         if self.report_mailer is not None:

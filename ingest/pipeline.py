@@ -8,10 +8,10 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, Protocol
 
 from ingest.metrics import IngestMetrics, lag_seconds
-from ingest.store import Quarantined, Store, database_unavailable, describe_failure
+from ingest.store import BacklogEntry, Quarantined, Store, database_unavailable, describe_failure
 from ingest.validation import Limits, validate_message
 from protocol.codec import ProtocolError
 from protocol.models import Batch
@@ -36,6 +36,20 @@ class Outcome:
 BatchObserver = Callable[[Sequence[Batch]], None]
 
 
+class DerivedState(Protocol):
+    """What derives state from the batches stored (:class:`ingest.derivation.Derivation`):
+    a backlog row written with each group, the derivation once the groups are committed,
+    and what it does between groups."""
+
+    def entry(self) -> BacklogEntry: ...
+
+    def committed(self, entry: BacklogEntry) -> None: ...
+
+    def __call__(self, batches: Sequence[Batch]) -> None: ...
+
+    def housekeep(self) -> None: ...
+
+
 class Ingestor:
     """Validates and stores messages; a group of messages is committed in one transaction.
 
@@ -53,8 +67,11 @@ class Ingestor:
         limits: Limits | None = None,
         observers: Sequence[BatchObserver] = (),
         metrics: IngestMetrics | None = None,
+        derivation: DerivedState | None = None,
     ) -> None:
+        """``derivation`` runs before the ``observers``, on the same new batches."""
         self._store = store
+        self._derivation = derivation
         self.metrics = metrics
         self._observers = list(observers)
         self._limits = limits or Limits()
@@ -127,13 +144,18 @@ class Ingestor:
     ) -> list[bool | Quarantined]:
         """Per item: True if stored, False if already stored, or the quarantine record
         written in its place. ``committed`` gathers the batches stored so far."""
+        entry = self._derivation.entry() if self._derivation is not None else None
         try:
-            flags = self._store.save_batches([(b, t) for b, t, _ in items], quarantined)
+            flags = self._store.save_batches(
+                [(b, t) for b, t, _ in items], quarantined, backlog=entry
+            )
         except Exception as exc:
             if database_unavailable(exc):
                 raise
             failure = exc
         else:
+            if entry is not None and self._derivation is not None:
+                self._derivation.committed(entry)
             committed.extend(b for (b, _, _), new in zip(items, flags, strict=True) if new)
             return list(flags)
         if len(items) > 1:
@@ -175,6 +197,11 @@ class Ingestor:
         )
         return []
 
+    def housekeep(self) -> None:
+        """Between groups, in the thread that handles them."""
+        if self._derivation is not None:
+            self._derivation.housekeep()
+
     def add_observer(self, observer: BatchObserver) -> None:
         self._observers.append(observer)
 
@@ -185,6 +212,11 @@ class Ingestor:
         message being acknowledged, so what observers derive must be re-derivable from
         the stored samples.
         """
+        if self._derivation is not None:
+            try:
+                self._derivation(new_batches)
+            except Exception:
+                log.exception("derivation failed on %d batches", len(new_batches))
         if not new_batches:
             return
         for observer in self._observers:

@@ -151,6 +151,7 @@ class IngestSubscriber:
                 continue
             if not group:
                 self._confirm()
+                self._ingestor.housekeep()
                 continue
             received_at = self._clock.now()
             self._backlog = len(group)
@@ -171,6 +172,7 @@ class IngestSubscriber:
             self._acknowledge(group)
             self._note_handled(group, outcomes)
             self._confirm()
+            self._ingestor.housekeep()
         self._confirm(at_once=True)
 
     def _acknowledge(self, group: list[tuple[int, int, str, bytes]]) -> None:

@@ -5,10 +5,12 @@ passing) and against the extra sources."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -60,7 +62,11 @@ class AlertEvaluator:
         on_change: Callable[[], None] | None = None,
         sources: Sequence[ConditionSource] = (),
         tick_s: float = 5.0,
+        vehicle_lock: Callable[[str], AbstractContextManager[object]] | None = None,
     ) -> None:
+        """``vehicle_lock``: held while a vehicle is evaluated (ingests sharing a database
+        take turns); ``ticking``, on by default, says whether this one evaluates what time
+        alone changes (one ingest of those sharing a database does)."""
         self._store = store
         self._thresholds = thresholds
         self._clock = clock
@@ -68,6 +74,8 @@ class AlertEvaluator:
         self._on_change = on_change
         self._sources = list(sources)
         self._tick_s = tick_s
+        self._vehicle_lock = vehicle_lock or (lambda _vehicle: contextlib.nullcontext())
+        self.ticking = True
         # The evaluation thread and direct callers (tests, catch-up) take turns.
         self._lock = threading.Lock()
         self._dirty: set[str] = set()
@@ -101,7 +109,8 @@ class AlertEvaluator:
         changes: list[tuple[str, int]] = []
         with self._lock:
             for vehicle in vehicles:
-                changes.extend(self._evaluate_one(vehicle, now, full=full))
+                with self._vehicle_lock(vehicle):
+                    changes.extend(self._evaluate_one(vehicle, now, full=full))
         if changes and self._on_change is not None:
             self._on_change()
         return changes
@@ -163,7 +172,8 @@ class AlertEvaluator:
                     self._evaluate(dirty, full=True)
                 if time.monotonic() >= next_tick:
                     next_tick = time.monotonic() + self._tick_s
-                    self.tick()
+                    if self.ticking:
+                        self.tick()
             except Exception:
                 # Evaluated again at the next wake-up: every rule reads the store afresh.
                 with self._dirty_lock:

@@ -172,7 +172,8 @@ class PunctualityStore:
             ]
             new = [r for r in rows if r["id"] not in existing]
             if new:
-                conn.execute(visits.insert(), new)
+                # Another ingest sharing the database may be materialising the same days.
+                conn.execute(insert_or_skip(conn, visits), new)
             kept = [r for r in rows if r["id"] in existing]
             if kept:
                 columns = [k for k in kept[0] if k != "id"]

@@ -26,8 +26,11 @@ re-derived; what remains across days is reconciled (see
 :func:`~ingest.punctuality.classification.reconciled_stays`), logged and counted
 (``on_reconciled``), never raised: one bad stay must not stop a bus's punctuality.
 
-One ingest must see all of a vehicle's batches: with several ingests sharing the load,
-each vehicle's detector would see only part of its fixes.
+Several ingests. With several ingests sharing the load, each sees part of a vehicle's
+fixes: the tracker is called under the vehicle's lock (:mod:`ingest.derivation`), and
+told to :meth:`~PunctualityTracker.forget` the vehicle when another ingest derived it
+since; its next fixes then rebuild the live detector from the stored fixes, as after a
+restart.
 """
 
 from __future__ import annotations
@@ -158,6 +161,16 @@ class PunctualityTracker:
                     fixes[batch.vehicle].append(fix)
         for vehicle, own in fixes.items():
             self.track(vehicle, sorted(own, key=lambda f: f.t))
+
+    def forget(self, vehicle: str) -> None:
+        """Drop what is remembered of ``vehicle`` (its live detector, how far its visits'
+        windows were followed, what was learnt of its driving): another ingest moved its
+        state on since. Its next fixes rebuild all of it from the stored ones."""
+        self._live.pop(vehicle, None)
+        self._eta_at.pop(vehicle, None)
+        self._windows_closed_until.pop(vehicle, None)
+        self._learnt.pop(vehicle, None)
+        self._timetable_better.pop(vehicle, None)
 
     def track(self, vehicle: str, fixes: Sequence[Fix]) -> None:
         """Take fixes of ``vehicle`` that are already stored, in time order."""
@@ -373,6 +386,12 @@ class PunctualityTracker:
         previous = self._eta_at.get(vehicle)
         if previous is not None and latest.t <= previous:
             return  # late data says nothing about where the bus is now
+        if previous is None:
+            # Nothing remembered (a restart, or another ingest moved the vehicle on): the
+            # stored fixes say whether these are the newest.
+            newest = self.db.newest_fix_time(vehicle)
+            if newest is not None and latest.t < newest:
+                return
         if (
             not force
             and previous is not None

@@ -27,6 +27,7 @@ from ingest.itinerary import Itinerary
 from ingest.schema import migrate
 from ingest.sql_dialects import upsert
 from ingest.store import intake, outbox, reads, retention, vehicle_state
+from ingest.store.coordination import BacklogEntry, Coordinator
 from ingest.store.engine import create_engine, database_unavailable, describe_failure
 from ingest.store.intake import SAMPLE_TABLES, Quarantined
 from ingest.store.outbox import POINTS_OPTION, Translator, emit, points_wanted, queue_points
@@ -37,6 +38,8 @@ from protocol.models import Batch, GpsSample
 
 __all__ = [
     "SAMPLE_TABLES",
+    "BacklogEntry",
+    "Coordinator",
     "Position",
     "Quarantined",
     "Rejection",
@@ -117,10 +120,13 @@ class Store:
         self,
         items: Sequence[tuple[Batch, datetime]],
         quarantined: Sequence[Quarantined] = (),
+        backlog: BacklogEntry | None = None,
     ) -> list[bool]:
         """Store batches and quarantined messages in one transaction; per batch, True if
-        it was new, False if it was a duplicate (already stored, or earlier in ``items``)."""
-        return intake.save_batches(self.engine, items, quarantined)
+        it was new, False if it was a duplicate (already stored, or earlier in ``items``).
+        ``backlog``: the row saying this group's derived state is to be done
+        (:mod:`ingest.store.coordination`)."""
+        return intake.save_batches(self.engine, items, quarantined, backlog)
 
     # --- time-series outbox, retention ---------------------------------------------------
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from sqlalchemy.engine import Connection, Engine
 
 from ingest.store import vehicle_state
+from ingest.store.coordination import BacklogEntry, write_backlog
 from ingest.store.outbox import emit
 from ingest.tables.base import UtcDateTime
 from ingest.tables.intake import (
@@ -165,8 +166,10 @@ def save_batches(
     engine: Engine,
     items: Sequence[tuple[Batch, datetime]],
     quarantined: Sequence[Quarantined] = (),
+    backlog: BacklogEntry | None = None,
 ) -> list[bool]:
-    """Store batches and quarantined messages in one transaction.
+    """Store batches and quarantined messages in one transaction, with ``backlog``'s row
+    (:mod:`ingest.store.coordination`) if given.
 
     Returns, per batch, True if it was new, False if it was a duplicate (already
     stored, or earlier in ``items``).
@@ -175,7 +178,7 @@ def save_batches(
     while True:
         try:
             with engine.begin() as conn:
-                return _save_group(conn, items, quarantined)
+                return _save_group(conn, items, quarantined, backlog)
         except sa.exc.IntegrityError:
             # Another ingest may have stored one of these keys between our check and
             # our insert: in a new transaction its keys are seen, and dropped as
@@ -189,6 +192,7 @@ def _save_group(
     conn: Connection,
     items: Sequence[tuple[Batch, datetime]],
     quarantined: Sequence[Quarantined],
+    backlog: BacklogEntry | None = None,
 ) -> list[bool]:
     keys = [(b.vehicle, b.stream, b.seq) for b, _ in items]
     seen = _existing_keys(conn, keys)
@@ -209,6 +213,9 @@ def _save_group(
             [(b.vehicle, b.stream, b.seq, to_db(t), len(b.samples)) for b, t in new],
         )
         _save_samples(conn, new)
+    if backlog is not None:
+        stored_at = max((t for _, t in new), default=None) or datetime.now(UTC)
+        write_backlog(conn, backlog, [b for b, _ in new], stored_at)
     _save_quarantined(conn, quarantined)
     return flags
 

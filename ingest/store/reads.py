@@ -1,5 +1,5 @@
 """What the API reads of the intake: stops, raw tracks, batch counts and rejected
-messages."""
+messages; and the stored samples of a span, as the ingest derives state again from them."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from ingest.store.intake import SAMPLE_TABLES
 from ingest.tables.intake import batches, gps_samples, rejections, stop_operators, stops
-from protocol.models import GpsSample
+from protocol.models import Batch, GpsSample
+from protocol.streams import BY_NAME
 
 
 @dataclass(frozen=True)
@@ -76,3 +78,26 @@ def recent_rejections(
             Rejection(r.received_at, r.topic, r.reason, r.detail, r.payload_bytes, r.payload_head)
             for r in conn.execute(query)
         ]
+
+
+def stored_batches(engine: Engine, vehicle: str, lo: datetime, hi: datetime) -> list[Batch]:
+    """The samples ``vehicle`` has stored from ``lo`` to ``hi``, one batch per stream, as
+    the observers take them (built without validation: they were validated when stored)."""
+    found: list[Batch] = []
+    with engine.connect() as conn:
+        for stream, table in SAMPLE_TABLES.items():
+            spec = BY_NAME[stream]
+            names = list(spec.sample.model_fields)
+            c = table.c
+            query = (
+                sa.select(*(c[n] for n in names))
+                .where(c.vehicle == vehicle, c.t >= lo, c.t <= hi)
+                .order_by(c.t)
+            )
+            samples = [
+                spec.sample.model_construct(**dict(zip(names, r, strict=True)))
+                for r in conn.execute(query)
+            ]
+            if samples:
+                found.append(spec.batch.model_construct(vehicle=vehicle, seq=0, samples=samples))
+    return found
