@@ -187,6 +187,7 @@ class IngestDomain:
                 no_fix_after=timedelta(seconds=a.no_fix_after_s),
                 low_soc_pct=a.low_soc_pct,
                 low_soc_clear_pct=a.low_soc_clear_pct,
+                confirm_after=timedelta(seconds=a.confirm_after_s),
             ),
             self.clock,
             notify=a.webhook_url is not None,

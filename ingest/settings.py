@@ -110,6 +110,11 @@ class AlertSettings(_Section):
     no_fix_after_s: float = Field(
         default=600, gt=0, description="telemetry without a valid GPS fix for this long"
     )
+    confirm_after_s: float = Field(
+        default=60,
+        ge=0,
+        description="a missing fix or a low battery is raised once seen this long",
+    )
     low_soc_pct: float = Field(default=20, ge=0, le=100)
     low_soc_clear_pct: float = Field(
         default=25, ge=0, le=100, description="the low-battery alert clears at or above this"

@@ -11,13 +11,17 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Protocol
+
+from sqlalchemy.engine import Connection
 
 from ingest.alerts import storage
 from ingest.alerts.rules import (
     FRIDGE_KINDS,
     VEHICLE_KINDS,
+    ActiveAlert,
     AlertKind,
     Condition,
     HealthThresholds,
@@ -32,6 +36,9 @@ from protocol.clock import Clock
 from protocol.models import Batch
 
 log = logging.getLogger(__name__)
+
+# Raised once seen for ``HealthThresholds.confirm_after``.
+CONFIRMED_KINDS: frozenset[AlertKind] = frozenset({"no_gps_fix", "low_battery"})
 
 # Fridge alarms this old or older that never had an alert are not alerted any more:
 # data that late is a record for the log, not news (the ingest refuses older samples).
@@ -76,6 +83,10 @@ class AlertEvaluator:
         self._tick_s = tick_s
         self._vehicle_lock = vehicle_lock or (lambda _vehicle: contextlib.nullcontext())
         self.ticking = True
+        # Conditions waiting for their confirmation (monotonic time first seen), and when
+        # each vehicle is to be evaluated again for them.
+        self._unconfirmed: dict[tuple[str, AlertKind, str], float] = {}
+        self._recheck: dict[str, float] = {}
         # The evaluation thread and direct callers (tests, catch-up) take turns.
         self._lock = threading.Lock()
         self._dirty: set[str] = set()
@@ -135,6 +146,8 @@ class AlertEvaluator:
             for source in self._sources:
                 kinds |= source.kinds
                 conditions.extend(source.conditions(vehicle, now))
+            if full:
+                conditions = self._from_history(conn, vehicle, conditions, active)
             known = storage.known_keys(conn, vehicle, FRIDGE_KINDS)
             todo = plan(
                 conditions,
@@ -152,6 +165,54 @@ class AlertEvaluator:
                 self.cleared += 1
         return [(event, alert.id) for event, alert in changed]
 
+    def _from_history(
+        self,
+        conn: Connection,
+        vehicle: str,
+        conditions: list[Condition],
+        active: Sequence[ActiveAlert],
+    ) -> list[Condition]:
+        """What the live state alone cannot say right, with batches still on their way
+        (an outbox catching up, several ingests draining a backlog at their own pace):
+
+        - a missing fix or a low battery is held back until seen for ``confirm_after``
+          (the vehicle is evaluated again then): a GPS batch still on its way shows the
+          other streams ahead of the fixes for a moment;
+        - a low battery's start is when its readings went below the limit, from the
+          stored readings, not the newest reading when it was first evaluated.
+        """
+        held = {a.key for a in active}
+        kept: list[Condition] = []
+        confirm = self._thresholds.confirm_after.total_seconds()
+        clock = time.monotonic()
+        seen_now: set[tuple[str, AlertKind, str]] = set()
+        for c in conditions:
+            if c.kind not in CONFIRMED_KINDS or c.key in held:
+                kept.append(c)
+                continue
+            seen_now.add(c.key)
+            first = self._unconfirmed.setdefault(c.key, clock)
+            if clock - first < confirm:
+                due = first + confirm
+                with self._dirty_lock:
+                    self._recheck[vehicle] = min(self._recheck.get(vehicle, due), due)
+                continue
+            if c.kind == "low_battery":
+                start = storage.low_charge_since(conn, vehicle, self._thresholds.low_soc_pct)
+                c = replace(c, since=start or c.since)  # noqa: PLW2901
+            kept.append(c)
+        for key in [k for k in self._unconfirmed if k[0] == vehicle and k not in seen_now]:
+            del self._unconfirmed[key]
+        return kept
+
+    def _due_rechecks(self) -> list[str]:
+        """The vehicles whose held-back conditions are due (call with ``_dirty_lock``)."""
+        clock = time.monotonic()
+        due = [v for v, t in self._recheck.items() if t <= clock]
+        for v in due:
+            del self._recheck[v]
+        return due
+
     # --- the clock -----------------------------------------------------------------------
 
     def start(self) -> None:
@@ -161,11 +222,14 @@ class AlertEvaluator:
     def _run(self) -> None:
         next_tick = time.monotonic() + self._tick_s
         while not self._stop.is_set():
-            self._wake.wait(max(0.0, next_tick - time.monotonic()))
+            with self._dirty_lock:
+                wake_at = min([next_tick, *self._recheck.values()])
+            self._wake.wait(max(0.0, wake_at - time.monotonic()))
             self._wake.clear()
             if self._stop.is_set():
                 return
             with self._dirty_lock:
+                self._dirty.update(self._due_rechecks())
                 dirty, self._dirty = sorted(self._dirty), set()
             try:
                 if dirty:

@@ -164,6 +164,11 @@ class HealthThresholds:
     no_fix_after: timedelta
     low_soc_pct: float
     low_soc_clear_pct: float
+    # A missing fix or a low battery is raised once it has been seen this long (as
+    # Prometheus' ``for``): batches still on their way (an outbox catching up, several
+    # ingests draining a backlog at their own pace) show one stream ahead of another, or
+    # the newest readings without the older ones, for a moment.
+    confirm_after: timedelta = timedelta(0)
 
     def __post_init__(self) -> None:
         if self.offline_after <= timedelta(0) or self.no_fix_after <= timedelta(0):

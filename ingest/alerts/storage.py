@@ -90,6 +90,22 @@ def _earliest(conn: Connection, table: sa.Table, vehicle: str) -> datetime | Non
     return found
 
 
+def low_charge_since(conn: Connection, vehicle: str, limit_pct: float) -> datetime | None:
+    """When the run of state-of-charge readings below ``limit_pct`` that goes on now
+    began: the first reading after the last one at or above it (None: no reading below).
+    From the stored readings, so the same whatever order they were stored in."""
+    e = energy_samples.c
+    known = sa.and_(e.vehicle == vehicle, e.soc_pct.is_not(None))
+    last_above = conn.execute(
+        sa.select(sa.func.max(e.t)).where(known, e.soc_pct >= limit_pct)
+    ).scalar()
+    query = sa.select(sa.func.min(e.t)).where(known, e.soc_pct < limit_pct)
+    if last_above is not None:
+        query = query.where(e.t > last_above)
+    found: datetime | None = conn.execute(query).scalar()
+    return found
+
+
 def link_health(conn: Connection, vehicle: str) -> VehicleHealth:
     """Only what the offline rule reads: last contact, link state and the newest sample
     time the live state holds."""
