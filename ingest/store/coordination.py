@@ -249,7 +249,9 @@ class Coordinator:
 
     def stop(self) -> None:
         if self._presence is not None:
+            # Its session ends (back in the pool, it would keep its locks).
             with contextlib.suppress(Exception):
+                self._presence.invalidate()
                 self._presence.close()
             self._presence = None
         self._leading = not self.shared
