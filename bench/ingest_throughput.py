@@ -13,9 +13,12 @@ Run: ``.venv/bin/python -m bench.ingest_throughput [--messages 40000] [--vehicle
 With ``--workers N --database postgresql``: the same backlog drained on PostgreSQL by one
 ingest, then again by N ingest processes sharing a ``$share/bench/…`` subscription (as
 ``shared_group`` does), each with its own client id; last line
-``workers=… samples_per_s=… single_samples_per_s=… scale=…``. This measures the intake
-(batches and samples stored, de-duplicated), which N workers already do correctly; the
-derived state (visits, days, alerts) is not run here.
+``workers=… samples_per_s=… single_samples_per_s=… scale=…``.
+
+Both measure the intake as the ingest runs it — batches and samples stored and
+de-duplicated, each group's backlog row, each vehicle's derivation step taken under its
+lock (a PostgreSQL advisory lock with ``--workers``) — with no domain observer behind it
+(visits, days and alerts are measured by their own benchmarks).
 """
 
 from __future__ import annotations
@@ -36,10 +39,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from bench.procfs import cpu_seconds
 from firmware_config.agent import BrokerConfig
+from ingest.derivation import Derivation
 from ingest.itinerary import Itinerary
 from ingest.pipeline import Ingestor
 from ingest.runtime import settle_heap
-from ingest.store import Store, create_engine
+from ingest.store import Coordinator, Store, create_engine
 from ingest.subscriber import IngestSubscriber
 from protocol import GpsBatch, GpsSample, encode, topic_for
 from protocol.topics import subscription
@@ -157,10 +161,18 @@ def bare_drain(port: int, messages: int) -> Drain:
     return Drain(last - start, (messages - 1) / (last - first))
 
 
+def intake_of(store: Store, *, shared: bool) -> Ingestor:
+    """The ingest's intake as ``medicobus ingest`` runs it: each group stored with its
+    backlog row, each vehicle's derivation step taken (under its lock, shared or not),
+    with no observer behind it."""
+    coordinator = Coordinator(store.engine, shared=shared)
+    return Ingestor(store, derivation=Derivation(store, coordinator, observers=[]))
+
+
 def ingest_drain(port: int, broker_pid: int, store: Store, messages: int) -> Drain:
     """The ingest, set up as ``medicobus ingest`` does, until it has committed every
     message; its own counters say when (counting rows in SQL would compete with it)."""
-    ingestor = Ingestor(store)
+    ingestor = intake_of(store, shared=False)
     subscriber = IngestSubscriber(
         ingestor, BrokerConfig(url=f"mqtt://127.0.0.1:{port}", client_id="bench-ingest")
     )
@@ -206,7 +218,7 @@ def _worker(url: str, port: int, client_id: str, stored: Any, go: Any) -> None:
     """One ingest process of a shared group: stores what the broker gives it until told
     to stop; its stored batches are counted in ``stored`` (shared memory)."""
     store = Store(create_engine(url))
-    ingestor = Ingestor(store)
+    ingestor = intake_of(store, shared=True)
     subscriber = IngestSubscriber(
         ingestor,
         BrokerConfig(url=f"mqtt://127.0.0.1:{port}", client_id=client_id),

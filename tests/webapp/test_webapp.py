@@ -825,6 +825,33 @@ def test_a_report_downloaded_as_csv_has_the_apis_figures(
     expect(page.locator("#report-body tbody tr").last.locator(".n-visits")).to_have_text("2")
 
 
+def test_a_report_asked_for_is_not_overwritten_by_the_pages_first_one_arriving_late(
+    world: World, open_page: Callable[..., Page]
+) -> None:
+    page = open_page("coord-eure-token", "#/carte")
+    held: list[Any] = []
+
+    def hold_the_first(route: Any) -> None:
+        if not held:
+            held.append(route)  # answered later, after the report asked for
+        else:
+            route.continue_()
+
+    page.route(re.compile(r"/api/v1/reports/punctuality\?"), hold_the_first)
+    page.evaluate("location.hash = '#/rapports/ponctualite'")
+    expect(page.locator("#report-from")).to_be_visible()
+    page.fill("#report-from", world.monday.isoformat())
+    page.fill("#report-to", world.monday.isoformat())
+    page.select_option("#report-group", "vehicle")
+    page.click("#report-form button[type=submit]")
+    expect(page.locator("#report-body tbody tr")).to_have_count(2)
+    assert held, "the page asked for no first report"
+    with page.expect_response(lambda r: "group_by=day" in r.url):
+        held[0].continue_()
+    page.evaluate("new Promise((done) => setTimeout(done, 200))")
+    expect(page.locator("#report-body tbody tr")).to_have_count(2)
+
+
 # --- track and replay --------------------------------------------------------------------
 
 

@@ -14,6 +14,9 @@ const GROUPS = ["vehicle", "stop", "weekday", "day", "week", "month"];
 let root = null;
 let kind = "ponctualite";
 let chart = null;
+// Each load's number: an answer that comes back after a later request was made (the page's
+// first report, say, still on its way when the form is sent) is dropped.
+let loads = 0;
 
 export function mount(el) {
   root = el;
@@ -109,15 +112,18 @@ async function load(form) {
   const body = root.querySelector("#report-body");
   const status = root.querySelector("#report-status");
   status.textContent = t("common.loading");
+  const mine = ++loads;
   let report;
   try {
     report = await getJson(endpoint(form));
   } catch (error) {
+    if (mine !== loads) return;
     status.replaceChildren(errorBox(error));
     body.replaceChildren();
     drawChart(null);
     return;
   }
+  if (mine !== loads) return;
   status.textContent = "";
   if (kind === "ponctualite") punctuality(report, body);
   else if (kind === "empreinte") footprint(report, body);

@@ -22,6 +22,8 @@ let stays = null;
 let problems = null;
 let track = null;
 let timer = null;
+// The latest track asked for: an answer to an earlier one, still on its way, is dropped.
+let asked = 0;
 
 export function mount(el) {
   const vehicleSelect = h("select", { id: "track-vehicle", name: "vehicle" });
@@ -71,12 +73,16 @@ export async function show([vehicle, day] = []) {
   stop();
   problems.replaceChildren();
   if (!vehicle) return;
+  const mine = ++asked;
+  let found;
   try {
-    track = await getJson(`/api/v1/vehicles/${encodeURIComponent(vehicle)}/track?date=${day}`);
+    found = await getJson(`/api/v1/vehicles/${encodeURIComponent(vehicle)}/track?date=${day}`);
   } catch (error) {
-    problems.replaceChildren(errorBox(error));
+    if (mine === asked) problems.replaceChildren(errorBox(error));
     return;
   }
+  if (mine !== asked) return;
+  track = found;
   draw(vehicle, day);
 }
 
