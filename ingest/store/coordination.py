@@ -40,9 +40,9 @@ from datetime import UTC, datetime
 from typing import Final
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 
-from ingest.sql_dialects import upsert
 from ingest.tables.coordination import derivation_backlog, derivation_owners
 from protocol.models import Batch
 
@@ -160,6 +160,7 @@ class Coordinator:
         self._locks_guard = threading.Lock()
         self._held = threading.local()
         self._presence: Connection | None = None
+        self._lock_connections: list[list[Connection]] = []
         self._leading = not shared
 
     # --- locks -----------------------------------------------------------------------
@@ -167,6 +168,14 @@ class Coordinator:
     def _local(self, kind: str, name: str) -> threading.RLock:
         with self._locks_guard:
             return self._local_locks.setdefault((kind, name), threading.RLock())
+
+    def _spare_connections(self) -> list[Connection]:
+        spare: list[Connection] | None = getattr(self._held, "spare", None)
+        if spare is None:
+            spare = self._held.spare = []
+            with self._locks_guard:
+                self._lock_connections.append(spare)
+        return spare
 
     def _held_set(self) -> set[tuple[int, str]]:
         held: set[tuple[int, str]] | None = getattr(self._held, "keys", None)
@@ -182,16 +191,30 @@ class Coordinator:
         if (kind, name) in held:
             yield None
             return
-        with self.engine.connect() as conn, conn.begin():
-            conn.execute(
-                sa.text("SELECT pg_advisory_xact_lock(:kind, hashtext(:name))"),
-                {"kind": kind, "name": name},
-            )
-            held.add((kind, name))
-            try:
-                yield conn
-            finally:
-                held.discard((kind, name))
+        # Each thread keeps its lock connections (one per lock it holds at once): taken
+        # from the pool for every lock, a connection would be pinged first, and a
+        # vehicle's lock is taken for every group of batches.
+        spare: list[Connection] = self._spare_connections()
+        conn = spare.pop() if spare else self.engine.connect()
+        healthy = False
+        try:
+            with conn.begin():
+                conn.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(:kind, hashtext(:name))"),
+                    {"kind": kind, "name": name},
+                )
+                held.add((kind, name))
+                try:
+                    yield conn
+                finally:
+                    held.discard((kind, name))
+            healthy = True
+        finally:
+            if healthy or (not conn.closed and not conn.invalidated):
+                spare.append(conn)
+            else:
+                with contextlib.suppress(Exception):
+                    conn.close()
 
     @contextlib.contextmanager
     def locking(self, vehicle: str) -> Iterator[None]:
@@ -216,13 +239,16 @@ class Coordinator:
             if conn is None:
                 yield True
                 return
-            c = derivation_owners.c
-            last = conn.execute(
-                sa.select(c.holder).where(c.vehicle == vehicle)
-            ).scalar_one_or_none()
-            owner = {"vehicle": vehicle, "holder": self.holder}
-            upsert(conn, derivation_owners, ["vehicle"], owner)
-            yield last == self.holder
+            # A row comes back when the mark was another's (or none): then it is ours.
+            stmt = postgresql.insert(derivation_owners).values(vehicle=vehicle, holder=self.holder)
+            changed = conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["vehicle"],
+                    set_={"holder": stmt.excluded.holder},
+                    where=derivation_owners.c.holder != stmt.excluded.holder,
+                ).returning(derivation_owners.c.vehicle)
+            ).first()
+            yield changed is None
 
     @contextlib.contextmanager
     def exclusively(self, name: str) -> Iterator[None]:
@@ -255,6 +281,11 @@ class Coordinator:
                 self._presence.close()
             self._presence = None
         self._leading = not self.shared
+        with self._locks_guard:
+            for spare in self._lock_connections:
+                while spare:
+                    with contextlib.suppress(Exception):
+                        spare.pop().close()
 
     def try_lead(self) -> bool:
         """Whether this ingest leads, taking the lead if no live ingest holds it."""

@@ -93,7 +93,7 @@ class Worker:
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
-    def start(self) -> None:
+    def start(self, *, wait: bool = True) -> None:
         self.starts += 1
         out = self.log.open("ab")
         self.proc = subprocess.Popen(
@@ -103,6 +103,10 @@ class Worker:
             start_new_session=True,
         )
         out.close()
+        if wait:
+            self.wait_subscribed()
+
+    def wait_subscribed(self) -> None:
         wait_for(
             lambda: self.log.read_text().count("subscribing to") >= self.starts,
             timeout=60,
@@ -151,8 +155,10 @@ def workers(
                 f'[broker]\nurl = "{broker.url}"\nclient_id = "ingest-{i}"\n'
             )
             worker = Worker(workdir, f"ingest-{i}", config, port)
-            worker.start()
+            worker.start(wait=False)
             started.append(worker)
+        for worker in started:
+            worker.wait_subscribed()
         time.sleep(1.0)  # the subscriptions confirmed
         yield started
     finally:
@@ -223,6 +229,7 @@ def derived_rows(database: str, itinerary: Path) -> dict[str, list[tuple[Any, ..
         store.close()
 
 
+@pytest.mark.timeout(600)
 def test_three_shared_workers_derive_what_one_does_even_with_one_killed(
     tmp_path: Path, fleet: tuple[FleetDay, Path]
 ) -> None:
