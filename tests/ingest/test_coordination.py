@@ -234,27 +234,32 @@ def energy(seq: int, t: datetime, soc: float) -> EnergyBatch:
     )
 
 
+CONFIRM_S = 0.4
+
+
+def confirming(store: Store, now: datetime) -> AlertEvaluator:
+    """Alerts at 20 % (cleared at 25 %), missing fixes after 10 min, confirmed after
+    ``CONFIRM_S``; never offline."""
+    thresholds = HealthThresholds(
+        timedelta(days=365),
+        timedelta(minutes=10),
+        20,
+        25,
+        confirm_after=timedelta(seconds=CONFIRM_S),
+    )
+    return AlertEvaluator(store, thresholds, ManualClock(now))
+
+
 def test_a_low_battery_is_raised_once_confirmed_from_when_its_readings_went_low(
     store: Store,
 ) -> None:
-    confirm = 0.4
-    evaluator = AlertEvaluator(
-        store,
-        HealthThresholds(
-            timedelta(days=365),
-            timedelta(minutes=10),
-            20,
-            25,
-            confirm_after=timedelta(seconds=confirm),
-        ),
-        ManualClock(T0 + timedelta(minutes=30)),
-    )
+    evaluator = confirming(store, T0 + timedelta(minutes=30))
     # The newest reading is stored first, as when another ingest still has the older.
     store.save_batch(energy(3, T0 + timedelta(minutes=20), 12.0), T0)
     assert evaluator.evaluate() == []
     store.save_batch(energy(1, T0, 50.0), T0)
     store.save_batch(energy(2, T0 + timedelta(minutes=10), 15.0), T0)
-    time.sleep(confirm)
+    time.sleep(CONFIRM_S)
     (raised,) = evaluator.evaluate()
     assert raised[0] == "raised"
     with store.engine.connect() as conn:
@@ -263,24 +268,13 @@ def test_a_low_battery_is_raised_once_confirmed_from_when_its_readings_went_low(
 
 
 def test_a_missing_fix_withdrawn_by_late_fixes_is_never_raised(store: Store) -> None:
-    confirm = 0.4
-    evaluator = AlertEvaluator(
-        store,
-        HealthThresholds(
-            timedelta(days=365),
-            timedelta(minutes=10),
-            20,
-            25,
-            confirm_after=timedelta(seconds=confirm),
-        ),
-        ManualClock(T0 + timedelta(hours=1)),
-    )
+    evaluator = confirming(store, T0 + timedelta(hours=1))
     store.save_batch(gps(1, T0), T0)
     # The battery's readings arrive 30 minutes ahead of the fixes.
     store.save_batch(energy(1, T0 + timedelta(minutes=30), 80.0), T0)
     assert evaluator.evaluate() == []
     store.save_batch(gps(2, T0 + timedelta(minutes=29)), T0)
-    time.sleep(confirm)
+    time.sleep(CONFIRM_S)
     assert evaluator.evaluate() == []
     with store.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM alerts")).scalar_one() == 0
