@@ -109,18 +109,26 @@ class ColdChainMonitor:
     ) -> AlarmUpdate:
         config = self._rules(vehicle)
         band = neutral_band(config)
+        reach = config.max_sample_spacing
         with self._lock, self._store.engine.begin() as conn:
             lo, hi = start, end
             while True:
                 # No run crosses a neutral reading: widen to the nearest ones either side,
-                # and over any stored alarm the window touches (it may be split or moved).
+                # and over any stored alarm the window touches (it may be split or moved)
+                # or comes within a gap of: a run cut by a gap in the readings stored so
+                # far ends at the first of these that fills the gap.
                 wider_lo = (
                     None if lo is None else storage.neutral_at_or_before(conn, vehicle, lo, band)
                 )
                 wider_hi = (
                     None if hi is None else storage.neutral_at_or_after(conn, vehicle, hi, band)
                 )
-                stored = storage.alarms_overlapping(conn, vehicle, wider_lo, wider_hi)
+                stored = storage.alarms_overlapping(
+                    conn,
+                    vehicle,
+                    None if wider_lo is None else wider_lo - reach,
+                    None if wider_hi is None else wider_hi + reach,
+                )
                 if wider_lo is not None and stored:
                     wider_lo = min(wider_lo, *(s.run_start for s in stored))
                 if wider_hi is not None and stored:

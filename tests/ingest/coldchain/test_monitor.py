@@ -78,6 +78,33 @@ def test_alarms_are_the_same_whatever_the_order_of_arrival(
     assert domain.coldchain.rebuild("vexin-01").plan.empty
 
 
+def test_readings_filling_the_gap_that_cut_a_run_end_it_as_in_order(
+    store: Store, itinerary: Itinerary
+) -> None:
+    """A warm run, then readings back in range: the ones just after the run arrive last.
+    Until then the run looks cut by a gap; in range readings that fill the gap end it
+    where readings in order would."""
+    warm_then_back = samples([5.0] * 10 + [10.5] * 50 + [5.0] * 40)
+    expected = sorted(
+        (a.kind, a.key, a.run.start, a.run.end, a.raised_at, a.peak_c, a.run.ongoing)
+        for a in assess([Reading(s.t, s.temp_c) for s in warm_then_back], ColdChainConfig()).alarms
+    )
+    assert expected and all(not e[-1] for e in expected)
+    before, warm, just_after, later = (
+        warm_then_back[:10],
+        warm_then_back[10:60],
+        warm_then_back[60:80],  # longer than max_sample_spacing (15 min)
+        warm_then_back[80:],
+    )
+    _, ingestor = domain_ingestor(
+        store, itinerary, DomainSettings(), ManualClock(T0 + timedelta(days=1))
+    )
+    received = T0 + timedelta(days=1)
+    for b in batches("caux-01", [before, warm, later, just_after]):
+        feed(ingestor, [b], received)
+    assert shown(store, "caux-01") == expected
+
+
 def test_late_readings_move_an_alarm_without_losing_its_acknowledgement(
     store: Store, itinerary: Itinerary
 ) -> None:
