@@ -120,9 +120,7 @@ class Derivation:
             return
         self._next_recovery = clock + self._recover_every_s
         try:
-            if self._settled:
-                forget_groups(self._store.engine, self.coordinator.holder, self._settled)
-                self._settled.clear()
+            self._forget_settled()
             self.recover()
         except Exception:
             log.exception("derivation backlog: pass failed; again in %.0f s", self._recover_every_s)
@@ -164,6 +162,9 @@ class Derivation:
 
     def close(self) -> None:
         """At a clean stop: the settled groups' rows go (the rest stay, for the next)."""
+        self._forget_settled()
+
+    def _forget_settled(self) -> None:
         if self._settled:
             forget_groups(self._store.engine, self.coordinator.holder, self._settled)
             self._settled.clear()

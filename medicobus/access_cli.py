@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from medicobus.cli_support import CommandLine, ConfigOption, api_store, fail
+from medicobus.cli_support import CommandLine, ConfigOption, api_store, fail, stamp
 
 tokens_app = typer.Typer(
     help="Personal API tokens kept in the database: made, listed, revoked without a restart.",
@@ -43,8 +43,7 @@ def tokens_create(
             raise ValueError(f"a {role} needs an operator (--operator)")
     except ValueError as exc:
         fail(exc)
-    store = api_store(config)
-    try:
+    with api_store(config) as store:
         token_id = tokens.create(
             store,
             CommandLine(),
@@ -55,8 +54,6 @@ def tokens_create(
             token_sha256=user.token_sha256,
             now=SystemClock().now(),
         )
-    finally:
-        store.close()
     typer.echo(f"token {token_id} for {person} (give it to them, it is not stored): {token}")
 
 
@@ -65,17 +62,14 @@ def tokens_list(config: ConfigOption) -> None:
     """Every token: id, person, role, operator, label, made, last used, revoked."""
     from ingest.services import tokens
 
-    store = api_store(config)
-    try:
+    with api_store(config) as store:
         found = tokens.tokens(store)
-    finally:
-        store.close()
     for t in found:
-        state = f"revoked {t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else "valid"
-        used = f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "never"
+        state = f"revoked {stamp(t.revoked_at)}" if t.revoked_at else "valid"
+        used = stamp(t.last_used_at) if t.last_used_at else "never"
         typer.echo(
             f"{t.id}\t{t.person}\t{t.role}\t{t.operator or '-'}\t{t.label}\t"
-            f"made {t.created_at:%Y-%m-%d %H:%M}\tlast used {used}\t{state}"
+            f"made {stamp(t.created_at)}\tlast used {used}\t{state}"
         )
 
 
@@ -88,13 +82,11 @@ def tokens_revoke(
     from ingest.services.common import NotFoundError
     from protocol.clock import SystemClock
 
-    store = api_store(config)
     try:
-        revoked = tokens.revoke(store, CommandLine(), token_id, SystemClock().now())
+        with api_store(config) as store:
+            revoked = tokens.revoke(store, CommandLine(), token_id, SystemClock().now())
     except NotFoundError as exc:
         fail(exc)
-    finally:
-        store.close()
     typer.echo(f"token {revoked.id} of {revoked.person} revoked")
 
 
@@ -133,22 +125,20 @@ def users_add(
     from protocol.clock import SystemClock
 
     password, made = _password(password_stdin)
-    store = api_store(config)
     try:
-        added = accounts.add(
-            store,
-            CommandLine(),
-            email=email,
-            name=name,
-            role=role,
-            operator=operator,
-            password=password,
-            now=SystemClock().now(),
-        )
+        with api_store(config) as store:
+            added = accounts.add(
+                store,
+                CommandLine(),
+                email=email,
+                name=name,
+                role=role,
+                operator=operator,
+                password=password,
+                now=SystemClock().now(),
+            )
     except (RefusedError, ConflictError) as exc:
         fail(exc)
-    finally:
-        store.close()
     typer.echo(f"account {added.id} for {added.name} <{added.email}> ({added.role})")
     if made:
         typer.echo(f"password (give it to them, it is not stored): {password}")
@@ -159,14 +149,11 @@ def users_list(config: ConfigOption) -> None:
     """Every account: id, e-mail, name, role, operator, last sign-in, enabled or not."""
     from ingest.services import accounts
 
-    store = api_store(config)
-    try:
+    with api_store(config) as store:
         found = accounts.listed(store)
-    finally:
-        store.close()
     for a in found:
-        state = f"disabled {a.disabled_at:%Y-%m-%d %H:%M}" if a.disabled_at else "enabled"
-        last = f"{a.last_sign_in_at:%Y-%m-%d %H:%M}" if a.last_sign_in_at else "never"
+        state = f"disabled {stamp(a.disabled_at)}" if a.disabled_at else "enabled"
+        last = stamp(a.last_sign_in_at) if a.last_sign_in_at else "never"
         typer.echo(
             f"{a.id}\t{a.email}\t{a.name}\t{a.role}\t{a.operator or '-'}\t"
             f"last sign-in {last}\t{state}"
@@ -182,13 +169,11 @@ def users_disable(
     from ingest.services.common import NotFoundError, RefusedError
     from protocol.clock import SystemClock
 
-    store = api_store(config)
     try:
-        done = accounts.disable(store, CommandLine(), email, SystemClock().now())
+        with api_store(config) as store:
+            done = accounts.disable(store, CommandLine(), email, SystemClock().now())
     except (NotFoundError, RefusedError) as exc:
         fail(exc)
-    finally:
-        store.close()
     typer.echo(f"account of {done.email} disabled; its sessions have ended")
 
 
@@ -204,13 +189,11 @@ def users_reset(
     from protocol.clock import SystemClock
 
     password, made = _password(password_stdin)
-    store = api_store(config)
     try:
-        done = accounts.reset(store, CommandLine(), email, password, SystemClock().now())
+        with api_store(config) as store:
+            done = accounts.reset(store, CommandLine(), email, password, SystemClock().now())
     except (NotFoundError, RefusedError) as exc:
         fail(exc)
-    finally:
-        store.close()
     typer.echo(f"new password for {done.email}; its sessions have ended")
     if made:
         typer.echo(f"password (give it to them, it is not stored): {password}")

@@ -3,7 +3,10 @@ command fails, who acts for the audit log, and the API's database."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -36,8 +39,9 @@ class CommandLine:
         return True
 
 
-def api_store(config: Path) -> Store:
-    """The store of the API's database, from its settings file."""
+@contextmanager
+def api_store(config: Path) -> Iterator[Store]:
+    """The store of the API's database, from its settings file; closed after the block."""
     from api.settings import ApiSettings
     from firmware_config.loader import load_settings
     from ingest.store import Store
@@ -46,4 +50,13 @@ def api_store(config: Path) -> Store:
         settings = load_settings(ApiSettings, config)
     except ConfigError as exc:
         fail(exc)
-    return Store.open(settings.database_url)
+    store = Store.open(settings.database_url)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def stamp(t: datetime) -> str:
+    """A time as the commands print it."""
+    return f"{t:%Y-%m-%d %H:%M}"

@@ -199,8 +199,9 @@ class AlertEvaluator:
                 continue
             if c.kind == "low_battery":
                 start = storage.low_charge_since(conn, vehicle, self._thresholds.low_soc_pct)
-                c = replace(c, since=start or c.since)  # noqa: PLW2901
-            kept.append(c)
+                kept.append(replace(c, since=start or c.since))
+            else:
+                kept.append(c)
         for key in [k for k in self._unconfirmed if k[0] == vehicle and k not in seen_now]:
             del self._unconfirmed[key]
         return kept

@@ -196,7 +196,6 @@ class Coordinator:
         # vehicle's lock is taken for every group of batches.
         spare: list[Connection] = self._spare_connections()
         conn = spare.pop() if spare else self.engine.connect()
-        healthy = False
         try:
             with conn.begin():
                 conn.execute(
@@ -208,9 +207,8 @@ class Coordinator:
                     yield conn
                 finally:
                     held.discard((kind, name))
-            healthy = True
         finally:
-            if healthy or (not conn.closed and not conn.invalidated):
+            if not conn.closed and not conn.invalidated:
                 spare.append(conn)
             else:
                 with contextlib.suppress(Exception):
