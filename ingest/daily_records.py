@@ -30,7 +30,7 @@ from ingest.sql_dialects import insert_statement, upsert
 from ingest.store import Store
 from ingest.tables.daily_records import pending_days, record_bases
 from protocol.clock import Clock
-from protocol.models import Batch, EnergyBatch, EventBatch, FridgeBatch, GpsBatch
+from protocol.wire import Batch
 
 log = logging.getLogger(__name__)
 
@@ -146,12 +146,12 @@ def marks_for(
     for batch in batches:
         times = [s.t for s in batch.samples]
         lo, hi = min(times), max(times)
-        if isinstance(batch, FridgeBatch):
+        if batch.stream == "fridge":
             reach = fridge_reach.get(batch.vehicle, timedelta(0))
             marks.extend((batch.vehicle, "fridge", d) for d in days_of(lo, hi + reach, zone))
-        elif isinstance(batch, GpsBatch | EnergyBatch | EventBatch):
+        elif batch.stream in ("gps", "energy", "event"):
             # A fix also shapes the next hour's first step and jump filtering.
-            extra = timedelta(hours=1) if isinstance(batch, GpsBatch) else timedelta(0)
+            extra = timedelta(hours=1) if batch.stream == "gps" else timedelta(0)
             marks.extend((batch.vehicle, "footprint", d) for d in days_of(lo, hi + extra, zone))
     return marks
 

@@ -25,7 +25,7 @@ from ingest.pipeline import BatchObserver
 from ingest.store import BacklogEntry, Coordinator, Store
 from ingest.store.coordination import backlog, forget_groups
 from ingest.store.reads import stored_batches
-from protocol.models import Batch
+from protocol.wire import Batch
 
 log = logging.getLogger(__name__)
 

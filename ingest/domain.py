@@ -43,7 +43,7 @@ from ingest.settings import DomainSettings
 from ingest.store import Coordinator, Store
 from ingest.visit_figures import VisitFigures
 from protocol.clock import Clock, SystemClock
-from protocol.models import Batch
+from protocol.wire import Batch
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from ingest.metrics import IngestMetrics, lag_seconds
 from ingest.store import BacklogEntry, Quarantined, Store, database_unavailable, describe_failure
 from ingest.validation import Limits, validate_message
 from protocol.codec import ProtocolError
-from protocol.models import Batch
+from protocol.wire import Batch
 
 log = logging.getLogger(__name__)
 

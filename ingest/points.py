@@ -25,11 +25,10 @@ from ingest.footprint.energy import CARRIER_UNIT
 from ingest.footprint.records import StoredFootprintDay
 from ingest.local_days import LocalDay
 from ingest.punctuality.ledger import VisitFacts, VisitStanding, VisitState
-from protocol.models import Batch, EventSample, StatusSample
-from protocol.streams import STREAMS
+from protocol.wire import BATCHES, SAMPLES, Batch, Sample, fields
 
 # Every stream's batch, from the registry: a new stream's samples become points unasked.
-_BATCH_TYPES: Final = tuple(s.batch for s in STREAMS)
+_BATCH_TYPES: Final = tuple(BATCHES.values())
 
 
 def lines_of(record: object) -> list[str]:
@@ -60,22 +59,37 @@ def lines_of(record: object) -> list[str]:
 
 def lines_for(batch: Batch) -> list[str]:
     """The line-protocol points of one batch (pure)."""
+    if batch.stream == "event":
+        return [
+            _point(batch, s).tag("kind", s.kind).field("detail", s.detail).to_line_protocol()
+            for s in batch.samples
+        ]
+    if batch.stream == "status":
+        return [
+            _point(batch, s)
+            .field("online", s.online)
+            .field("queue_depth", s.queue_depth)
+            .to_line_protocol()
+            for s in batch.samples
+        ]
     lines: list[str] = []
+    names = fields(SAMPLES[batch.stream])[1:]
     for sample in batch.samples:
-        point = Point(batch.stream).tag("vehicle", batch.vehicle)
-        point.time(sample.t, WritePrecision.MS)
-        if isinstance(sample, EventSample):
-            point.tag("kind", sample.kind).field("detail", sample.detail)
-        elif isinstance(sample, StatusSample):
-            point.field("online", sample.online).field("queue_depth", sample.queue_depth)
-        else:
-            for name, value in sample.model_dump(exclude={"t"}, exclude_none=True).items():
-                if isinstance(value, bool):
-                    point.field(name, value)
-                elif isinstance(value, int | float):
-                    point.field(name, float(value))
+        point = _point(batch, sample)
+        for name in names:
+            value = getattr(sample, name)
+            if isinstance(value, bool):
+                point.field(name, value)
+            elif isinstance(value, int | float):
+                point.field(name, float(value))
         lines.append(point.to_line_protocol())
     return lines
+
+
+def _point(batch: Batch, sample: Sample) -> Point:
+    point = Point(batch.stream)
+    point.tag("vehicle", batch.vehicle).time(sample.t, WritePrecision.MS)
+    return point
 
 
 # --- derived records ----------------------------------------------------------------------

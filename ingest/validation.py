@@ -9,8 +9,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from protocol.codec import ProtocolError, decode
-from protocol.models import Batch
+from protocol.codec import ProtocolError
+from protocol.wire import Batch, decode
 
 
 @dataclass(frozen=True)

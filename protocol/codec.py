@@ -71,7 +71,7 @@ def decode(payload: bytes, topic: str | None = None) -> Batch:
         except TopicError as exc:
             raise ProtocolError("bad_topic", str(exc)) from None
     try:
-        batch = _BATCH.validate_json(payload)
+        batch = _BATCH.validate_json(payload, strict=True)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         if first["type"] == "json_invalid":

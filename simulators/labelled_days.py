@@ -30,6 +30,7 @@ from functools import cached_property
 
 from ingest.itinerary import Itinerary
 from ingest.punctuality.detector import Fix
+from protocol import wire
 from protocol.models import GpsSample
 from simulators.accuracy import Decoy, TrueEvent
 from simulators.day_plan import DEPOT, DayPlan, Driving, Parked, plan_day
@@ -205,7 +206,7 @@ def receiver_fixes(plan: DayPlan) -> list[Fix]:
             sats=epoch.sats,
             hdop=epoch.hdop,
         )
-        fix = Fix.from_sample(sample)
+        fix = Fix.from_sample(wire.GpsSample(**sample.model_dump()))
         if fix is not None:
             fixes.append(fix)
     return fixes

@@ -33,7 +33,7 @@ from ingest.alerts.rules import (
 from ingest.coldchain import storage as coldchain_storage
 from ingest.store import Store
 from protocol.clock import Clock
-from protocol.models import Batch
+from protocol.wire import Batch
 
 log = logging.getLogger(__name__)
 

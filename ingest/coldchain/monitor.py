@@ -23,7 +23,7 @@ from ingest.coldchain.rules import ColdChainConfig, ColdChainReport, assess
 from ingest.local_days import LocalDay
 from ingest.store import Store
 from protocol.clock import Clock
-from protocol.models import Batch, FridgeBatch
+from protocol.wire import Batch
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class ColdChainMonitor:
         spans: dict[str, tuple[datetime, datetime]] = {}
         unremarkable: dict[str, bool] = {}
         for batch in batches:
-            if not isinstance(batch, FridgeBatch):
+            if batch.stream != "fridge":
                 continue
             band = neutral_band(self._rules(batch.vehicle))
             times = [s.t for s in batch.samples]

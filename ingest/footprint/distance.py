@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from ingest.geo import haversine_m
 from ingest.local_days import local_date, require_aware
-from protocol.models import GpsSample
+from protocol.wire import GpsSample
 
 RejectReason = Literal["invalid", "zero", "duplicate", "future", "jump"]
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ingest.geo import haversine_m
 from ingest.itinerary import Vehicle
 from ingest.local_days import require_aware
-from protocol.models import EnergySample, GpsSample
+from protocol.wire import EnergySample, GpsSample
 
 Carrier = Literal["diesel", "petrol", "electricity"]
 EnergyUnit = Literal["L", "kWh"]

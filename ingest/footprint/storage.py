@@ -16,7 +16,7 @@ from ingest.footprint.records import StoredFootprintDay
 from ingest.store import emit
 from ingest.tables.footprint import footprint_days
 from ingest.tables.intake import energy_samples, events, gps_samples, obd_samples
-from protocol.models import EnergySample, GpsSample
+from protocol.wire import EnergySample, GpsSample
 
 # Events from the bus's ignition input: the engine (or the traction system) switched on
 # or off. Without any, idling cannot be measured and is reported as such.
@@ -102,7 +102,7 @@ def fixes(conn: Connection, vehicle: str, start: datetime, end: datetime) -> lis
         .order_by(c.t, c.id)
     )
     # Built without validating again: a day holds tens of thousands of fixes.
-    return [GpsSample.model_construct(**r._mapping) for r in conn.execute(query)]
+    return [GpsSample(**r._mapping) for r in conn.execute(query)]
 
 
 def energy(conn: Connection, vehicle: str, start: datetime, end: datetime) -> list[EnergySample]:
@@ -112,7 +112,7 @@ def energy(conn: Connection, vehicle: str, start: datetime, end: datetime) -> li
         .where(c.vehicle == vehicle, c.t >= start, c.t < end)
         .order_by(c.t, c.id)
     )
-    return [EnergySample.model_construct(**r._mapping) for r in conn.execute(query)]
+    return [EnergySample(**r._mapping) for r in conn.execute(query)]
 
 
 def fuel_rates(
@@ -137,7 +137,7 @@ def last_charger_reading_before(conn: Connection, vehicle: str, t: datetime) -> 
         .limit(1)
     )
     row = conn.execute(query).first()
-    return None if row is None else EnergySample.model_construct(**row._mapping)
+    return None if row is None else EnergySample(**row._mapping)
 
 
 def engine_flags(

@@ -61,7 +61,7 @@ from datetime import UTC, datetime, timedelta
 
 from ingest.geo import haversine_m
 from ingest.itinerary import Stop
-from protocol.models import GpsSample
+from protocol.wire import GpsSample
 
 # Stops farther than this from where a rest began cannot contain its anchor; skipping them
 # keeps the per-fix work proportional to the stops nearby, not to the whole network.

@@ -68,7 +68,7 @@ from ingest.punctuality.eta import (
 from ingest.punctuality.schedule import Visit, expand_schedule, schedule_rules
 from ingest.punctuality.storage import PunctualityStore
 from ingest.store import Store
-from protocol.models import Batch, GpsSample
+from protocol.wire import Batch
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +155,6 @@ class PunctualityTracker:
             if batch.stream != "gps" or batch.vehicle not in self._vehicles:
                 continue
             for sample in batch.samples:
-                assert isinstance(sample, GpsSample)
                 fix = Fix.from_sample(sample)
                 if fix is not None:
                     fixes[batch.vehicle].append(fix)

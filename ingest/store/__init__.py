@@ -34,7 +34,7 @@ from ingest.store.outbox import POINTS_OPTION, Translator, emit, points_wanted, 
 from ingest.store.reads import Rejection
 from ingest.store.vehicle_state import Position, VehicleRow, link_online
 from ingest.tables.intake import stop_operators, stops, vehicles
-from protocol.models import Batch, GpsSample
+from protocol.wire import Batch, GpsSample
 
 __all__ = [
     "SAMPLE_TABLES",

@@ -44,7 +44,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 
 from ingest.tables.coordination import derivation_backlog, derivation_owners
-from protocol.models import Batch
+from protocol.wire import Batch
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,6 @@ from operator import attrgetter
 from typing import Any
 
 import sqlalchemy as sa
-from pydantic import BaseModel
 from sqlalchemy.engine import Connection, Engine
 
 from ingest.store import vehicle_state
@@ -28,11 +27,9 @@ from ingest.tables.intake import (
     rejections,
 )
 from protocol.codec import MAX_PAYLOAD_BYTES
-from protocol.models import (
-    Batch,
-    Stream,
-)
+from protocol.models import Stream
 from protocol.streams import BY_NAME
+from protocol.wire import SAMPLES, Batch, Sample, fields
 
 QUARANTINE_HEAD_BYTES = 2048
 KEY_LOOKUP_CHUNK = 300
@@ -123,8 +120,8 @@ class _SampleColumns:
     after_t: Callable[[Any], tuple[Any, ...]]
 
     @classmethod
-    def of(cls, table: sa.Table, model: type[BaseModel]) -> _SampleColumns:
-        names = tuple(model.model_fields)
+    def of(cls, table: sa.Table, model: type[Sample]) -> _SampleColumns:
+        names = fields(model)
         missing = [n for n in names if n not in table.c]
         times = [n for n in names if isinstance(table.c[n].type, UtcDateTime)]
         # With a single name, attrgetter would return the value rather than a tuple.
@@ -134,7 +131,7 @@ class _SampleColumns:
 
 
 _SAMPLE_COLUMNS = {
-    name: _SampleColumns.of(table, BY_NAME[name].sample) for name, table in SAMPLE_TABLES.items()
+    name: _SampleColumns.of(table, SAMPLES[name]) for name, table in SAMPLE_TABLES.items()
 }
 _BATCH_COLUMNS = ("vehicle", "stream", "seq", "received_at", "samples")
 

@@ -13,8 +13,7 @@ from sqlalchemy.engine import Engine
 
 from ingest.store.intake import SAMPLE_TABLES
 from ingest.tables.intake import batches, gps_samples, rejections, stop_operators, stops
-from protocol.models import Batch, GpsSample
-from protocol.streams import BY_NAME
+from protocol.wire import BATCHES, SAMPLES, Batch, GpsSample, fields
 
 
 @dataclass(frozen=True)
@@ -41,12 +40,8 @@ def gps_track(engine: Engine, vehicle: str) -> list[GpsSample]:
     c = gps_samples.c
     query = sa.select(gps_samples).where(c.vehicle == vehicle).order_by(c.t)
     with engine.connect() as conn:
-        return [
-            GpsSample.model_validate(
-                {k: v for k, v in r._mapping.items() if k not in ("id", "vehicle")}
-            )
-            for r in conn.execute(query)
-        ]
+        names = fields(GpsSample)
+        return [GpsSample(**{n: r._mapping[n] for n in names}) for r in conn.execute(query)]
 
 
 def count_batches(engine: Engine, vehicle: str | None = None) -> int:
@@ -82,22 +77,21 @@ def recent_rejections(
 
 def stored_batches(engine: Engine, vehicle: str, lo: datetime, hi: datetime) -> list[Batch]:
     """The samples ``vehicle`` has stored from ``lo`` to ``hi``, one batch per stream, as
-    the observers take them (built without validation: they were validated when stored)."""
+    the observers take them (built without checks: they were checked when stored)."""
     found: list[Batch] = []
     with engine.connect() as conn:
         for stream, table in SAMPLE_TABLES.items():
-            spec = BY_NAME[stream]
-            names = list(spec.sample.model_fields)
+            sample = SAMPLES[stream]
+            names = fields(sample)
             c = table.c
             query = (
                 sa.select(*(c[n] for n in names))
                 .where(c.vehicle == vehicle, c.t >= lo, c.t <= hi)
                 .order_by(c.t)
             )
-            samples = [
-                spec.sample.model_construct(**dict(zip(names, r, strict=True)))
-                for r in conn.execute(query)
+            samples: list[Any] = [
+                sample(**dict(zip(names, r, strict=True))) for r in conn.execute(query)
             ]
             if samples:
-                found.append(spec.batch.model_construct(vehicle=vehicle, seq=0, samples=samples))
+                found.append(BATCHES[stream](vehicle=vehicle, seq=0, samples=samples))
     return found

@@ -18,15 +18,11 @@ from sqlalchemy.engine import Connection, Engine
 
 from ingest.sql_dialects import insert_or_skip
 from ingest.tables.intake import vehicle_state, vehicles
-from protocol.models import (
+from protocol.wire import (
     Batch,
-    EnergyBatch,
     EnergySample,
-    FridgeBatch,
     FridgeSample,
-    GpsBatch,
     GpsSample,
-    StatusBatch,
     StatusSample,
 )
 
@@ -120,19 +116,19 @@ def advance(conn: Connection, items: Sequence[tuple[Batch, datetime]]) -> None:
     for batch, received_at in items:
         vehicle = batch.vehicle
         last_seen[vehicle] = max(received_at, last_seen.get(vehicle, received_at))
-        if isinstance(batch, StatusBatch):
+        if batch.stream == "status":
             before = latest_status.get(vehicle)
             _keep_newest(latest_status, vehicle, batch.samples)
             if latest_status[vehicle] is not before:
                 status_seen[vehicle] = received_at
-        elif isinstance(batch, GpsBatch):
+        elif batch.stream == "gps":
             _keep_newest(latest_fix, vehicle, batch.samples)
-        elif isinstance(batch, EnergyBatch):
+        elif batch.stream == "energy":
             # The battery monitor's readings, not the solar charger's.
             _keep_newest(
                 latest_battery, vehicle, [e for e in batch.samples if e.soc_pct is not None]
             )
-        elif isinstance(batch, FridgeBatch):
+        elif batch.stream == "fridge":
             _keep_newest(latest_fridge, vehicle, batch.samples)
     conn.execute(insert_or_skip(conn, vehicle_state), [{"vehicle": v} for v in last_seen])
     _advance(conn, "last_seen", {v: {"last_seen": t} for v, t in last_seen.items()})

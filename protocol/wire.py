@@ -1,0 +1,260 @@
+"""The wire contract as the cloud reads it: the payload models of :mod:`protocol.models`
+as msgspec structs, decoded and checked in compiled code.
+
+The ingest takes tens of thousands of messages a second, and pydantic's validation of
+a batch costs several times msgspec's decoding of it. The pydantic models stay what the
+agent builds its batches with (a sample is checked as it is made) and what the JSON
+Schema is generated from; these structs are what the ingest decodes, stores and derives
+from. They hold the same fields, in the same order, with the same bounds and defaults:
+``tests/protocol/test_wire.py`` feeds one corpus of payloads (every stream, every bound,
+every reason of rejection) to both and asserts the same verdict and the same values.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated, ClassVar, Final, Literal, NoReturn
+
+import msgspec
+from msgspec import Meta
+from msgspec.structs import force_setattr
+
+from protocol.codec import MAX_PAYLOAD_BYTES, ProtocolError
+from protocol.models import (
+    INT32_MAX,
+    INT64_MAX,
+    INT64_MIN,
+    MAX_SAMPLES_PER_BATCH,
+    SCHEMA_VERSION,
+    VEHICLE_ID_PATTERN,
+    Stream,
+)
+from protocol.topics import TopicError, parse_topic
+
+Time = Annotated[datetime, Meta(tz=True)]
+Int64 = Annotated[int, Meta(ge=INT64_MIN, le=INT64_MAX)]
+Seq = Annotated[int, Meta(ge=0, le=INT64_MAX)]
+VehicleId = Annotated[str, Meta(pattern=VEHICLE_ID_PATTERN)]
+CounterName = Annotated[str, Meta(min_length=1, max_length=128)]
+
+
+def _utc(value: datetime) -> datetime:
+    """``value`` in UTC (the models' ``UtcDatetime``)."""
+    if value.tzinfo is UTC:
+        return value
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(
+            f"{value.isoformat()} falls outside the years 1 to 9999 once converted to UTC"
+        ) from None
+
+
+def _check_text(*values: str | None) -> None:
+    """The models' ``Text``: no NUL (msgspec refuses lone surrogates as it decodes)."""
+    for value in values:
+        if value is not None and "\x00" in value:
+            raise ValueError("text must not contain NUL characters (U+0000)")
+
+
+class _Sample(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    t: Time
+
+    def __post_init__(self) -> None:
+        if self.t.tzinfo is not UTC:
+            force_setattr(self, "t", _utc(self.t))
+
+
+class GpsSample(_Sample, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    lat: Annotated[float, Meta(ge=-90, le=90)]
+    lon: Annotated[float, Meta(ge=-180, le=180)]
+    alt_m: Annotated[float, Meta(ge=-1000, le=20000)] | None = None
+    speed_mps: Annotated[float, Meta(ge=0, le=200)] | None = None
+    course_deg: Annotated[float, Meta(ge=0, lt=360)] | None = None
+    fix_mode: Literal[1, 2, 3]
+    quality: Annotated[int, Meta(ge=0, le=8)] = 1
+    sats: Annotated[int, Meta(ge=0, le=99)] | None = None
+    hdop: Annotated[float, Meta(ge=0, le=99.99)] | None = None
+
+
+class EnergySample(_Sample, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    voltage_v: Annotated[float, Meta(ge=0, le=100)] | None = None
+    current_a: Annotated[float, Meta(ge=-1000, le=1000)] | None = None
+    power_w: float | None = None
+    soc_pct: Annotated[float, Meta(ge=0, le=100)] | None = None
+    consumed_ah: float | None = None
+    pv_power_w: Annotated[float, Meta(ge=0)] | None = None
+    yield_today_kwh: Annotated[float, Meta(ge=0)] | None = None
+    source: Literal["bmv", "mppt"] | None = None
+    time_to_go_min: Annotated[float, Meta(ge=0)] | None = None
+    alarm: bool | None = None
+    alarm_reason: Annotated[int, Meta(ge=0, le=INT32_MAX)] | None = None
+    pv_voltage_v: Annotated[float, Meta(ge=0, le=1000)] | None = None
+    charge_state: Annotated[str, Meta(max_length=32)] | None = None
+    charger_error: Annotated[int, Meta(ge=0, le=255)] | None = None
+    yield_total_kwh: Annotated[float, Meta(ge=0)] | None = None
+    starter_voltage_v: Annotated[float, Meta(ge=0, le=100)] | None = None
+
+    def __post_init__(self) -> None:
+        _check_text(self.charge_state)
+        super().__post_init__()
+
+
+class FridgeSample(_Sample, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    temp_c: Annotated[float, Meta(ge=-50, le=80)] | None = None
+    humidity_pct: Annotated[float, Meta(ge=0, le=100)] | None = None
+    door_open: bool | None = None
+
+
+class ObdSample(_Sample, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    fuel_rate_l_per_h: Annotated[float, Meta(ge=0, le=3276.75)] | None = None
+    fuel_level_pct: Annotated[float, Meta(ge=0, le=100)] | None = None
+    odometer_km: Annotated[float, Meta(ge=0, le=429_496_729.5)] | None = None
+
+
+class StatusSample(_Sample, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    online: bool
+    queue_depth: Annotated[int, Meta(ge=0, le=INT64_MAX)] = 0
+    counters: dict[str, Int64] = msgspec.field(default_factory=dict)
+    errors: dict[CounterName, Annotated[str, Meta(max_length=512)]] = msgspec.field(
+        default_factory=dict
+    )
+    held_from: dict[Stream, Seq] = msgspec.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_text(*self.counters, *self.errors, *self.errors.values())
+        super().__post_init__()
+
+
+class EventSample(_Sample, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    kind: Annotated[str, Meta(min_length=1, max_length=64)]
+    detail: Annotated[str, Meta(max_length=1024)] = ""
+
+    def __post_init__(self) -> None:
+        _check_text(self.kind, self.detail)
+        super().__post_init__()
+
+
+class _Batch(
+    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="stream"
+):
+    v: Literal[1] = SCHEMA_VERSION
+    vehicle: VehicleId
+    seq: Seq
+
+
+class GpsBatch(_Batch, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="gps"):
+    stream: ClassVar[Literal["gps"]] = "gps"
+    samples: Annotated[list[GpsSample], Meta(min_length=1, max_length=MAX_SAMPLES_PER_BATCH)]
+
+
+class EnergyBatch(_Batch, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="energy"):
+    stream: ClassVar[Literal["energy"]] = "energy"
+    samples: Annotated[list[EnergySample], Meta(min_length=1, max_length=MAX_SAMPLES_PER_BATCH)]
+
+
+class FridgeBatch(_Batch, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="fridge"):
+    stream: ClassVar[Literal["fridge"]] = "fridge"
+    samples: Annotated[list[FridgeSample], Meta(min_length=1, max_length=MAX_SAMPLES_PER_BATCH)]
+
+
+class StatusBatch(_Batch, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="status"):
+    stream: ClassVar[Literal["status"]] = "status"
+    samples: Annotated[list[StatusSample], Meta(min_length=1, max_length=MAX_SAMPLES_PER_BATCH)]
+
+
+class EventBatch(_Batch, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="event"):
+    stream: ClassVar[Literal["event"]] = "event"
+    samples: Annotated[list[EventSample], Meta(min_length=1, max_length=MAX_SAMPLES_PER_BATCH)]
+
+
+class ObdBatch(_Batch, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="obd"):
+    stream: ClassVar[Literal["obd"]] = "obd"
+    samples: Annotated[list[ObdSample], Meta(min_length=1, max_length=MAX_SAMPLES_PER_BATCH)]
+
+
+Batch = GpsBatch | EnergyBatch | FridgeBatch | StatusBatch | EventBatch | ObdBatch
+Sample = GpsSample | EnergySample | FridgeSample | StatusSample | EventSample | ObdSample
+
+SAMPLES: Final[dict[Stream, type[Sample]]] = {
+    "gps": GpsSample,
+    "energy": EnergySample,
+    "fridge": FridgeSample,
+    "status": StatusSample,
+    "event": EventSample,
+    "obd": ObdSample,
+}
+
+BATCHES: Final[dict[Stream, type[Batch]]] = {
+    "gps": GpsBatch,
+    "energy": EnergyBatch,
+    "fridge": FridgeBatch,
+    "status": StatusBatch,
+    "event": EventBatch,
+    "obd": ObdBatch,
+}
+
+_DECODER: Final = msgspec.json.Decoder(Batch)
+
+
+def fields(struct: type[msgspec.Struct]) -> tuple[str, ...]:
+    """A struct's field names, in order."""
+    return struct.__struct_fields__
+
+
+def _peek(payload: bytes) -> object:
+    """The payload as Python's own parser reads it (it takes NaN, Infinity and lone
+    surrogates, which msgspec refuses as malformed), or ``...`` if it is not JSON."""
+    try:
+        return json.loads(payload)
+    except (ValueError, RecursionError):
+        return ...
+
+
+def decode(payload: bytes, topic: str | None = None) -> Batch:
+    """Decode and check one message; raise only :class:`ProtocolError`, with the reasons
+    of :func:`protocol.codec.decode`.
+
+    When ``topic`` is given, the vehicle and stream in the payload must match it.
+    """
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise ProtocolError(
+            "oversized", f"{len(payload)} bytes, over the {MAX_PAYLOAD_BYTES}-byte limit"
+        )
+    topic_parts: tuple[str, str] | None = None
+    if topic is not None:
+        try:
+            topic_parts = parse_topic(topic)
+        except TopicError as exc:
+            raise ProtocolError("bad_topic", str(exc)) from None
+    try:
+        batch = _DECODER.decode(payload)
+    except msgspec.ValidationError as exc:
+        _refuse(payload, str(exc))
+    except msgspec.DecodeError as exc:
+        if _peek(payload) is ...:
+            raise ProtocolError("malformed_json", f"not valid JSON ({exc})") from None
+        # JSON that Python reads but msgspec will not: a non-finite number or a lone
+        # surrogate, each a value no column holds.
+        _refuse(
+            payload,
+            f"every number must be a finite number, and text valid Unicode ({exc})",
+        )
+    if topic_parts is not None and (batch.vehicle, batch.stream) != topic_parts:
+        raise ProtocolError(
+            "topic_mismatch",
+            f"payload says {batch.vehicle}/{batch.stream} but was published on {topic}",
+        )
+    return batch
+
+
+def _refuse(payload: bytes, detail: str) -> NoReturn:
+    version = _peek(payload)
+    version = version.get("v") if isinstance(version, dict) else None
+    if version is not None and version != SCHEMA_VERSION:
+        raise ProtocolError(
+            "unsupported_version",
+            f"schema version {version!r} is not supported (expected {SCHEMA_VERSION})",
+        )
+    raise ProtocolError("invalid_schema", detail)
