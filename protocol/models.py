@@ -10,7 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Final, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+import msgspec
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 SCHEMA_VERSION: Final = 1
 MAX_SAMPLES_PER_BATCH: Final = 5000
@@ -22,6 +23,27 @@ Stream = Literal["gps", "energy", "fridge", "status", "event", "obd"]
 INT64_MAX: Final = 2**63 - 1
 INT64_MIN: Final = -(2**63)
 INT32_MAX: Final = 2**31 - 1
+
+
+def _parse_time(value: object) -> object:
+    """A time sent as text, read by msgspec's RFC 3339 parser, the one the ingest reads
+    it with (:mod:`protocol.wire`): the two readings accept the same texts and round to
+    the microsecond alike. Text that is not such a time is left for pydantic to refuse.
+    """
+    if isinstance(value, str):
+        try:
+            return msgspec.json.decode(msgspec.json.encode(value), type=datetime)
+        except msgspec.ValidationError:
+            raise ValueError(f"{value[:40]!r} is not an RFC 3339 date and time") from None
+    return value
+
+
+def _integer(value: object) -> object:
+    """An integer given as one: pydantic's ``Literal`` takes ``true`` for 1 and ``3.0``
+    for 3, which neither the contract nor the ingest's reading allows."""
+    if type(value) is not int:
+        raise ValueError(f"must be an integer, not {type(value).__name__}")
+    return value
 
 
 def _to_utc(value: datetime) -> datetime:
@@ -46,7 +68,7 @@ def _storable_text(value: str) -> str:
     return value
 
 
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_parse_time), AfterValidator(_to_utc)]
 Text = Annotated[str, AfterValidator(_storable_text)]
 Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
 # Vehicle ids travel in topics and URLs: keep them to a safe, readable alphabet.
@@ -68,7 +90,9 @@ class GpsSample(_Model):
     alt_m: float | None = Field(default=None, ge=-1000, le=20000)
     speed_mps: float | None = Field(default=None, ge=0, le=200)
     course_deg: float | None = Field(default=None, ge=0, lt=360)
-    fix_mode: Literal[1, 2, 3] = Field(description="1 no fix, 2 2D, 3 3D (as NMEA GSA)")
+    fix_mode: Annotated[Literal[1, 2, 3], BeforeValidator(_integer)] = Field(
+        description="1 no fix, 2 2D, 3 3D (as NMEA GSA)"
+    )
     quality: int = Field(default=1, ge=0, le=8, description="GGA fix quality")
     sats: int | None = Field(default=None, ge=0, le=99)
     hdop: float | None = Field(default=None, ge=0, le=99.99)
@@ -170,7 +194,9 @@ class EventSample(_Model):
 
 
 class _BatchBase(_Model):
-    v: Literal[1] = Field(default=SCHEMA_VERSION, description="schema version")
+    v: Annotated[Literal[1], BeforeValidator(_integer)] = Field(
+        default=SCHEMA_VERSION, description="schema version"
+    )
     vehicle: VehicleId
     seq: int = Field(ge=0, le=INT64_MAX, description="per (vehicle, stream), +1 per batch")
 

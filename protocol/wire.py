@@ -12,11 +12,11 @@ every reason of rejection) to both and asserts the same verdict and the same val
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Annotated, ClassVar, Final, Literal, NoReturn
 
 import msgspec
+import pydantic_core
 from msgspec import Meta
 from msgspec.structs import force_setattr
 
@@ -35,7 +35,9 @@ from protocol.topics import TopicError, parse_topic
 Time = Annotated[datetime, Meta(tz=True)]
 Int64 = Annotated[int, Meta(ge=INT64_MIN, le=INT64_MAX)]
 Seq = Annotated[int, Meta(ge=0, le=INT64_MAX)]
-VehicleId = Annotated[str, Meta(pattern=VEHICLE_ID_PATTERN)]
+# msgspec searches with Python's ``re``, where ``$`` also matches before a last newline;
+# pydantic's engine does not: ``\Z`` is the end of the text in ``re``.
+VehicleId = Annotated[str, Meta(pattern=VEHICLE_ID_PATTERN.removesuffix("$") + r"\Z")]
 CounterName = Annotated[str, Meta(min_length=1, max_length=128)]
 
 
@@ -203,15 +205,6 @@ def fields(struct: type[msgspec.Struct]) -> tuple[str, ...]:
     return struct.__struct_fields__
 
 
-def _peek(payload: bytes) -> object:
-    """The payload as Python's own parser reads it (it takes NaN, Infinity and lone
-    surrogates, which msgspec refuses as malformed), or ``...`` if it is not JSON."""
-    try:
-        return json.loads(payload)
-    except (ValueError, RecursionError):
-        return ...
-
-
 def decode(payload: bytes, topic: str | None = None) -> Batch:
     """Decode and check one message; raise only :class:`ProtocolError`, with the reasons
     of :func:`protocol.codec.decode`.
@@ -230,17 +223,8 @@ def decode(payload: bytes, topic: str | None = None) -> Batch:
             raise ProtocolError("bad_topic", str(exc)) from None
     try:
         batch = _DECODER.decode(payload)
-    except msgspec.ValidationError as exc:
-        _refuse(payload, str(exc))
     except msgspec.DecodeError as exc:
-        if _peek(payload) is ...:
-            raise ProtocolError("malformed_json", f"not valid JSON ({exc})") from None
-        # JSON that Python reads but msgspec will not: a non-finite number or a lone
-        # surrogate, each a value no column holds.
-        _refuse(
-            payload,
-            f"every number must be a finite number, and text valid Unicode ({exc})",
-        )
+        _refuse(payload, exc)
     if topic_parts is not None and (batch.vehicle, batch.stream) != topic_parts:
         raise ProtocolError(
             "topic_mismatch",
@@ -249,12 +233,35 @@ def decode(payload: bytes, topic: str | None = None) -> Batch:
     return batch
 
 
-def _refuse(payload: bytes, detail: str) -> NoReturn:
-    version = _peek(payload)
-    version = version.get("v") if isinstance(version, dict) else None
+def _readable(error: msgspec.ValidationError) -> str:
+    """msgspec's message with its place first, written as the pydantic codec writes it:
+    ``samples.0.lat: Expected ...`` for ``Expected ... - at `$.samples[0].lat```."""
+    text = str(error)
+    message, found, where = text.rpartition(" - at `$")
+    if not found:
+        return text
+    path = where.rstrip("`").replace("[", ".").replace("]", "").lstrip(".")
+    return f"{path or 'payload'}: {message}"
+
+
+def _refuse(payload: bytes, error: msgspec.DecodeError) -> NoReturn:
+    """Why msgspec refused ``payload``, in :func:`protocol.codec.decode`'s reasons.
+
+    Whether the payload is JSON at all is asked of pydantic's parser, the one the
+    models read with: msgspec stops at the first value of a wrong type, before it would
+    find the payload malformed further on, and it refuses NaN and Infinity, which
+    pydantic's parser reads (and the models then refuse as not finite).
+    """
+    try:
+        doc = pydantic_core.from_json(payload)
+    except ValueError as exc:
+        raise ProtocolError("malformed_json", f"not valid JSON ({exc})") from None
+    version = doc.get("v") if isinstance(doc, dict) else None
     if version is not None and version != SCHEMA_VERSION:
         raise ProtocolError(
             "unsupported_version",
             f"schema version {version!r} is not supported (expected {SCHEMA_VERSION})",
         )
-    raise ProtocolError("invalid_schema", detail)
+    if isinstance(error, msgspec.ValidationError):
+        raise ProtocolError("invalid_schema", _readable(error))
+    raise ProtocolError("invalid_schema", f"every number must be a finite number ({error})")
