@@ -29,6 +29,7 @@ from typing import Final
 
 from protocol.models import MAX_SEQ, StoredConfirmation, Stream
 from protocol.topics import STREAMS, TopicError, parse_topic
+from protocol.wire import Batch
 
 # Rejections after which the same batch may be taken later: not handled.
 RETRYABLE_REJECTIONS: Final = frozenset({"unknown_vehicle"})
@@ -121,6 +122,17 @@ def handled_batch(topic: str, payload: bytes, status: str, reason: str = "") -> 
     if stream == "status" and status != "rejected":
         floors = _floors(doc if doc is not None else _document(payload))
     return Handled(vehicle, stream, seq, floors)
+
+
+def handled_of(batch: Batch) -> Handled:
+    """The key of a batch decoded, stored or dropped as a copy (what
+    :func:`handled_batch` reads again from its payload)."""
+    floors: dict[Stream, int] = {}
+    if batch.stream == "status":
+        for sample in batch.samples:
+            for stream, floor in sample.held_from.items():
+                floors[stream] = max(floor, floors.get(stream, floor))
+    return Handled(batch.vehicle, batch.stream, batch.seq, floors)
 
 
 @dataclass

@@ -31,6 +31,8 @@ class Outcome:
     status: Literal["stored", "duplicate", "rejected"]
     reason: str = ""
     samples: int = 0
+    # The decoded batch, when stored or dropped as a copy.
+    batch: Batch | None = None
 
 
 BatchObserver = Callable[[Sequence[Batch]], None]
@@ -121,7 +123,7 @@ class Ingestor:
                 outcomes[i] = Outcome("rejected", kept.reason)
             else:
                 n = len(batch.samples)
-                outcomes[i] = Outcome("stored" if kept else "duplicate", samples=n)
+                outcomes[i] = Outcome("stored" if kept else "duplicate", samples=n, batch=batch)
         result = [o for o in outcomes if o is not None]
         self._count(result)
         if self.metrics is not None:

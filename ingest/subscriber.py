@@ -14,7 +14,7 @@ from typing import Final
 
 from firmware_config.agent import BrokerConfig
 from ingest import receiver
-from ingest.confirmation import StoredLedger, StoredSeqs, handled_batch
+from ingest.confirmation import StoredLedger, StoredSeqs, handled_batch, handled_of
 from ingest.pipeline import Ingestor, Message, Outcome
 from protocol.clock import Clock, SystemClock
 from protocol.topics import confirmation_topic, subscription
@@ -184,7 +184,11 @@ class IngestSubscriber:
     ) -> None:
         try:
             for (_, _, topic, payload), outcome in zip(group, outcomes, strict=True):
-                handled = handled_batch(topic, payload, outcome.status, outcome.reason)
+                handled = (
+                    handled_of(outcome.batch)
+                    if outcome.batch is not None
+                    else handled_batch(topic, payload, outcome.status, outcome.reason)
+                )
                 if handled is not None:
                     self._ledger.note(handled)
         except Exception:

@@ -27,7 +27,8 @@ class TopicError(ValueError):
 
 
 def is_valid_vehicle_id(vehicle: str) -> bool:
-    return bool(_VEHICLE_ID.match(vehicle))
+    # fullmatch: with match, the pattern's ``$`` would also take a last newline.
+    return _VEHICLE_ID.fullmatch(vehicle) is not None
 
 
 def topic_for(vehicle: str, stream: Stream) -> str:

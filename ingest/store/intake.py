@@ -68,20 +68,16 @@ def _naive_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=None)
 
 
+_TIME_PARTS = attrgetter("year", "month", "day", "hour", "minute", "second", "microsecond")
+_SQLITE_TIME = "%04d-%02d-%02d %02d:%02d:%02d.%06d".__mod__
+
+
 def _sqlite_time(value: datetime) -> str:
-    # The text SQLAlchemy's SQLite dialect stores for a DATETIME (formatted by hand: on
-    # the hot path, this is twice as fast as isoformat()).
-    if value.utcoffset():
+    # The text SQLAlchemy's SQLite dialect stores for a DATETIME, formatted by hand: on
+    # the hot path (every sample), isoformat() costs half as much again.
+    if value.tzinfo is not UTC:
         value = value.astimezone(UTC)
-    return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (  # noqa: UP031
-        value.year,
-        value.month,
-        value.day,
-        value.hour,
-        value.minute,
-        value.second,
-        value.microsecond,
-    )
+    return _SQLITE_TIME(_TIME_PARTS(value))
 
 
 @functools.cache

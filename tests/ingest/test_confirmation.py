@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from ingest.confirmation import MAX_TRACKED, Handled, StoredLedger, handled_batch
+from ingest.confirmation import MAX_TRACKED, Handled, StoredLedger, handled_batch, handled_of
+from protocol import wire
 from protocol.models import MAX_SEQ, StoredConfirmation
 
 BUS = "vexin-01"
@@ -160,3 +161,29 @@ def test_the_confirmation_travels_as_the_protocol_says() -> None:
     assert c is not None
     again = StoredConfirmation.model_validate_json(c.model_dump_json())
     assert again.stored == {"gps": MAX_SEQ - 1, "status": 1}
+
+
+@pytest.mark.parametrize(
+    "samples",
+    [
+        [{"t": "2026-12-04T08:00:00Z", "online": True}],
+        [
+            {"t": "2026-12-04T08:00:00Z", "online": True, "held_from": {"gps": 4, "status": 9}},
+            {"t": "2026-12-04T08:01:00Z", "online": True, "held_from": {"gps": 7, "obd": 0}},
+            {"t": "2026-12-04T08:02:00Z", "online": False, "held_from": {"gps": 5}},
+        ],
+    ],
+)
+def test_a_decoded_batch_gives_the_key_its_payload_gives(samples: list[dict[str, object]]) -> None:
+    """The writer takes a stored batch's key from the batch it decoded, not by reading
+    the payload again: both give the same seq and the same floors."""
+    topic = f"medicobus/v1/{BUS}/status"
+    body = payload(MAX_SEQ, stream="status", samples=samples)
+    assert handled_of(wire.decode(body, topic)) == handled_batch(topic, body, "stored")
+    gps_body = payload(
+        3,
+        stream="gps",
+        samples=[{"t": "2026-12-04T08:00:00Z", "lat": 49.0, "lon": 1.0, "fix_mode": 3}],
+    )
+    gps_topic = f"medicobus/v1/{BUS}/gps"
+    assert handled_of(wire.decode(gps_body, gps_topic)) == gps(3)

@@ -69,9 +69,12 @@ def test_topics() -> None:
         "medicobus/v1/x/gps/extra",
         "medicobus/v1/X!/gps",
         "medicobus/v1/x/radio",
+        "medicobus/v1/vexin-01\n/gps",
     ):
         with pytest.raises(TopicError):
             parse_topic(bad)
+    with pytest.raises(TopicError):
+        topic_for("vexin-01\n", "gps")
 
 
 @pytest.mark.parametrize(
