@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Final, get_args
 
@@ -51,6 +52,9 @@ def subscription(vehicle: str = "+", stream: str = "+") -> str:
     return f"{TOPIC_PREFIX}/{vehicle}/{stream}"
 
 
+# Every message's topic is parsed: a fleet's few thousand topics are kept parsed (a
+# refused topic raises and is not kept).
+@functools.lru_cache(maxsize=16_384)
 def parse_topic(topic: str) -> tuple[str, Stream]:
     """Split a topic into (vehicle, stream) or raise :class:`TopicError`."""
     prefix = TOPIC_PREFIX + "/"

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from ingest.sql_dialects import insert_or_skip
+from ingest.sql_dialects import insert_statement
 from ingest.tables.intake import vehicle_state, vehicles
 from protocol.wire import (
     Batch,
@@ -88,6 +88,24 @@ def _advance(conn: Connection, stamp: str, changes: dict[str, dict[str, Any]]) -
     )
 
 
+def _see(conn: Connection, last_seen: dict[str, datetime]) -> None:
+    """Each vehicle's row, made if new, with ``last_seen`` moved forward: one statement
+    (an upsert), where an insert and an update would each visit every row."""
+    if not last_seen:
+        return
+    vs = vehicle_state.c
+    stmt = insert_statement(conn, vehicle_state)
+    newer = stmt.excluded.last_seen
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[vs.vehicle],
+            set_={"last_seen": newer},
+            where=sa.or_(vs.last_seen.is_(None), vs.last_seen < newer),
+        ),
+        [{"vehicle": v, "last_seen": t} for v, t in last_seen.items()],
+    )
+
+
 _Newest = TypeVar("_Newest", GpsSample, EnergySample, FridgeSample, StatusSample)
 
 
@@ -130,8 +148,7 @@ def advance(conn: Connection, items: Sequence[tuple[Batch, datetime]]) -> None:
             )
         elif batch.stream == "fridge":
             _keep_newest(latest_fridge, vehicle, batch.samples)
-    conn.execute(insert_or_skip(conn, vehicle_state), [{"vehicle": v} for v in last_seen])
-    _advance(conn, "last_seen", {v: {"last_seen": t} for v, t in last_seen.items()})
+    _see(conn, last_seen)
     # A late batch from an outbox catching up must not move the live position back.
     _advance(
         conn,
