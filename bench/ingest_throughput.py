@@ -320,7 +320,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="medicobus-bench-") as tmp:
         broker = Mosquitto(Path(tmp) / "mosquitto", max_inflight=args.inflight).start()
         try:
-            store = Store.open(f"sqlite:///{Path(tmp) / 'bench.sqlite'}")
+            # As ``medicobus ingest`` opens it: SQLite's log checkpointed in the background.
+            store = Store.open(
+                f"sqlite:///{Path(tmp) / 'bench.sqlite'}", background_checkpoints=True
+            )
             store.load_fleet(fleet(args.vehicles))
             register_session(broker.port, "bench-bare")
             register_session(broker.port, "bench-ingest")

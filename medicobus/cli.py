@@ -142,7 +142,11 @@ def ingest(config: ConfigOption) -> None:
         itinerary = load_itinerary(settings.itinerary_file)
     except (ConfigError, ItineraryError) as exc:
         fail(exc)
-    store = Store.open(settings.database_url, points=lines_of if settings.influx else None)
+    store = Store.open(
+        settings.database_url,
+        points=lines_of if settings.influx else None,
+        background_checkpoints=True,
+    )
     store.load_fleet(itinerary)
     options = IngestOptions(
         broker=settings.broker,

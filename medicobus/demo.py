@@ -261,7 +261,9 @@ def running_demo(
             stack.callback(broker.stop)
             broker_url = broker.url
             log.info("embedded MQTT broker on %s", broker_url)
-        store = Store.open(f"sqlite:///{data_dir / 'medicobus.sqlite'}")
+        store = Store.open(
+            f"sqlite:///{data_dir / 'medicobus.sqlite'}", background_checkpoints=True
+        )
         stack.callback(store.close)
         store.load_fleet(itinerary)
         # Cold chain, daily records and alerts with their default settings, late arrivals,

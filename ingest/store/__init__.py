@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,6 +28,7 @@ from ingest.itinerary import Itinerary
 from ingest.schema import migrate
 from ingest.sql_dialects import upsert
 from ingest.store import intake, outbox, reads, retention, vehicle_state
+from ingest.store.checkpoints import BACKSTOP_PAGES, BackgroundCheckpoints
 from ingest.store.coordination import BacklogEntry, Coordinator
 from ingest.store.engine import create_engine, database_unavailable, describe_failure
 from ingest.store.intake import SAMPLE_TABLES, Quarantined
@@ -62,11 +64,28 @@ class Store:
 
     def __init__(self, engine: Engine, points: Translator | None = None) -> None:
         self.engine = engine.execution_options(**{POINTS_OPTION: points}) if points else engine
+        self._checkpoints: BackgroundCheckpoints | None = None
 
     @classmethod
-    def open(cls, url: str, points: Translator | None = None) -> Store:
-        store = cls(create_engine(url), points)
+    def open(
+        cls, url: str, points: Translator | None = None, background_checkpoints: bool = False
+    ) -> Store:
+        """With ``background_checkpoints`` (the ingest's own store), a SQLite file's log
+        is checkpointed by a thread of the store (:mod:`ingest.store.checkpoints`), the
+        commits that fill it only doing so past a backstop."""
+        parsed = sa.engine.make_url(url)
+        database = parsed.database
+        background = (
+            background_checkpoints
+            and parsed.get_backend_name() == "sqlite"
+            and database not in (None, "", ":memory:")
+        )
+        pages = BACKSTOP_PAGES if background else 1000
+        store = cls(create_engine(url, checkpoint_pages=pages), points)
         store.create_schema()
+        if background:
+            assert database is not None  # checked above
+            store._checkpoints = BackgroundCheckpoints(Path(database)).start()
         return store
 
     def create_schema(self) -> None:
@@ -74,6 +93,8 @@ class Store:
         migrate(self.engine)
 
     def close(self) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.stop()
         self.engine.dispose()
 
     def ping(self) -> None:

@@ -10,8 +10,12 @@ from sqlalchemy.engine import Engine
 from ingest.sql_dialects import check_database_url
 
 
-def create_engine(url: str) -> Engine:
-    """An engine for SQLite (WAL) or PostgreSQL, the two databases the store speaks."""
+def create_engine(url: str, checkpoint_pages: int = 1000) -> Engine:
+    """An engine for SQLite (WAL) or PostgreSQL, the two databases the store speaks.
+
+    On SQLite, a commit that takes the log to ``checkpoint_pages`` copies it back into
+    the database (SQLite's default is 1000; see :mod:`ingest.store.checkpoints`).
+    """
     if sa.engine.make_url(check_database_url(url)).get_backend_name() == "sqlite":
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
@@ -21,6 +25,7 @@ def create_engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA cache_size=-65536")
+            cur.execute(f"PRAGMA wal_autocheckpoint={int(checkpoint_pages)}")
             cur.close()
 
         return engine
