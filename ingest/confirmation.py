@@ -152,7 +152,10 @@ class StoredLedger:
         self._changed: set[str] = set()
 
     def _track(self, vehicle: str, stream: Stream) -> _Track:
-        return self._tracks.setdefault((vehicle, stream), _Track())
+        track = self._tracks.get((vehicle, stream))
+        if track is None:  # not setdefault: that would build a track for every message
+            track = self._tracks[vehicle, stream] = _Track()
+        return track
 
     def note(self, handled: Handled) -> None:
         """A committed message: its seq is handled, its floors (if any) are known."""

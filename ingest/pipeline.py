@@ -6,9 +6,8 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 from ingest.metrics import IngestMetrics, lag_seconds
 from ingest.store import BacklogEntry, Quarantined, Store, database_unavailable, describe_failure
@@ -19,15 +18,15 @@ from protocol.wire import Batch
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Message:
+# Named tuples rather than dataclasses: one of each per message, and a frozen
+# dataclass costs several times as much to build.
+class Message(NamedTuple):
     topic: str
     payload: bytes
     received_at: datetime
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     status: Literal["stored", "duplicate", "rejected"]
     reason: str = ""
     samples: int = 0

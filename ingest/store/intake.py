@@ -7,6 +7,7 @@ import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import chain
 from operator import attrgetter
 from typing import Any
 
@@ -78,6 +79,11 @@ def _sqlite_time(value: datetime) -> str:
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)
     return _SQLITE_TIME(_TIME_PARTS(value))
+
+
+# The keys' own order, (vehicle, stream, seq) after one another: positional parameters
+# in that order are the keys laid end to end.
+_KEY_ORDER = tuple(f"{n}{i}" for i in range(KEY_LOOKUP_CHUNK) for n in ("v", "s", "q"))
 
 
 @functools.cache
@@ -223,10 +229,14 @@ def _existing_keys(
     for start in range(0, len(keys), KEY_LOOKUP_CHUNK):
         chunk = list(keys[start : start + KEY_LOOKUP_CHUNK])
         chunk += [chunk[-1]] * (KEY_LOOKUP_CHUNK - len(chunk))  # one statement shape
-        values: dict[str, Any] = {}
-        for i, (vehicle, stream, seq) in enumerate(chunk):
-            values.update({f"v{i}": vehicle, f"s{i}": stream, f"q{i}": seq})
-        params: Any = values if order is None else tuple(values[k] for k in order)
+        params: Any
+        if order == _KEY_ORDER:
+            params = tuple(chain.from_iterable(chunk))
+        else:
+            values: dict[str, Any] = {}
+            for i, (vehicle, stream, seq) in enumerate(chunk):
+                values.update({f"v{i}": vehicle, f"s{i}": stream, f"q{i}": seq})
+            params = values if order is None else tuple(values[k] for k in order)
         found.update((r[0], r[1], int(r[2])) for r in conn.exec_driver_sql(sql, params))
     return found
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -106,19 +107,16 @@ def _see(conn: Connection, last_seen: dict[str, datetime]) -> None:
     )
 
 
+_BY_TIME = attrgetter("t")
 _Newest = TypeVar("_Newest", GpsSample, EnergySample, FridgeSample, StatusSample)
 
 
 def _keep_newest(latest: dict[str, _Newest], vehicle: str, samples: Sequence[_Newest]) -> None:
     if not samples:
         return
-    newest = max(samples, key=_by_time)
+    newest = max(samples, key=_BY_TIME)
     if vehicle not in latest or latest[vehicle].t < newest.t:
         latest[vehicle] = newest
-
-
-def _by_time(sample: GpsSample | EnergySample | FridgeSample | StatusSample) -> datetime:
-    return sample.t
 
 
 def advance(conn: Connection, items: Sequence[tuple[Batch, datetime]]) -> None:
