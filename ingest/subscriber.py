@@ -21,7 +21,11 @@ from protocol.topics import confirmation_topic, subscription
 
 log = logging.getLogger(__name__)
 
-MAX_GROUP: Final = 2000  # messages committed in one transaction
+# Messages committed in one transaction, and their bytes: a group only grows this large
+# while a backlog drains, where each transaction's fixed costs (a commit, each vehicle's
+# live state) spread over more messages; the bytes bound what a group holds in memory.
+MAX_GROUP: Final = 5000
+MAX_GROUP_BYTES: Final = 32 * 1024 * 1024
 MAX_RETRY_DELAY_S: Final = 30.0
 FIRST_RESTART_DELAY_S: Final = 1.0
 # A bus's confirmation is published at most this often: the bus waits much longer
@@ -119,15 +123,19 @@ class IngestSubscriber:
         return self._process.pid if self._process is not None else None
 
     def _take(self, timeout: float) -> list[tuple[int, int, str, bytes]]:
-        """What the receiver passed on: up to ``MAX_GROUP`` messages, waiting at most
-        ``timeout`` for the first. Link changes are applied on the way."""
+        """What the receiver passed on: up to ``MAX_GROUP`` messages or
+        ``MAX_GROUP_BYTES`` of payloads (passed on in sends of up to
+        :data:`ingest.receiver.MAX_SEND`, a group may end past either by one send),
+        waiting at most ``timeout`` for the first. Link changes are applied on the way."""
         assert self._from_receiver is not None
         group: list[tuple[int, int, str, bytes]] = []
+        size = 0
         wait = timeout
-        while len(group) < MAX_GROUP and self._from_receiver.poll(wait):
+        while len(group) < MAX_GROUP and size < MAX_GROUP_BYTES and self._from_receiver.poll(wait):
             kind, body = self._from_receiver.recv()
             if kind == "messages":
                 group.extend(body)
+                size += sum(len(m[3]) for m in body)
                 wait = 0
             elif kind == "ready":
                 (self.connected.set if body else self.connected.clear)()
