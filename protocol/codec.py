@@ -55,37 +55,54 @@ def _peek_version(payload: bytes) -> object:
     return doc.get("v") if isinstance(doc, dict) else None
 
 
+def check_envelope(payload: bytes, topic: str | None) -> tuple[str, str] | None:
+    """What both readings check before decoding: the size, and the topic's vehicle and
+    stream (None without a topic)."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise ProtocolError(
+            "oversized", f"{len(payload)} bytes, over the {MAX_PAYLOAD_BYTES}-byte limit"
+        )
+    if topic is None:
+        return None
+    try:
+        return parse_topic(topic)
+    except TopicError as exc:
+        raise ProtocolError("bad_topic", str(exc)) from None
+
+
+def check_version(version: object) -> None:
+    """A payload that could not be read: say so if it is of another schema version."""
+    if version is not None and version != SCHEMA_VERSION:
+        raise ProtocolError(
+            "unsupported_version",
+            f"schema version {version!r} is not supported (expected {SCHEMA_VERSION})",
+        )
+
+
+def check_topic(
+    vehicle: str, stream: str, topic_parts: tuple[str, str] | None, topic: str | None
+) -> None:
+    """The payload's vehicle and stream are its topic's."""
+    if topic_parts is not None and (vehicle, stream) != topic_parts:
+        raise ProtocolError(
+            "topic_mismatch",
+            f"payload says {vehicle}/{stream} but was published on {topic}",
+        )
+
+
 def decode(payload: bytes, topic: str | None = None) -> Batch:
     """Decode and validate one message; raise only :class:`ProtocolError`.
 
     When ``topic`` is given, the vehicle and stream in the payload must match it.
     """
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        raise ProtocolError(
-            "oversized", f"{len(payload)} bytes, over the {MAX_PAYLOAD_BYTES}-byte limit"
-        )
-    topic_parts: tuple[str, str] | None = None
-    if topic is not None:
-        try:
-            topic_parts = parse_topic(topic)
-        except TopicError as exc:
-            raise ProtocolError("bad_topic", str(exc)) from None
+    topic_parts = check_envelope(payload, topic)
     try:
         batch = _BATCH.validate_json(payload, strict=True)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         if first["type"] == "json_invalid":
             raise ProtocolError("malformed_json", f"not valid JSON ({first['msg']})") from None
-        version = _peek_version(payload)
-        if version is not None and version != SCHEMA_VERSION:
-            raise ProtocolError(
-                "unsupported_version",
-                f"schema version {version!r} is not supported (expected {SCHEMA_VERSION})",
-            ) from None
+        check_version(_peek_version(payload))
         raise ProtocolError("invalid_schema", _describe(exc)) from None
-    if topic_parts is not None and (batch.vehicle, batch.stream) != topic_parts:
-        raise ProtocolError(
-            "topic_mismatch",
-            f"payload says {batch.vehicle}/{batch.stream} but was published on {topic}",
-        )
+    check_topic(batch.vehicle, batch.stream, topic_parts, topic)
     return batch

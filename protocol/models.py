@@ -46,7 +46,8 @@ def _integer(value: object) -> object:
     return value
 
 
-def _to_utc(value: datetime) -> datetime:
+def to_utc(value: datetime) -> datetime:
+    """``value`` in UTC, or a :class:`ValueError` if that leaves the calendar."""
     if value.tzinfo is UTC:
         return value
     try:
@@ -68,7 +69,7 @@ def _storable_text(value: str) -> str:
     return value
 
 
-UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_parse_time), AfterValidator(_to_utc)]
+UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_parse_time), AfterValidator(to_utc)]
 Text = Annotated[str, AfterValidator(_storable_text)]
 Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
 # Vehicle ids travel in topics and URLs: keep them to a safe, readable alphabet.

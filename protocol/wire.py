@@ -20,7 +20,7 @@ import pydantic_core
 from msgspec import Meta
 from msgspec.structs import force_setattr
 
-from protocol.codec import MAX_PAYLOAD_BYTES, ProtocolError
+from protocol.codec import ProtocolError, check_envelope, check_topic, check_version
 from protocol.models import (
     INT32_MAX,
     INT64_MAX,
@@ -29,8 +29,8 @@ from protocol.models import (
     SCHEMA_VERSION,
     VEHICLE_ID_PATTERN,
     Stream,
+    to_utc,
 )
-from protocol.topics import TopicError, parse_topic
 
 Time = Annotated[datetime, Meta(tz=True)]
 Int64 = Annotated[int, Meta(ge=INT64_MIN, le=INT64_MAX)]
@@ -39,18 +39,6 @@ Seq = Annotated[int, Meta(ge=0, le=INT64_MAX)]
 # pydantic's engine does not: ``\Z`` is the end of the text in ``re``.
 VehicleId = Annotated[str, Meta(pattern=VEHICLE_ID_PATTERN.removesuffix("$") + r"\Z")]
 CounterName = Annotated[str, Meta(min_length=1, max_length=128)]
-
-
-def _utc(value: datetime) -> datetime:
-    """``value`` in UTC (the models' ``UtcDatetime``)."""
-    if value.tzinfo is UTC:
-        return value
-    try:
-        return value.astimezone(UTC)
-    except OverflowError:
-        raise ValueError(
-            f"{value.isoformat()} falls outside the years 1 to 9999 once converted to UTC"
-        ) from None
 
 
 def _check_text(*values: str | None) -> None:
@@ -65,7 +53,7 @@ class _Sample(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
 
     def __post_init__(self) -> None:
         if self.t.tzinfo is not UTC:
-            force_setattr(self, "t", _utc(self.t))
+            force_setattr(self, "t", to_utc(self.t))
 
 
 class GpsSample(_Sample, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -211,25 +199,12 @@ def decode(payload: bytes, topic: str | None = None) -> Batch:
 
     When ``topic`` is given, the vehicle and stream in the payload must match it.
     """
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        raise ProtocolError(
-            "oversized", f"{len(payload)} bytes, over the {MAX_PAYLOAD_BYTES}-byte limit"
-        )
-    topic_parts: tuple[str, str] | None = None
-    if topic is not None:
-        try:
-            topic_parts = parse_topic(topic)
-        except TopicError as exc:
-            raise ProtocolError("bad_topic", str(exc)) from None
+    topic_parts = check_envelope(payload, topic)
     try:
         batch = _DECODER.decode(payload)
     except msgspec.DecodeError as exc:
         _refuse(payload, exc)
-    if topic_parts is not None and (batch.vehicle, batch.stream) != topic_parts:
-        raise ProtocolError(
-            "topic_mismatch",
-            f"payload says {batch.vehicle}/{batch.stream} but was published on {topic}",
-        )
+    check_topic(batch.vehicle, batch.stream, topic_parts, topic)
     return batch
 
 
@@ -256,12 +231,7 @@ def _refuse(payload: bytes, error: msgspec.DecodeError) -> NoReturn:
         doc = pydantic_core.from_json(payload)
     except ValueError as exc:
         raise ProtocolError("malformed_json", f"not valid JSON ({exc})") from None
-    version = doc.get("v") if isinstance(doc, dict) else None
-    if version is not None and version != SCHEMA_VERSION:
-        raise ProtocolError(
-            "unsupported_version",
-            f"schema version {version!r} is not supported (expected {SCHEMA_VERSION})",
-        )
+    check_version(doc.get("v") if isinstance(doc, dict) else None)
     if isinstance(error, msgspec.ValidationError):
         raise ProtocolError("invalid_schema", _readable(error))
     raise ProtocolError("invalid_schema", f"every number must be a finite number ({error})")
