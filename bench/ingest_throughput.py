@@ -37,7 +37,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from bench.procfs import cpu_seconds
+from bench.procfs import busy_share, cpu_seconds, machine_ticks
 from firmware_config.agent import BrokerConfig
 from ingest.derivation import Derivation
 from ingest.itinerary import Itinerary
@@ -253,13 +253,16 @@ def shared_drain(
     for p in procs:
         p.start()
     first: tuple[float, int] | None = None
+    ticks = machine_ticks()
     while (done := sum(c.value for c in counts)) < messages:
         if first is None and done:
             first = (time.perf_counter(), done)
+            ticks = machine_ticks()
         time.sleep(0.01)
         if time.perf_counter() - start > 900:
             raise SystemExit(f"{workers} workers stored {done} of {messages}")
     end = time.perf_counter()
+    busy = busy_share(ticks, machine_ticks())
     stop.set()
     for p in procs:
         p.join(timeout=30)
@@ -267,7 +270,11 @@ def shared_drain(
     if first is None:
         raise SystemExit("everything was committed in one group: send more messages")
     rate = (messages - first[1]) / (end - first[0])
-    return Drain(end - start, rate, f"batches per worker: {share}")
+    return Drain(
+        end - start,
+        rate,
+        f"batches per worker: {share}; the machine's cores {100 * busy:.0f} % busy meanwhile",
+    )
 
 
 def workers_main(args: argparse.Namespace) -> None:

@@ -19,3 +19,16 @@ def peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError("no VmHWM")
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, all) clock ticks of every core since boot (``/proc/stat``): the busy share
+    between two readings is how much of the machine was used."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle and waiting for I/O
+    return sum(fields) - idle, sum(fields)
+
+
+def busy_share(start: tuple[int, int], end: tuple[int, int]) -> float:
+    """The share of the machine's cores busy between two :func:`machine_ticks`."""
+    return (end[0] - start[0]) / max(1, end[1] - start[1])
