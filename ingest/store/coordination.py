@@ -273,7 +273,10 @@ class Coordinator:
 
     def stop(self) -> None:
         if self._presence is not None:
-            # Its session ends (back in the pool, it would keep its locks).
+            # Its locks go at once (the server would see the closed connection only a
+            # moment later), then its session ends (back in the pool, it would keep them).
+            with contextlib.suppress(Exception):
+                self._presence.execute(sa.text("SELECT pg_advisory_unlock_all()"))
             with contextlib.suppress(Exception):
                 self._presence.invalidate()
                 self._presence.close()
