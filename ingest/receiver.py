@@ -113,7 +113,9 @@ class _Receiver:
         with self._lock:
             if self._stopping:
                 return  # left unacknowledged: the broker delivers it again next session
-            self._taken.append((msg.mid, msg.qos, msg.topic, bytes(msg.payload)))
+            # One string per topic (interned): pickled once per send, and the ingest's
+            # cache of parsed topics hashes it once.
+            self._taken.append((msg.mid, msg.qos, sys.intern(msg.topic), bytes(msg.payload)))
             full = len(self._taken) >= TAKEN_BOUND
             if full:
                 self._room.clear()
