@@ -6,14 +6,8 @@ from datetime import datetime
 
 from sqlalchemy.engine import Engine
 
-from ingest.tables.intake import (
-    batches,
-    energy_samples,
-    events,
-    fridge_samples,
-    gps_samples,
-    rejections,
-)
+from ingest.store.intake import SAMPLE_TABLES
+from ingest.tables.intake import batches, rejections
 
 
 def prune(engine: Engine, before: datetime) -> dict[str, int]:
@@ -26,7 +20,9 @@ def prune(engine: Engine, before: datetime) -> dict[str, int]:
     """
     removed: dict[str, int] = {}
     with engine.begin() as conn:
-        for table in (gps_samples, energy_samples, fridge_samples, events):
+        # Every table of raw samples, from the intake's registry: OBD readings, added
+        # later, were once left out.
+        for table in SAMPLE_TABLES.values():
             result = conn.execute(table.delete().where(table.c.t < before))
             removed[table.name] = result.rowcount
         result = conn.execute(batches.delete().where(batches.c.received_at < before))

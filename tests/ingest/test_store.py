@@ -16,6 +16,8 @@ from protocol import (
     FridgeSample,
     GpsBatch,
     GpsSample,
+    ObdBatch,
+    ObdSample,
     StatusBatch,
     StatusSample,
     encode,
@@ -163,12 +165,17 @@ def test_retention_prunes_old_samples_and_keys_only(store: Store) -> None:
     store.save_batch(
         FridgeBatch(vehicle="vexin-01", seq=0, samples=[FridgeSample(t=old, temp_c=5.0)]), old
     )
+    store.save_batch(
+        ObdBatch(vehicle="vexin-01", seq=0, samples=[ObdSample(t=old, fuel_rate_l_per_h=4.0)]),
+        old,
+    )
     store.quarantine("medicobus/v1/x/gps", b"{", "malformed_json", "not JSON", old)
     pruner = RetentionPruner(store, keep_days=400, clock=ManualClock(T0))
     removed = pruner.prune_once()
     assert removed["gps_samples"] == 1
     assert removed["fridge_samples"] == 1
-    assert removed["batches"] == 2
+    assert removed["obd_samples"] == 1
+    assert removed["batches"] == 3
     assert removed["rejections"] == 1
     assert [s.t for s in store.gps_track("vexin-01")] == [recent]
     assert store.count_batches() == 1
