@@ -77,7 +77,8 @@ def publish(port: int, vehicles: int, messages: int, per_batch: int) -> None:
     client.max_inflight_messages_set(1000)
     client.connect("127.0.0.1", port)
     client.loop_start()
-    start = datetime.now(UTC) - timedelta(hours=1)
+    # Far enough back that the last batch is not in the future, whatever the count.
+    start = datetime.now(UTC) - timedelta(seconds=(messages // vehicles + 1) * per_batch + 600)
     info = None
     for m in range(messages):
         vehicle, seq = f"bus-{m % vehicles:04d}", m // vehicles
