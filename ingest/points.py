@@ -25,10 +25,11 @@ from ingest.footprint.energy import CARRIER_UNIT
 from ingest.footprint.records import StoredFootprintDay
 from ingest.local_days import LocalDay
 from ingest.punctuality.ledger import VisitFacts, VisitStanding, VisitState
-from protocol.wire import BATCHES, SAMPLES, Batch, Sample, fields
+from protocol.streams import BY_NAME, STREAMS
+from protocol.wire import Batch, Sample, fields
 
 # Every stream's batch, from the registry: a new stream's samples become points unasked.
-_BATCH_TYPES: Final = tuple(BATCHES.values())
+_BATCH_TYPES: Final = tuple(s.struct_batch for s in STREAMS)
 
 
 def lines_of(record: object) -> list[str]:
@@ -73,7 +74,7 @@ def lines_for(batch: Batch) -> list[str]:
             for s in batch.samples
         ]
     lines: list[str] = []
-    names = fields(SAMPLES[batch.stream])[1:]
+    names = fields(BY_NAME[batch.stream].struct_sample)[1:]
     for sample in batch.samples:
         point = _point(batch, sample)
         for name in names:

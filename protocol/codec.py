@@ -47,12 +47,12 @@ def _describe(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def _peek_version(payload: bytes) -> object:
+def _document(payload: bytes) -> object:
+    """The payload as Python's parser reads it, or None if it cannot."""
     try:
-        doc = json.loads(payload)
+        return json.loads(payload)
     except (ValueError, RecursionError):
         return None
-    return doc.get("v") if isinstance(doc, dict) else None
 
 
 def check_envelope(payload: bytes, topic: str | None) -> tuple[str, str] | None:
@@ -70,8 +70,10 @@ def check_envelope(payload: bytes, topic: str | None) -> tuple[str, str] | None:
         raise ProtocolError("bad_topic", str(exc)) from None
 
 
-def check_version(version: object) -> None:
-    """A payload that could not be read: say so if it is of another schema version."""
+def check_version(document: object) -> None:
+    """A payload that could not be read, parsed as ``document``: say so if it is of
+    another schema version."""
+    version = document.get("v") if isinstance(document, dict) else None
     if version is not None and version != SCHEMA_VERSION:
         raise ProtocolError(
             "unsupported_version",
@@ -102,7 +104,7 @@ def decode(payload: bytes, topic: str | None = None) -> Batch:
         first = exc.errors(include_url=False)[0]
         if first["type"] == "json_invalid":
             raise ProtocolError("malformed_json", f"not valid JSON ({first['msg']})") from None
-        check_version(_peek_version(payload))
+        check_version(_document(payload))
         raise ProtocolError("invalid_schema", _describe(exc)) from None
     check_topic(batch.vehicle, batch.stream, topic_parts, topic)
     return batch

@@ -59,7 +59,8 @@ def to_utc(value: datetime) -> datetime:
         ) from None
 
 
-def _storable_text(value: str) -> str:
+def storable_text(value: str) -> str:
+    """``value`` if a text column holds it: no NUL, no lone surrogate."""
     if "\x00" in value:
         raise ValueError("text must not contain NUL characters (U+0000)")
     try:
@@ -70,7 +71,7 @@ def _storable_text(value: str) -> str:
 
 
 UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_parse_time), AfterValidator(to_utc)]
-Text = Annotated[str, AfterValidator(_storable_text)]
+Text = Annotated[str, AfterValidator(storable_text)]
 Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
 # Vehicle ids travel in topics and URLs: keep them to a safe, readable alphabet.
 VEHICLE_ID_PATTERN: Final = r"^[a-z0-9][a-z0-9-]{0,62}$"

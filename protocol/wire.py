@@ -29,6 +29,7 @@ from protocol.models import (
     SCHEMA_VERSION,
     VEHICLE_ID_PATTERN,
     Stream,
+    storable_text,
     to_utc,
 )
 
@@ -42,10 +43,10 @@ CounterName = Annotated[str, Meta(min_length=1, max_length=128)]
 
 
 def _check_text(*values: str | None) -> None:
-    """The models' ``Text``: no NUL (msgspec refuses lone surrogates as it decodes)."""
+    """The models' ``Text``, for each value given."""
     for value in values:
-        if value is not None and "\x00" in value:
-            raise ValueError("text must not contain NUL characters (U+0000)")
+        if value is not None:
+            storable_text(value)
 
 
 class _Sample(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -167,24 +168,6 @@ class ObdBatch(_Batch, frozen=True, kw_only=True, forbid_unknown_fields=True, ta
 Batch = GpsBatch | EnergyBatch | FridgeBatch | StatusBatch | EventBatch | ObdBatch
 Sample = GpsSample | EnergySample | FridgeSample | StatusSample | EventSample | ObdSample
 
-SAMPLES: Final[dict[Stream, type[Sample]]] = {
-    "gps": GpsSample,
-    "energy": EnergySample,
-    "fridge": FridgeSample,
-    "status": StatusSample,
-    "event": EventSample,
-    "obd": ObdSample,
-}
-
-BATCHES: Final[dict[Stream, type[Batch]]] = {
-    "gps": GpsBatch,
-    "energy": EnergyBatch,
-    "fridge": FridgeBatch,
-    "status": StatusBatch,
-    "event": EventBatch,
-    "obd": ObdBatch,
-}
-
 _DECODER: Final = msgspec.json.Decoder(Batch)
 
 
@@ -231,7 +214,7 @@ def _refuse(payload: bytes, error: msgspec.DecodeError) -> NoReturn:
         doc = pydantic_core.from_json(payload)
     except ValueError as exc:
         raise ProtocolError("malformed_json", f"not valid JSON ({exc})") from None
-    check_version(doc.get("v") if isinstance(doc, dict) else None)
+    check_version(doc)
     if isinstance(error, msgspec.ValidationError):
         raise ProtocolError("invalid_schema", _readable(error))
     raise ProtocolError("invalid_schema", f"every number must be a finite number ({error})")

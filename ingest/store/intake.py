@@ -30,7 +30,7 @@ from ingest.tables.intake import (
 from protocol.codec import MAX_PAYLOAD_BYTES
 from protocol.models import Stream
 from protocol.streams import BY_NAME
-from protocol.wire import SAMPLES, Batch, Sample, fields
+from protocol.wire import Batch, Sample, fields
 
 QUARANTINE_HEAD_BYTES = 2048
 KEY_LOOKUP_CHUNK = 300
@@ -81,15 +81,13 @@ def _sqlite_time(value: datetime) -> str:
     return _SQLITE_TIME(_TIME_PARTS(value))
 
 
-# The keys' own order, (vehicle, stream, seq) after one another: positional parameters
-# in that order are the keys laid end to end.
-_KEY_ORDER = tuple(f"{n}{i}" for i in range(KEY_LOOKUP_CHUNK) for n in ("v", "s", "q"))
+KeyParams = Callable[[Sequence[tuple[str, str, int]]], Any]
 
 
 @functools.cache
-def _key_lookup(dialect: sa.Dialect) -> tuple[str, tuple[str, ...] | None]:
+def _key_lookup(dialect: sa.Dialect) -> tuple[str, KeyParams]:
     """The statement finding which of ``KEY_LOOKUP_CHUNK`` batch keys are stored, compiled
-    once, with its parameter order (None for named parameters).
+    once, with how a chunk of keys becomes its parameters.
 
     Written as an OR of equalities: SQLite answers a row-value ``IN (VALUES ...)`` by
     scanning the whole table, but each equality here is one primary-key lookup.
@@ -105,7 +103,17 @@ def _key_lookup(dialect: sa.Dialect) -> tuple[str, tuple[str, ...] | None]:
     ]
     compiled = sa.select(c.vehicle, c.stream, c.seq).where(sa.or_(*terms)).compile(dialect=dialect)
     order = tuple(compiled.positiontup) if compiled.positiontup is not None else None
-    return str(compiled), order
+    if order == tuple(f"{n}{i}" for i in range(KEY_LOOKUP_CHUNK) for n in ("v", "s", "q")):
+        # Positional, in the keys' own order: the keys laid end to end.
+        return str(compiled), lambda chunk: tuple(chain.from_iterable(chunk))
+
+    def named(chunk: Sequence[tuple[str, str, int]]) -> Any:
+        values: dict[str, Any] = {}
+        for i, (vehicle, stream, seq) in enumerate(chunk):
+            values.update({f"v{i}": vehicle, f"s{i}": stream, f"q{i}": seq})
+        return values if order is None else tuple(values[k] for k in order)
+
+    return str(compiled), named
 
 
 def _time_to_db(conn: Connection) -> Callable[[datetime], Any]:
@@ -133,7 +141,8 @@ class _SampleColumns:
 
 
 _SAMPLE_COLUMNS = {
-    name: _SampleColumns.of(table, SAMPLES[name]) for name, table in SAMPLE_TABLES.items()
+    name: _SampleColumns.of(table, BY_NAME[name].struct_sample)
+    for name, table in SAMPLE_TABLES.items()
 }
 _BATCH_COLUMNS = ("vehicle", "stream", "seq", "received_at", "samples")
 
@@ -225,19 +234,11 @@ def _existing_keys(
     found: set[tuple[str, str, int]] = set()
     if not keys:
         return found
-    sql, order = _key_lookup(conn.dialect)
+    sql, params = _key_lookup(conn.dialect)
     for start in range(0, len(keys), KEY_LOOKUP_CHUNK):
         chunk = list(keys[start : start + KEY_LOOKUP_CHUNK])
         chunk += [chunk[-1]] * (KEY_LOOKUP_CHUNK - len(chunk))  # one statement shape
-        params: Any
-        if order == _KEY_ORDER:
-            params = tuple(chain.from_iterable(chunk))
-        else:
-            values: dict[str, Any] = {}
-            for i, (vehicle, stream, seq) in enumerate(chunk):
-                values.update({f"v{i}": vehicle, f"s{i}": stream, f"q{i}": seq})
-            params = values if order is None else tuple(values[k] for k in order)
-        found.update((r[0], r[1], int(r[2])) for r in conn.exec_driver_sql(sql, params))
+        found.update((r[0], r[1], int(r[2])) for r in conn.exec_driver_sql(sql, params(chunk)))
     return found
 
 

@@ -13,7 +13,8 @@ from sqlalchemy.engine import Engine
 
 from ingest.store.intake import SAMPLE_TABLES
 from ingest.tables.intake import batches, gps_samples, rejections, stop_operators, stops
-from protocol.wire import BATCHES, SAMPLES, Batch, GpsSample, fields
+from protocol.streams import BY_NAME
+from protocol.wire import Batch, GpsSample, fields
 
 
 @dataclass(frozen=True)
@@ -81,8 +82,8 @@ def stored_batches(engine: Engine, vehicle: str, lo: datetime, hi: datetime) -> 
     found: list[Batch] = []
     with engine.connect() as conn:
         for stream, table in SAMPLE_TABLES.items():
-            sample = SAMPLES[stream]
-            names = fields(sample)
+            spec = BY_NAME[stream]
+            names = fields(spec.struct_sample)
             c = table.c
             query = (
                 sa.select(*(c[n] for n in names))
@@ -90,8 +91,8 @@ def stored_batches(engine: Engine, vehicle: str, lo: datetime, hi: datetime) -> 
                 .order_by(c.t)
             )
             samples: list[Any] = [
-                sample(**dict(zip(names, r, strict=True))) for r in conn.execute(query)
+                spec.struct_sample(**dict(zip(names, r, strict=True))) for r in conn.execute(query)
             ]
             if samples:
-                found.append(BATCHES[stream](vehicle=vehicle, seq=0, samples=samples))
+                found.append(spec.struct_batch(vehicle=vehicle, seq=0, samples=samples))
     return found

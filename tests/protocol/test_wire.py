@@ -384,7 +384,7 @@ def test_times_are_read_in_utc_alike() -> None:
 
 def test_the_structs_have_the_models_fields_in_order_with_their_defaults() -> None:
     for spec in STREAMS:
-        struct = wire.SAMPLES[spec.name]
+        struct = spec.struct_sample
         assert wire.fields(struct) == tuple(spec.sample.model_fields), spec.name
         defaults = {
             n: f.get_default(call_default_factory=True)
@@ -394,7 +394,7 @@ def test_the_structs_have_the_models_fields_in_order_with_their_defaults() -> No
         required = {k: FULL[spec.name][k] for k in REQUIRED[spec.name]}
         built = wire.decode(raw(doc(spec.name, required))).samples[0]
         assert {n: getattr(built, n) for n in defaults} == defaults, spec.name
-        assert wire.BATCHES[spec.name].stream == spec.name
+        assert spec.struct_batch.stream == spec.name
 
 
 def test_the_ingest_reads_what_the_agent_encodes() -> None:
